@@ -1,0 +1,98 @@
+"""arccnet-ckpt: every Lightning run leaves a complete, validated folder next to its best checkpoint.
+
+Quick start::
+
+    from lightning.pytorch import Trainer
+    from arccnet_ckpt import ArcCheckpointCallback, load_run
+
+    cb = ArcCheckpointCallback(root_name="flares/binary_classification", config=config)
+    trainer = Trainer(callbacks=[cb])
+    trainer.fit(model, datamodule=dm)
+    trainer.test(model, datamodule=dm, ckpt_path="best")
+    run = load_run(cb.run_dir)
+
+Reading runs back (:func:`load_run`, :func:`find_runs`, :func:`best_run`) does not import torch or lightning:
+the callback and the manual API are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from arccnet_ckpt.artifacts import (
+    SCHEMA_VERSION,
+    ClassificationReport,
+    ClassMetrics,
+    ConfigRecord,
+    EarlyStoppingState,
+    ErrorInfo,
+    MinimalLogging,
+    TrainingSummary,
+    validate_artifact,
+)
+from arccnet_ckpt.errors import ArcCkptError, ArtifactError, LabelError, NamespaceMismatchError, RunFolderError
+from arccnet_ckpt.runs import Run, best_run, find_runs, load_run
+
+if TYPE_CHECKING:
+    from arccnet_ckpt.callback import ArcCheckpointCallback
+    from arccnet_ckpt.manager import (
+        BinaryClassificationCheckpointManager,
+        CheckpointManager,
+        CutoutHaleCheckpointManager,
+        CutoutMcintoshCheckpointManager,
+        MulticlassFlareCheckpointManager,
+    )
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ArcCheckpointCallback": "arccnet_ckpt.callback",
+    "CheckpointManager": "arccnet_ckpt.manager",
+    "BinaryClassificationCheckpointManager": "arccnet_ckpt.manager",
+    "MulticlassFlareCheckpointManager": "arccnet_ckpt.manager",
+    "CutoutHaleCheckpointManager": "arccnet_ckpt.manager",
+    "CutoutMcintoshCheckpointManager": "arccnet_ckpt.manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arccnet_ckpt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArcCheckpointCallback",
+    "ArcCkptError",
+    "ArtifactError",
+    "BinaryClassificationCheckpointManager",
+    "CheckpointManager",
+    "ClassMetrics",
+    "ClassificationReport",
+    "ConfigRecord",
+    "CutoutHaleCheckpointManager",
+    "CutoutMcintoshCheckpointManager",
+    "EarlyStoppingState",
+    "ErrorInfo",
+    "LabelError",
+    "MinimalLogging",
+    "MulticlassFlareCheckpointManager",
+    "NamespaceMismatchError",
+    "Run",
+    "RunFolderError",
+    "TrainingSummary",
+    "__version__",
+    "best_run",
+    "find_runs",
+    "load_run",
+    "validate_artifact",
+]

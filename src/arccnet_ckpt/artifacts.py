@@ -1,0 +1,348 @@
+"""Pydantic models of the four JSON files in a run folder: one class per file.
+
+Every file carries ``"schema_version": 1``. Top-level models allow extra keys (``extra="allow"``): the manual API
+and future versions may add fields, and a reader must keep, not drop, what it does not know. Nested records that the
+package alone writes forbid extras, so a typo in a hand-edited file is caught.
+
+Floats that are not finite (``NaN``, ``inf``) become ``None``, so every file is strict JSON. Times are timezone-aware
+and written as ISO 8601 with a UTC offset (``2025-02-12T14:30:45.123456+00:00``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+
+from arccnet_ckpt.errors import ArtifactError
+
+SCHEMA_VERSION = 1
+
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+"""Life cycle of a run: ``running`` from fit start, then exactly one of the other three."""
+
+
+def _finite_or_none(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # torch / numpy scalars
+        try:
+            value = value.item()
+        except (TypeError, ValueError, RuntimeError):
+            return value
+    if isinstance(value, numbers.Real) and not isinstance(value, int):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time has no UTC offset; write ISO 8601 with an offset, e.g. 2025-02-12T14:30:45+00:00")
+    return value.astimezone(timezone.utc)
+
+
+MetricValue = Annotated[float | None, BeforeValidator(_finite_or_none)]
+"""A metric: a finite float, or ``None`` where the value was missing, ``NaN`` or infinite."""
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_require_utc),
+    PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json"),
+]
+"""A timezone-aware moment, stored in UTC, written as ISO 8601 with ``+00:00``."""
+
+
+class _Record(BaseModel):
+    """Nested record written by the package alone: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Artifact(BaseModel):
+    """Base of the top-level file models."""
+
+    model_config = ConfigDict(extra="allow")
+
+    filename: ClassVar[str]
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class _BestMetricMixin(BaseModel):
+    """Adds the seed's ``best_<monitor>`` key (e.g. ``best_val_f1``) as an alias of ``best_metric_value``."""
+
+    @staticmethod
+    def _best_key(metric_name: str | None) -> str | None:
+        return f"best_{metric_name}" if metric_name else None
+
+    def _sync_best_key(self, metric_name: str | None) -> None:
+        key = self._best_key(metric_name)
+        if key is None or key in type(self).model_fields:
+            return
+        extra = self.__pydantic_extra__
+        if extra is None:
+            return
+        current = getattr(self, "best_metric_value", None)
+        if current is None and extra.get(key) is not None:
+            adopted = _finite_or_none(extra[key])
+            if adopted is not None and not isinstance(adopted, (int, float)):
+                raise ValueError(f"{key} must be a number, got {extra[key]!r}")
+            object.__setattr__(self, "best_metric_value", None if adopted is None else float(adopted))
+        extra[key] = getattr(self, "best_metric_value", None)
+
+
+# --------------------------------------------------------------------------------------------------- config.json
+
+
+class TrainerSettings(BaseModel):
+    """The Trainer settings that decide what a run did."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_epochs: int | None = None
+    min_epochs: int | None = None
+    max_steps: int | None = None
+    precision: str | None = None
+    accumulate_grad_batches: int | None = None
+    gradient_clip_val: float | int | None = None
+    check_val_every_n_epoch: int | None = None
+    val_check_interval: float | int | str | None = None
+    accelerator: str | None = None
+    strategy: str | None = None
+    num_devices: int | None = None
+    num_nodes: int | None = None
+    deterministic: bool | str | None = None
+
+
+class ComponentInfo(_Record):
+    """An optimizer, scheduler or callback: its class and its settings (JSON-safe)."""
+
+    class_path: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelInfo(_Record):
+    """The LightningModule's class and parameter counts."""
+
+    class_path: str
+    total_parameters: int
+    trainable_parameters: int
+
+
+class EnvironmentInfo(BaseModel):
+    """Where the run happened."""
+
+    model_config = ConfigDict(extra="allow")
+
+    python: str | None = None
+    platform: str | None = None
+    hostname: str | None = None
+    torch: str | None = None
+    lightning: str | None = None
+    pydantic: str | None = None
+    cuda: str | None = None
+    argv: list[str] = Field(default_factory=list)
+
+
+class GitInfo(_Record):
+    """The source tree the run came from."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+
+
+class ConfigRecord(_Artifact):
+    """``config.json``: everything needed to understand or repeat the run, written at fit start."""
+
+    filename: ClassVar[str] = "config.json"
+
+    config: dict[str, Any] = Field(default_factory=dict)
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    datamodule_hparams: dict[str, Any] | None = None
+    trainer: TrainerSettings | None = None
+    optimizers: list[ComponentInfo] = Field(default_factory=list)
+    lr_schedulers: list[ComponentInfo] = Field(default_factory=list)
+    callbacks: list[ComponentInfo] = Field(default_factory=list)
+    model: ModelInfo | None = None
+    environment: EnvironmentInfo | None = None
+    git: GitInfo | None = None
+    seed: int | None = None
+    created_at: UtcDatetime | None = None
+
+
+# ------------------------------------------------------------------------------------------ training_summary.json
+
+
+class EarlyStoppingState(_Record):
+    """The state of one EarlyStopping callback when the summary was written."""
+
+    monitor: str
+    mode: str
+    patience: int
+    min_delta: float
+    wait_count: int
+    stopped_epoch: int
+    best_score: MetricValue = None
+    reason: str = Field(description="Lightning's EarlyStoppingReason name, e.g. PATIENCE_EXHAUSTED or NOT_STOPPED")
+    message: str | None = None
+
+
+class ErrorInfo(_Record):
+    """Why fit did not complete."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class TrainingSummary(_Artifact, _BestMetricMixin):
+    """``training_summary.json``: the life cycle and the outcome of the run.
+
+    ``best_<monitor>`` (e.g. ``best_val_f1``) is kept as an extra key equal to ``best_metric_value``.
+    """
+
+    filename: ClassVar[str] = "training_summary.json"
+
+    status: RunStatus
+    start_time: UtcDatetime
+    end_time: UtcDatetime | None = None
+    duration_seconds: MetricValue = None
+    model_name: str
+    loss_function: str
+    root_name: str | None = None
+    run_name: str | None = None
+    monitor: str | None = None
+    mode: Literal["min", "max"] | None = None
+    best_epoch: int | None = None
+    best_metric_value: MetricValue = None
+    best_model_path: str | None = None
+    last_model_path: str | None = None
+    num_epochs_trained: int = 0
+    global_step: int = 0
+    early_stopping_triggered: bool = False
+    early_stopping: list[EarlyStoppingState] = Field(default_factory=list)
+    test_results: dict[str, MetricValue] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    resumed_from: str | None = None
+
+    @model_validator(mode="after")
+    def _best_alias(self) -> TrainingSummary:
+        self._sync_best_key(self.monitor)
+        return self
+
+
+# ------------------------------------------------------------------------------------------- minimal_logging.json
+
+
+class MinimalLogging(_Artifact, _BestMetricMixin):
+    """``minimal_logging.json``: the few numbers people look at first."""
+
+    filename: ClassVar[str] = "minimal_logging.json"
+
+    timestamp: UtcDatetime
+    best_epoch: int | None = None
+    best_metric_name: str = "val_f1"
+    best_metric_value: MetricValue = None
+    num_epochs_trained: int = 0
+    early_stopping_triggered: bool = False
+    status: RunStatus | None = None
+    additional_metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _best_alias(self) -> MinimalLogging:
+        self._sync_best_key(self.best_metric_name)
+        return self
+
+
+# ------------------------------------------------------------------------------------ classification_report.json
+
+
+class ClassMetrics(_Record):
+    """Precision, recall, F1 and support of one class (or an average)."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ClassificationReport(_Artifact):
+    """``classification_report.json``: test metrics and, when predictions were returned, the per-class report."""
+
+    filename: ClassVar[str] = "classification_report.json"
+
+    test_metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    model_name: str = "unknown"
+    loss_function: str = "unknown"
+    class_names: list[str] | None = None
+    checkpoint: str | None = None
+    per_class: dict[str, ClassMetrics] | None = None
+    accuracy: MetricValue = None
+    macro_avg: ClassMetrics | None = None
+    weighted_avg: ClassMetrics | None = None
+    confusion_matrix: list[list[int]] | None = None
+    num_samples: int | None = None
+    per_class_note: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+ARTIFACTS: dict[str, type[_Artifact]] = {
+    "config": ConfigRecord,
+    "summary": TrainingSummary,
+    "minimal": MinimalLogging,
+    "report": ClassificationReport,
+}
+"""The four file models by the ``Run`` attribute that holds them."""
+
+ArtifactT = TypeVar("ArtifactT", bound=_Artifact)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "<root>"
+        parts.append(f"field {field!r}: {item['msg']} (got {item.get('input')!r:.80})")
+    return "; ".join(parts)
+
+
+def validate_artifact(model: type[ArtifactT], data: Any, *, source: str | None = None) -> ArtifactT:
+    """Validate a mapping as one of the file models, with an error that names the file and the field.
+
+    Args:
+        model: The file model, e.g. :class:`TrainingSummary`.
+        data: The mapping to validate.
+        source: The file the data comes from or goes to (defaults to ``model.filename``).
+
+    Returns:
+        The validated model.
+
+    Raises:
+        ArtifactError: If a field has the wrong type or value.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ArtifactError(f"{source or model.filename}: not a valid {model.__name__}: {_describe(e)}") from e
+
+
+def parse_artifact_json(model: type[ArtifactT], text: str, *, source: str | None = None) -> ArtifactT:
+    """Parse strict JSON text as one of the file models (see :func:`validate_artifact`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{source or model.filename}: not valid JSON: {e}") from e
+    return validate_artifact(model, data, source=source)

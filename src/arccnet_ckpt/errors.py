@@ -1,0 +1,35 @@
+"""Exceptions raised by arccnet-ckpt.
+
+Every error the package raises on purpose derives from :class:`ArcCkptError`, so callers can catch the whole family
+with one ``except`` clause. The specific classes also derive from the built-in they refine (``ValueError``,
+``OSError``, ``TypeError``), so code written against the built-ins keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ArcCkptError(Exception):
+    """Base class of every error raised by arccnet-ckpt."""
+
+
+class ArtifactError(ArcCkptError, ValueError):
+    """A JSON artifact is invalid: wrong type, unknown value, or not parseable.
+
+    The message names the file and the offending field.
+    """
+
+
+class RunFolderError(ArcCkptError, OSError):
+    """The run folder cannot be created or written (read-only, a file in the way, disk full, ...)."""
+
+
+class NamespaceMismatchError(ArcCkptError, TypeError):
+    """A callback built for one Lightning namespace met a Trainer of the other one.
+
+    ``lightning.pytorch`` and ``pytorch_lightning`` have separate class trees: a callback of one only half-works in a
+    Trainer of the other, so the package refuses instead of silently writing an incomplete record.
+    """
+
+
+class LabelError(ArcCkptError, ValueError):
+    """A prediction or target label is outside ``range(num_classes)``."""

@@ -1,0 +1,149 @@
+"""Where a run lives: folder names, name sanitising and the best-checkpoint file name.
+
+Nothing here imports torch or lightning, so the loader can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timezone
+
+CHECKPOINTS_DIRNAME = "checkpoints"
+"""Name of the folder under ``data_folder`` that holds every run."""
+
+TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
+"""UTC timestamp at the start of a run folder's name (``2025-02-12_14-30-45``)."""
+
+MAX_SEGMENT_LENGTH = 64
+"""Longest model or loss name kept in a folder name; longer names are cut and given a hash suffix."""
+
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_FORMAT_CHARS = re.compile(r"[{}\[\]:]")
+_RUN_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_(?P<rest>.+?)(?:-(?P<suffix>\d+))?$")
+
+
+def validate_root_name(root_name: str) -> str:
+    """Check a ``root_name`` such as ``"cutouts/hale"`` and return it normalised.
+
+    Args:
+        root_name: One or more ``/``-separated segments, each made of letters, digits, ``.``, ``_`` or ``-``.
+
+    Returns:
+        The root name with surrounding whitespace removed.
+
+    Raises:
+        ValueError: If the name is empty, absolute, holds ``..``/``.``, empty segments, backslashes, NUL bytes or
+            any other character outside the allowed set.
+    """
+    if not isinstance(root_name, str):
+        raise ValueError(f"root_name must be a string such as 'flares/binary_classification', got {root_name!r}")
+    name = root_name.strip()
+    if not name:
+        raise ValueError("root_name must not be empty: use a sub-path such as 'flares/binary_classification'")
+    if "\x00" in name:
+        raise ValueError(f"root_name {root_name!r} contains a NUL byte")
+    if "\\" in name:
+        raise ValueError(f"root_name {root_name!r} contains a backslash: separate segments with '/'")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or "://" in name:
+        raise ValueError(
+            f"root_name {root_name!r} is absolute: it must be relative to <data_folder>/checkpoints, "
+            "e.g. 'cutouts/hale'; set the base folder with data_folder="
+        )
+    for seg in name.split("/"):
+        if seg == "":
+            raise ValueError(f"root_name {root_name!r} has an empty segment ('//' or a trailing '/')")
+        if seg in (".", ".."):
+            raise ValueError(f"root_name segment {seg!r} is not allowed in {root_name!r}: it would leave the folder")
+        if not _SAFE_SEGMENT.match(seg):
+            raise ValueError(
+                f"root_name segment {seg!r} is not allowed: use letters, digits, '.', '_' or '-' (got {root_name!r})"
+            )
+    return name
+
+
+def sanitize_segment(name: object, *, max_length: int = MAX_SEGMENT_LENGTH, fallback: str = "unknown") -> str:
+    """Turn any model or loss name into one safe path segment.
+
+    Accented letters lose their accents, every run of characters outside ``[A-Za-z0-9._-]`` becomes ``_``,
+    leading dots are removed (no hidden folders, no ``..``) and names longer than ``max_length`` are cut and given
+    a short hash, so two different long names stay different.
+
+    Args:
+        name: The name to clean; non-strings are converted with ``str``.
+        max_length: Longest result.
+        fallback: Returned when nothing usable is left.
+
+    Returns:
+        A non-empty string that can never create a sub-folder.
+
+    Example:
+        >>> sanitize_segment("timm/resnet18")
+        'timm_resnet18'
+        >>> sanitize_segment("../../etc")
+        'etc'
+    """
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    text = _UNSAFE_CHARS.sub("_", text).strip("_")
+    text = text.lstrip(".").strip("_")
+    text = re.sub(r"\.{2,}", ".", text)
+    if not text:
+        return fallback
+    if len(text) > max_length:
+        digest = hashlib.sha1(str(name).encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
+        text = text[: max_length - 9].rstrip("._-") + "-" + digest
+    return text
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Format a moment as the folder-name stamp, in UTC (``2025-02-12_14-30-45``)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {moment!r} has no time zone: pass an aware datetime (UTC)")
+    return moment.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+def run_folder_name(start: datetime, model_name: object, loss_function: object) -> str:
+    """Build ``YYYY-MM-DD_HH-MM-SS_<model>_<loss>`` from the start time and the (sanitised) names."""
+    return f"{format_timestamp(start)}_{sanitize_segment(model_name)}_{sanitize_segment(loss_function)}"
+
+
+def parse_run_folder_name(name: str) -> tuple[datetime, str] | None:
+    """Split a run folder name into its start stamp (naive, as written) and the ``<model>_<loss>`` rest.
+
+    Returns:
+        ``None`` when the name does not follow the convention.
+    """
+    match = _RUN_NAME.match(name)
+    if match is None:
+        return None
+    try:
+        stamp = datetime.strptime(match["stamp"], TIMESTAMP_FORMAT)
+    except ValueError:
+        return None
+    return stamp, match["rest"]
+
+
+def safe_monitor_name(monitor: str) -> str:
+    """The monitor name as it appears in a file name: ``val/f1`` becomes ``val_f1``."""
+    return sanitize_segment(monitor, max_length=MAX_SEGMENT_LENGTH, fallback="metric")
+
+
+def best_checkpoint_template(monitor: str | None) -> str:
+    """The default ``ModelCheckpoint`` filename template: ``best-epoch{epoch:02d}-<monitor>-{<monitor>:.3f}``.
+
+    Lightning formats it (with ``auto_insert_metric_name=False``) into e.g. ``best-epoch02-val_f1-0.847.ckpt``.
+    Without a monitor the template is ``epoch{epoch:02d}-step{step}``.
+
+    Raises:
+        ValueError: If the monitor name holds a character that Lightning's formatter cannot take (``{}[]:``).
+    """
+    if monitor is None:
+        return "epoch{epoch:02d}-step{step}"
+    if _FORMAT_CHARS.search(monitor):
+        raise ValueError(
+            f"monitor {monitor!r} contains one of '{{}}[]:' which cannot appear in the checkpoint file name "
+            "template; rename the logged metric or pass filename= explicitly"
+        )
+    return f"best-epoch{{epoch:02d}}-{safe_monitor_name(monitor)}-{{{monitor}:.3f}}"

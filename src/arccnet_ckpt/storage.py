@@ -1,0 +1,256 @@
+"""Atomic, strict-JSON writes and reads, on local disks and on fsspec file systems (``s3://``, ``memory://``).
+
+Local files are written the way a crash cannot spoil: a temporary file in the same folder, flushed and fsynced,
+then ``os.replace``d over the final name, so a reader sees either the old complete file or the new complete one.
+Object stores have no rename; there each file is one ``PUT`` of the whole content, which is atomic per object.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import posixpath
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arccnet_ckpt.errors import RunFolderError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+PathLike = str | os.PathLike[str]
+
+_TMP_PREFIX = ".arc-tmp-"
+
+
+def is_remote(path: PathLike) -> bool:
+    """True for fsspec URLs such as ``s3://bucket/x`` or ``memory://x``; False for local paths and ``file://``."""
+    text = os.fspath(path)
+    if "://" not in text:
+        return False
+    return not text.startswith("file://")
+
+
+def _local(path: PathLike) -> str:
+    text = os.fspath(path)
+    return text[len("file://") :] if text.startswith("file://") else text
+
+
+def _fs(path: PathLike) -> tuple[Any, str]:
+    import fsspec
+
+    fs, stripped = fsspec.core.url_to_fs(os.fspath(path))
+    return fs, stripped
+
+
+def join(base: PathLike, *parts: str) -> str:
+    """Join path parts, with ``/`` for URLs and the OS separator for local paths."""
+    if is_remote(base):
+        return posixpath.join(os.fspath(base).rstrip("/"), *parts)
+    return os.path.join(_local(base), *parts)
+
+
+def basename(path: PathLike) -> str:
+    """Last segment of a local path or URL."""
+    text = os.fspath(path).rstrip("/")
+    return posixpath.basename(text) if is_remote(text) else os.path.basename(text)
+
+
+def dirname(path: PathLike) -> str:
+    """Parent of a local path or URL."""
+    text = os.fspath(path).rstrip("/")
+    return text.rsplit("/", 1)[0] if is_remote(text) else os.path.dirname(text)
+
+
+def exists(path: PathLike) -> bool:
+    """Whether a file or folder exists."""
+    if is_remote(path):
+        fs, stripped = _fs(path)
+        return bool(fs.exists(stripped))
+    return os.path.exists(_local(path))
+
+
+def dumps_strict(data: Any) -> str:
+    """Serialise to indented JSON, refusing ``NaN``/``Infinity`` (callers must have turned them into ``None``)."""
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def model_to_json(model: BaseModel) -> str:
+    """Indented, strict JSON text of a pydantic model, with a trailing newline."""
+    text = model.model_dump_json(indent=2)
+    # pydantic writes non-finite floats as null already; parsing back proves no NaN token slipped through.
+    json.loads(text, parse_constant=_reject_constant)
+    return text + "\n"
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"non-finite number {token!r} is not allowed in strict JSON")
+
+
+def write_text(path: PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, creating parent folders.
+
+    Raises:
+        RunFolderError: If the file cannot be written (permission, disk full, a file in the way). On a local disk the
+            previous version of the file, if any, is left intact.
+    """
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`write_text`)."""
+    if is_remote(path):
+        _write_remote(path, data)
+    else:
+        _write_local(Path(_local(path)), data)
+
+
+def _write_remote(path: PathLike, data: bytes) -> None:
+    fs, stripped = _fs(path)
+    try:
+        fs.pipe_file(stripped, data)
+    except Exception as e:  # fsspec back-ends raise many unrelated types
+        raise RunFolderError(f"{os.fspath(path)}: could not upload: {type(e).__name__}: {e}") from e
+
+
+def _write_local(path: Path, data: bytes) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunFolderError(f"{folder}: cannot create the folder for {path.name}: {e.strerror or e}") from e
+    tmp = folder / f"{_TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:12]}"
+    try:
+        # 0o666 and O_EXCL: the process umask decides the permissions, as for any file the user creates.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        _unlink_quietly(tmp)
+        hint = " (disk full)" if e.errno == errno.ENOSPC else ""
+        raise RunFolderError(
+            f"{path}: could not write{hint}: {e.strerror or e}; any previous version of the file is unchanged"
+        ) from e
+    _fsync_dir(folder)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_text(path: PathLike) -> str:
+    """Read a UTF-8 text file from a local path or URL."""
+    if is_remote(path):
+        fs, stripped = _fs(path)
+        with fs.open(stripped, "rb") as fh:
+            return bytes(fh.read()).decode("utf-8")
+    return Path(_local(path)).read_text(encoding="utf-8")
+
+
+def makedirs(path: PathLike) -> None:
+    """Create a folder and its parents (a no-op on object stores, which have no folders).
+
+    Raises:
+        RunFolderError: If a file is in the way or the folder cannot be created.
+    """
+    if is_remote(path):
+        fs, stripped = _fs(path)
+        try:
+            fs.makedirs(stripped, exist_ok=True)
+        except Exception as e:
+            raise RunFolderError(f"{os.fspath(path)}: cannot create folder: {type(e).__name__}: {e}") from e
+        return
+    local = Path(_local(path))
+    if local.exists() and not local.is_dir():
+        raise RunFolderError(f"{local}: exists and is not a folder; choose another data_folder")
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunFolderError(f"{local}: cannot create folder: {e.strerror or e}") from e
+
+
+def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> str:
+    """Create and return a new folder ``parent/name``, or ``parent/name-2``, ``-3``... if taken.
+
+    On a local disk ``os.mkdir`` is atomic, so two processes racing for the same name always get two folders.
+    On object stores a marker object claims the name; it is checked right after the write.
+
+    Raises:
+        RunFolderError: If the parent cannot be created or written.
+    """
+    makedirs(parent)
+    for attempt in range(1, max_tries + 1):
+        candidate = name if attempt == 1 else f"{name}-{attempt}"
+        path = join(parent, candidate)
+        if is_remote(path):
+            if _claim_remote(path):
+                return path
+            continue
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RunFolderError(f"{path}: cannot create the run folder: {e.strerror or e}") from e
+        return path
+    raise RunFolderError(f"{parent}: more than {max_tries} run folders named {name!r}; refusing to go on")
+
+
+_CLAIM_NAME = ".arc-run-claim"
+
+
+def _claim_remote(path: str) -> bool:
+    fs, stripped = _fs(path)
+    marker = posixpath.join(stripped, _CLAIM_NAME)
+    if fs.exists(stripped) or fs.exists(marker):
+        return False
+    token = uuid.uuid4().hex
+    try:
+        fs.pipe_file(marker, token.encode())
+        fs.invalidate_cache(stripped)
+        return bool(fs.cat_file(marker).decode() == token)
+    except Exception as e:
+        raise RunFolderError(f"{path}: cannot create the run folder: {type(e).__name__}: {e}") from e
+
+
+def check_writable(folder: PathLike) -> None:
+    """Prove that ``folder`` accepts a new file, by writing and removing a probe.
+
+    Raises:
+        RunFolderError: With the reason, before any training step is spent.
+    """
+    probe = join(folder, f"{_TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}")
+    write_bytes(probe, b"")
+    try:
+        if is_remote(probe):
+            fs, stripped = _fs(probe)
+            fs.rm_file(stripped)
+        else:
+            os.unlink(probe)
+    except Exception as e:
+        raise RunFolderError(f"{folder}: wrote a probe file but could not remove it: {e}") from e
