@@ -29,7 +29,7 @@ from pydantic import (
 
 from arccnet_ckpt.errors import ArtifactError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 """Life cycle of a run: ``running`` from fit start, then exactly one of the other three."""
@@ -181,6 +181,10 @@ class ConfigRecord(_Artifact):
     environment: EnvironmentInfo | None = None
     git: GitInfo | None = None
     seed: int | None = None
+    model_name: str | None = None
+    loss_function: str | None = None
+    root_name: str | None = None
+    class_names: list[str] | None = None
     created_at: UtcDatetime | None = None
 
 

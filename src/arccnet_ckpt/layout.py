@@ -6,6 +6,7 @@ Nothing here imports torch or lightning, so the loader can use it cheaply.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from datetime import datetime, timezone
@@ -147,3 +148,26 @@ def best_checkpoint_template(monitor: str | None) -> str:
             "template; rename the logged metric or pass filename= explicitly"
         )
     return f"best-epoch{{epoch:02d}}-{safe_monitor_name(monitor)}-{{{monitor}:.3f}}"
+
+
+DATA_FOLDER_ENV = "ARCCNET_DATA_FOLDER"
+"""Environment variable that sets the default data folder."""
+
+DEFAULT_DATA_FOLDER = "./data"
+"""Data folder used when neither an argument nor ``$ARCCNET_DATA_FOLDER`` gives one."""
+
+
+def resolve_data_folder(data_folder: str | os.PathLike[str] | None) -> str:
+    """The data folder to use: the argument, else ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+
+    Local paths are made absolute (``~`` expanded) so a run's record does not depend on the working directory;
+    fsspec URLs (``s3://bucket/data``) are returned unchanged.
+    """
+    chosen = (
+        os.fspath(data_folder) if data_folder is not None else os.environ.get(DATA_FOLDER_ENV) or DEFAULT_DATA_FOLDER
+    )
+    if "://" in chosen and not chosen.startswith("file://"):
+        return chosen.rstrip("/")
+    if chosen.startswith("file://"):
+        chosen = chosen[len("file://") :]
+    return os.path.abspath(os.path.expanduser(chosen))

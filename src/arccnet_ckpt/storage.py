@@ -7,6 +7,7 @@ Object stores have no rename; there each file is one ``PUT`` of the whole conten
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -144,10 +145,8 @@ def _write_local(path: Path, data: bytes) -> None:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -186,8 +185,9 @@ def makedirs(path: PathLike) -> None:
             raise RunFolderError(f"{os.fspath(path)}: cannot create folder: {type(e).__name__}: {e}") from e
         return
     local = Path(_local(path))
-    if local.exists() and not local.is_dir():
-        raise RunFolderError(f"{local}: exists and is not a folder; choose another data_folder")
+    blocker = next((p for p in (local, *local.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise RunFolderError(f"{blocker}: is a file, not a folder, so {local} cannot be created; move it away")
     try:
         local.mkdir(parents=True, exist_ok=True)
     except OSError as e:

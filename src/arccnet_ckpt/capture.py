@@ -1,0 +1,535 @@
+"""Turn Trainer, LightningModule, config and EarlyStopping state into JSON-safe data for the artifact models.
+
+Everything here is a plain function, testable without a Trainer, and nothing here raises into a training run:
+callers wrap each capture so a strange object costs a warning, never an epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import math
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+REDACTED = "***"
+"""What a secret value is replaced with."""
+
+MAX_LIST_ITEMS = 10_000
+"""Tensors or arrays with more elements are written as a short description instead of a list."""
+
+_MAX_DEPTH = 40
+_MAX_REPR = 500
+_SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "credential", "credentials", "apikey"})
+_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key")})
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a mapping key names a secret (``api_key``, ``COMET_API_KEY``, ``token``, ``password``, ...).
+
+    The key is split into words (``_``, ``-``, ``.`` and camelCase boundaries), so ``access_token`` is a secret but
+    ``max_tokens`` and ``tokenizer`` are not.
+    """
+    if not isinstance(key, str):
+        return False
+    words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    return any((a, b) in _SECRET_PAIRS for a, b in zip(words, words[1:], strict=False))
+
+
+def redact_text(text: str) -> str:
+    """Hide the password in ``scheme://user:password@host`` URLs inside a string."""
+    if "@" not in text:
+        return text
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """Redact secrets in a command line: ``--api-key=X``, ``--token X`` and credentials inside URLs."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if arg.startswith("-"):
+            name, eq, _value = arg.lstrip("-").partition("=")
+            if is_secret_key(name.replace("-", "_")):
+                if eq:
+                    out.append(f"{arg.split('=', 1)[0]}={REDACTED}")
+                else:
+                    out.append(arg)
+                    hide_next = True
+                continue
+        out.append(redact_text(arg))
+    return out
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make any value JSON-safe, redacting secrets; never raises.
+
+    ``Path`` -> str, tuple/set -> list, tensor/numpy -> number or list, dtype/device -> str, enum -> member name,
+    dataclass/pydantic/Namespace/OmegaConf -> dict, non-string keys -> str, non-finite floats -> ``None``, cycles ->
+    ``"<cycle: TYPE>"``, and anything else -> ``repr``. Values under a secret-looking key become ``"***"``.
+
+    Example:
+        >>> to_jsonable({"lr": 1e-3, "api_key": "abc", 1: (1, 2)})
+        {'lr': 0.001, 'api_key': '***', '1': [1, 2]}
+    """
+    return _convert(value, set(), 0)
+
+
+def _convert(value: Any, active: set[int], depth: int) -> Any:
+    try:
+        return _convert_unsafe(value, active, depth)
+    except Exception as e:  # capture must never raise: describe what could not be converted
+        return f"<unserializable {type(value).__name__}: {type(e).__name__}: {e}>"[:_MAX_REPR]
+
+
+def _convert_unsafe(value: Any, active: set[int], depth: int) -> Any:
+    if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if depth > _MAX_DEPTH:
+        return _short_repr(value)
+
+    array_like = _array_to_python(value)
+    if array_like is not _NOT_ARRAY:
+        return _convert(array_like, active, depth + 1)
+
+    container = _as_container(value)
+    if container is None:
+        return _short_repr(value)
+    if id(value) in active:
+        return f"<cycle: {type(value).__name__}>"
+    active.add(id(value))
+    try:
+        if isinstance(container, Mapping):
+            return {
+                str(k) if isinstance(k, str) else str(_convert(k, active, depth + 1)): (
+                    REDACTED if is_secret_key(k) else _convert(v, active, depth + 1)
+                )
+                for k, v in container.items()
+            }
+        return [_convert(v, active, depth + 1) for v in container]
+    finally:
+        active.discard(id(value))
+
+
+_NOT_ARRAY = object()
+
+
+def _array_to_python(value: Any) -> Any:
+    """Tensors, numpy arrays and scalars, torch dtypes/devices; ``_NOT_ARRAY`` for anything else."""
+    module = type(value).__module__
+    if not (module.startswith("torch") or module.startswith("numpy")):
+        return _NOT_ARRAY
+    if module.startswith("torch") and type(value).__name__ in ("dtype", "device", "Size"):
+        return list(value) if type(value).__name__ == "Size" else str(value)
+    if module.startswith("numpy") and type(value).__name__.startswith("dtype"):
+        return str(value)
+    numel = getattr(value, "numel", None) or getattr(value, "size", None)
+    count = numel() if callable(numel) else numel
+    if isinstance(count, int) and count > MAX_LIST_ITEMS:
+        shape = tuple(getattr(value, "shape", ()))
+        return f"<{type(value).__name__} shape={shape} dtype={getattr(value, 'dtype', '?')}>"
+    if hasattr(value, "detach"):
+        value = value.detach().cpu()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return _NOT_ARRAY
+
+
+def _as_container(value: Any) -> Mapping[Any, Any] | list[Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, argparse.Namespace):
+        return vars(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if _is_pydantic_model(value):
+        return {name: getattr(value, name) for name in type(value).model_fields}
+    if type(value).__module__.startswith("omegaconf"):
+        return _omegaconf_to_container(value)
+    return None
+
+
+def _is_pydantic_model(value: Any) -> bool:
+    return hasattr(type(value), "model_fields") and hasattr(value, "model_dump") and not isinstance(value, type)
+
+
+def _omegaconf_to_container(value: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.to_container(value, resolve=True)
+    except Exception:  # unresolvable interpolation: keep the raw text
+        return OmegaConf.to_container(value, resolve=False)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return redact_text(text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "...")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Snapshot a user config as a JSON-safe dict, whatever its kind.
+
+    A module contributes its public variables: what ``vars(config)`` shows minus dunders and private names,
+    imported modules, functions and classes. Mappings, dataclasses, pydantic models, ``argparse.Namespace`` and
+    OmegaConf configs become dicts; any other object contributes its public attributes.
+
+    Args:
+        config: ``None``, a dict, a module, a dataclass, a pydantic model, a Namespace or an OmegaConf config.
+
+    Returns:
+        A JSON-safe dict with secrets redacted; ``{}`` for ``None``.
+    """
+    if config is None:
+        return {}
+    if isinstance(config, types.ModuleType):
+        raw: Any = {
+            k: v
+            for k, v in vars(config).items()
+            if not k.startswith("_")
+            and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
+        }
+    else:
+        raw = _as_container(config)
+        if raw is None:
+            raw = {k: v for k, v in getattr(config, "__dict__", {}).items() if not k.startswith("_")}
+            if not raw:
+                raw = {"value": config}
+    converted = to_jsonable(raw)
+    return converted if isinstance(converted, dict) else {"value": converted}
+
+
+def class_path(obj: Any) -> str:
+    """``module.QualName`` of an object's class (or of a class)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def lookup(sources: Sequence[Mapping[str, Any] | None], keys: Sequence[str]) -> str | None:
+    """The first non-empty string found under one of ``keys`` in the first source that has one."""
+    for source in sources:
+        if not source:
+            continue
+        for key in keys:
+            value = source.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+    return None
+
+
+MODEL_NAME_CONFIG_KEYS = ("MODEL_NAME", "model_name")
+MODEL_NAME_HPARAM_KEYS = ("model_name", "model", "backbone", "arch")
+LOSS_KEYS = ("LOSS_FUNCTION", "LOSS_TYPE", "loss_function", "loss_type", "loss")
+CLASS_NAME_KEYS = ("class_names", "CLASS_NAMES", "CLASSES")
+
+
+def infer_model_name(config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, module: Any) -> str:
+    """Model name: config ``MODEL_NAME``/``model_name``, else hparams ``model_name``/``model``/``backbone``/``arch``,
+    else the LightningModule's class name."""
+    return (
+        lookup([config], MODEL_NAME_CONFIG_KEYS)
+        or lookup([hparams], MODEL_NAME_HPARAM_KEYS)
+        or (type(module).__name__ if module is not None else "unknown")
+    )
+
+
+def infer_loss_function(config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, module: Any) -> str:
+    """Loss name: config, then hparams (``LOSS_FUNCTION``, ``LOSS_TYPE``, ``loss_function``, ``loss_type``, ``loss``),
+    else the class of the module's first ``torch.nn`` loss attribute, else ``"unknown"``."""
+    found = lookup([config, hparams], LOSS_KEYS)
+    if found:
+        return found
+    if module is not None:
+        from torch.nn.modules.loss import _Loss
+
+        for _name, child in module.named_modules():
+            if isinstance(child, _Loss):
+                return type(child).__name__
+    return "unknown"
+
+
+def infer_class_names(
+    config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, datamodule: Any
+) -> list[str] | None:
+    """Class names: config or hparams ``class_names``/``CLASS_NAMES``/``CLASSES``, else ``datamodule.class_names``."""
+    for source in (config, hparams):
+        if not source:
+            continue
+        for key in CLASS_NAME_KEYS:
+            names = _as_name_list(source.get(key))
+            if names:
+                return names
+    return _as_name_list(getattr(datamodule, "class_names", None)) if datamodule is not None else None
+
+
+def _as_name_list(value: Any) -> list[str] | None:
+    if isinstance(value, (list, tuple)) and value and not isinstance(value, str):
+        return [str(v) for v in value]
+    return None
+
+
+def trainer_settings(trainer: Any) -> dict[str, Any]:
+    """The Trainer settings listed in ``TrainerSettings``, read defensively."""
+    connector = getattr(trainer, "_accelerator_connector", None)
+    accelerator = getattr(trainer, "accelerator", None)
+    strategy = getattr(trainer, "strategy", None)
+    fit_loop = getattr(trainer, "fit_loop", None)
+    return to_jsonable(
+        {
+            "max_epochs": getattr(fit_loop, "max_epochs", None),
+            "min_epochs": getattr(fit_loop, "min_epochs", None),
+            "max_steps": getattr(trainer, "max_steps", None),
+            "precision": str(getattr(trainer, "precision", None)),
+            "accumulate_grad_batches": getattr(trainer, "accumulate_grad_batches", None),
+            "gradient_clip_val": getattr(trainer, "gradient_clip_val", None),
+            "check_val_every_n_epoch": getattr(trainer, "check_val_every_n_epoch", None),
+            "val_check_interval": getattr(trainer, "val_check_interval", None),
+            "accelerator": _short_name(accelerator, "Accelerator"),
+            "strategy": getattr(strategy, "strategy_name", None) or _short_name(strategy, "Strategy"),
+            "num_devices": getattr(trainer, "num_devices", None),
+            "num_nodes": getattr(trainer, "num_nodes", None),
+            "deterministic": getattr(connector, "deterministic", None),
+        }
+    )
+
+
+def _short_name(obj: Any, suffix: str) -> str | None:
+    if obj is None:
+        return None
+    name = type(obj).__name__
+    return (name[: -len(suffix)] if name.endswith(suffix) and name != suffix else name).lower()
+
+
+def optimizer_infos(trainer: Any) -> list[dict[str, Any]]:
+    """Class, defaults and per-group hyperparameters of each optimizer."""
+    infos = []
+    for opt in getattr(trainer, "optimizers", []) or []:
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in getattr(opt, "param_groups", [])]
+        infos.append(
+            {
+                "class_path": class_path(opt),
+                "settings": to_jsonable({"defaults": getattr(opt, "defaults", {}), "param_groups": groups}),
+            }
+        )
+    return infos
+
+
+def scheduler_infos(trainer: Any) -> list[dict[str, Any]]:
+    """Class and settings of each learning-rate scheduler."""
+    infos = []
+    for config in getattr(trainer, "lr_scheduler_configs", []) or []:
+        scheduler = config.scheduler
+        try:
+            state = {k: v for k, v in scheduler.state_dict().items() if not k.startswith("_")}
+        except Exception:
+            state = {}
+        settings = {
+            "interval": config.interval,
+            "frequency": config.frequency,
+            "monitor": config.monitor,
+            "name": config.name,
+            "state": state,
+        }
+        infos.append({"class_path": class_path(scheduler), "settings": to_jsonable(settings)})
+    return infos
+
+
+_EARLY_STOPPING_SETTINGS = (
+    "monitor",
+    "mode",
+    "patience",
+    "strict",
+    "check_finite",
+    "stopping_threshold",
+    "divergence_threshold",
+    "verbose",
+    "log_rank_zero_only",
+)
+_CHECKPOINT_SETTINGS = (
+    "monitor",
+    "mode",
+    "save_top_k",
+    "save_last",
+    "save_weights_only",
+    "filename",
+    "every_n_epochs",
+    "auto_insert_metric_name",
+    "save_on_exception",
+    "verbose",
+)
+
+
+def callback_infos(
+    callbacks: Sequence[Any], early_stopping_cls: type[Any], checkpoint_cls: type[Any]
+) -> list[dict[str, Any]]:
+    """Class and settings of each callback; EarlyStopping and ModelCheckpoint list their documented arguments."""
+    infos = []
+    for cb in callbacks:
+        settings: dict[str, Any]
+        if isinstance(cb, early_stopping_cls):
+            settings = {name: getattr(cb, name, None) for name in _EARLY_STOPPING_SETTINGS}
+            settings["min_delta"] = abs(float(cb.min_delta))
+        elif isinstance(cb, checkpoint_cls):
+            settings = {name: getattr(cb, name, None) for name in _CHECKPOINT_SETTINGS}
+        else:
+            settings = {
+                k: v
+                for k, v in vars(cb).items()
+                if not k.startswith("_") and (v is None or isinstance(v, (str, int, float, bool)))
+            }
+        infos.append({"class_path": class_path(cb), "settings": to_jsonable(settings)})
+    return infos
+
+
+def model_info(module: Any) -> dict[str, Any]:
+    """Class path and total / trainable parameter counts (uninitialised lazy parameters count as 0)."""
+    total = trainable = 0
+    for p in module.parameters():
+        try:
+            n = int(p.numel())
+        except (ValueError, RuntimeError):
+            continue
+        total += n
+        trainable += n if p.requires_grad else 0
+    return {"class_path": class_path(module), "total_parameters": total, "trainable_parameters": trainable}
+
+
+def environment_info(lightning_version: str | None) -> dict[str, Any]:
+    """Python, platform, host, library versions, CUDA and the (redacted) command line."""
+    import pydantic
+    import torch
+
+    cuda = None
+    gpus: list[str] = []
+    if torch.cuda.is_available():
+        cuda = torch.version.cuda
+        gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "torch": torch.__version__,
+        "lightning": lightning_version,
+        "pydantic": pydantic.VERSION,
+        "cuda": cuda,
+        "argv": redact_argv(sys.argv),
+    }
+    if gpus:
+        info["gpus"] = gpus
+    return info
+
+
+def git_info(cwd: str | None = None) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the git repository around ``cwd``; ``None`` outside one (or without git)."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+                ["git", *args],  # noqa: S607 - git from PATH is what the user runs too
+                cwd=cwd or os.getcwd(),
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    branch = run("rev-parse", "--abbrev-ref", "HEAD")
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "branch": branch, "dirty": None if status is None else bool(status)}
+
+
+def global_seed() -> int | None:
+    """The seed set with ``seed_everything`` (Lightning keeps it in ``PL_GLOBAL_SEED``), else ``None``."""
+    value = os.environ.get("PL_GLOBAL_SEED")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def early_stopping_state(callback: Any) -> dict[str, Any]:
+    """What one EarlyStopping callback knows: settings, counters, best score and Lightning's stopping reason."""
+    reason = getattr(callback, "stopping_reason", None)
+    best = getattr(callback, "best_score", None)
+    return {
+        "monitor": str(callback.monitor),
+        "mode": str(callback.mode),
+        "patience": int(callback.patience),
+        "min_delta": abs(float(callback.min_delta)),
+        "wait_count": int(callback.wait_count),
+        "stopped_epoch": int(callback.stopped_epoch),
+        "best_score": to_jsonable(best),
+        "reason": reason.name if isinstance(reason, enum.Enum) else str(reason or "NOT_STOPPED"),
+        "message": getattr(callback, "stopping_reason_message", None),
+    }
+
+
+def early_stopping_triggered(states: Sequence[Mapping[str, Any]]) -> bool:
+    """True only when an EarlyStopping callback actually stopped the run (its reason is not ``NOT_STOPPED``)."""
+    return any(state["reason"] != "NOT_STOPPED" for state in states)
+
+
+def metrics_with_prefix(metrics: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
+    """Logged metrics whose name starts with ``prefix`` (e.g. ``test``), as floats (non-finite -> ``None``)."""
+    out: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        number = to_jsonable(value)
+        if isinstance(number, list) and len(number) == 1:
+            number = number[0]
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            out[key] = float(number)
+        elif number is None:
+            out[key] = None
+    return dict(sorted(out.items()))
+
+
+def scalar(value: Any) -> float | None:
+    """A tensor or number as a finite float, else ``None``."""
+    number = to_jsonable(value)
+    if isinstance(number, list) and len(number) == 1:
+        number = number[0]
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        return float(number) if math.isfinite(number) else None
+    return None
