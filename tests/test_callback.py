@@ -469,3 +469,40 @@ def test_a_callback_of_the_other_namespace_is_refused(tmp_path, data_folder, nam
     with pytest.raises(NamespaceMismatchError, match="separate class trees"):
         trainer.fit(model_cls(), datamodule=data_cls())
     assert not (data_folder / "checkpoints").exists()
+
+
+def test_signature_lists_every_model_checkpoint_argument_with_its_default() -> None:
+    import inspect
+
+    ours = inspect.signature(ArcCheckpointCallback.__init__).parameters
+    theirs = inspect.signature(ModelCheckpoint.__init__).parameters
+    assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in ours.values())
+    for name, param in theirs.items():
+        if name == "self":
+            continue
+        assert name in ours, name
+        expected = {"monitor": "val_f1", "mode": "max", "save_top_k": 1}.get(name, param.default)
+        assert ours[name].default == expected, name
+
+
+def test_lightning_cli_builds_the_callback_from_its_signature(tmp_path) -> None:
+    from lightning.pytorch.cli import LightningCLI
+
+    cli = LightningCLI(
+        ScriptedClassifier,
+        TinyData,
+        run=False,
+        args=[
+            "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
+            "--trainer.callbacks.root_name=cutouts/hale",
+            f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
+            "--trainer.callbacks.class_names=[alpha,beta,gamma]",
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path}",
+        ],
+    )
+    (cb,) = [c for c in cli.trainer.callbacks if isinstance(c, ArcCheckpointCallback)]
+    assert cb.root_name == "cutouts/hale"
+    assert cb.class_names == ["alpha", "beta", "gamma"]
+    assert (cb.monitor, cb.mode, cb.save_top_k) == ("val_f1", "max", 1)
+    assert cli.trainer.checkpoint_callback is cb

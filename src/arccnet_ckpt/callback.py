@@ -35,7 +35,6 @@ from arccnet_ckpt.artifacts import (
     MinimalLogging,
     RunStatus,
     TrainingSummary,
-    parse_artifact_json,
     validate_artifact,
 )
 from arccnet_ckpt.errors import NamespaceMismatchError, RunFolderError
@@ -166,7 +165,11 @@ class ArcCheckpointLogic(_Base):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._check_trainer(trainer)
-        super().setup(trainer, pl_module, stage)
+        with warnings.catch_warnings():
+            if self._explicit_dirpath is not None and _is_run_folder(os.fspath(self._explicit_dirpath)):
+                # The manual API's folder already holds config.json: that is expected, not a stray folder.
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+            super().setup(trainer, pl_module, stage)
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -327,10 +330,7 @@ class ArcCheckpointLogic(_Base):
             if storage.dirname(ckpt_path) in (folder, os.path.realpath(folder)):
                 return folder
         folder = storage.dirname(ckpt_path)
-        markers = (TrainingSummary.filename, ConfigRecord.filename)
-        if any(storage.exists(storage.join(folder, name)) for name in markers):
-            return folder
-        return None
+        return folder if _is_run_folder(folder) else None
 
     def _root_segments(self) -> list[str]:
         return self.root_name.split("/") if self.root_name else []
@@ -344,8 +344,16 @@ class ArcCheckpointLogic(_Base):
         ns = importlib.import_module(self._namespace)
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
         datamodule = _datamodule(trainer)
+        config = self._config_snapshot
+        run_dir = self._require_run().run_dir
+        if self.config is None:
+            # A manual save_config() before fit (the seed's order) must not be wiped out by an empty snapshot.
+            earlier = self._capture(
+                trainer, "the existing config.json", lambda: storage.read_artifact(run_dir, ConfigRecord), None
+            )
+            config = earlier.config if earlier is not None else config
         parts: dict[str, Any] = {
-            "config": self._config_snapshot,
+            "config": config,
             "hparams": self._capture(trainer, "hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
             "datamodule_hparams": self._capture(
                 trainer,
@@ -460,15 +468,12 @@ class ArcCheckpointLogic(_Base):
         if self._last_summary is not None:
             base = self._last_summary
         else:
-            path = storage.join(run.run_dir, TrainingSummary.filename)
-            if storage.exists(path):
-                try:
-                    base = parse_artifact_json(TrainingSummary, storage.read_text(path), source=path)
-                except Exception as e:
-                    self._warn(trainer, f"{path} is not readable ({e}); its test_results were not updated")
-                    return None
-            else:
-                base = self._summary(trainer, "completed")
+            try:
+                existing = storage.read_artifact(run.run_dir, TrainingSummary)
+            except Exception as e:
+                self._warn(trainer, f"{run.run_dir}: {e}; its test_results were not updated")
+                return None
+            base = existing if existing is not None else self._summary(trainer, "completed")
         summary = base.model_copy(update={"test_results": self._test_results})
         self._last_summary = summary
         return summary
@@ -498,9 +503,7 @@ class ArcCheckpointLogic(_Base):
             raise RunFolderError(error)
 
     def _write_record(self, record: BaseModel) -> None:
-        run = self._require_run()
-        path = storage.join(run.run_dir, type(record).filename)  # type: ignore[attr-defined]
-        storage.write_text(path, storage.model_to_json(record))
+        storage.write_artifact(self._require_run().run_dir, record)
 
     def _capture(self, trainer: pl.Trainer, what: str, fn: Callable[[], Any], default: Any) -> Any:
         try:
@@ -601,6 +604,11 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 # -------------------------------------------------------------------------------------------------------- helpers
 
 
+def _is_run_folder(folder: str) -> bool:
+    markers = (TrainingSummary.filename, ConfigRecord.filename)
+    return any(storage.exists(storage.join(folder, name)) for name in markers)
+
+
 def _datamodule(trainer: Any) -> Any:
     return getattr(trainer, "datamodule", None)
 
@@ -651,11 +659,11 @@ def _prune(mapping: dict[str, int], keep: set[str], limit: int = 64) -> None:
 
 
 def _summary_start(run_dir: str) -> str | None:
-    path = storage.join(run_dir, TrainingSummary.filename)
     try:
-        return parse_artifact_json(TrainingSummary, storage.read_text(path)).start_time.isoformat()
+        summary = storage.read_artifact(run_dir, TrainingSummary)
     except Exception:
         return None
+    return summary.start_time.isoformat() if summary is not None else None
 
 
 def _filesystem(path: str) -> Any:

@@ -1,0 +1,358 @@
+"""The seed-compatible manual API: ``CheckpointManager`` and its task presets.
+
+Old training scripts keep working with one import changed::
+
+    from arccnet_ckpt import BinaryClassificationCheckpointManager   # was arccnet.models.checkpoint_manager
+
+The manager is a thin layer over the same pieces as :class:`~arccnet_ckpt.ArcCheckpointCallback` (the folder
+naming in ``layout``, the models in ``artifacts``, the atomic writes in ``storage``), so a manual run and a callback
+run write the same files with the same fields. Its callback (:meth:`CheckpointManager.get_checkpoint_callback`)
+already writes every file by itself: the ``save_*`` calls are only needed by scripts that have not dropped them yet,
+and whatever they pass is merged into what the callback recorded (a warning says where they disagree).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from arccnet_ckpt import capture, layout, storage
+from arccnet_ckpt.artifacts import (
+    ArtifactT,
+    ClassificationReport,
+    ConfigRecord,
+    MinimalLogging,
+    TrainingSummary,
+    validate_artifact,
+)
+from arccnet_ckpt.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from arccnet_ckpt.callback import ArcCheckpointLogic
+
+Namespace = Literal["lightning.pytorch", "pytorch_lightning"]
+
+_CALLBACK_FIELDS = ("best_epoch", "best_metric_value", "num_epochs_trained", "early_stopping_triggered")
+
+
+class ManagerWarning(UserWarning):
+    """A manual ``save_*`` value disagrees with what the callback recorded."""
+
+
+class CheckpointManager:
+    """Manual API of the seed document: one run folder, and ``save_*`` methods that fill it.
+
+    The run folder ``<data_folder>/checkpoints/<root_name>/<UTC timestamp>_<model>_<loss>/`` is created when the
+    manager is (a second manager in the same second gets a ``-2`` suffix).
+
+    Args:
+        root_name: Sub-path under ``<data_folder>/checkpoints``, e.g. ``"custom/model_type"``.
+        data_folder: Base folder or fsspec URL; ``None`` -> ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+        model_name: Model name in the folder name and the files.
+        loss_function: Loss name in the folder name and the files.
+
+    Raises:
+        ValueError: For a bad ``root_name`` (``..``, absolute, empty segments, ...).
+        RunFolderError: If the folder cannot be created.
+
+    Example::
+
+        manager = CheckpointManager("custom/model_type", data_folder="/ARCAFF/data", model_name="my_model")
+        trainer = Trainer(callbacks=[manager.get_checkpoint_callback(monitor="val_f1", mode="max")])
+    """
+
+    def __init__(
+        self,
+        root_name: str,
+        data_folder: str | os.PathLike[str] | None = None,
+        model_name: str = "unknown",
+        loss_function: str = "unknown",
+    ) -> None:
+        self.root_name = layout.validate_root_name(root_name)
+        self.data_folder = layout.resolve_data_folder(data_folder)
+        self.model_name = str(model_name)
+        self.loss_function = str(loss_function)
+        self.start_time = datetime.now(timezone.utc)
+        parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
+        folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
+        self._run_dir = storage.make_unique_dir(parent, folder)
+
+    @property
+    def checkpoint_dir(self) -> Path | str:
+        """The run folder: a ``Path`` on a local disk, the URL string on remote storage."""
+        return self._run_dir if storage.is_remote(self._run_dir) else Path(self._run_dir)
+
+    @property
+    def run_name(self) -> str:
+        """The run folder's name."""
+        return storage.basename(self._run_dir)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(checkpoint_dir={self._run_dir!r})"
+
+    def get_checkpoint_callback(
+        self, monitor: str = "val_f1", mode: str = "max", *, namespace: Namespace | None = None, **kwargs: Any
+    ) -> ArcCheckpointLogic:
+        """An :class:`~arccnet_ckpt.ArcCheckpointCallback` bound to this run folder.
+
+        It saves the top-1 checkpoint as ``best-epoch{EE}-<monitor>-{value:.3f}.ckpt`` and writes every JSON file
+        by itself.
+
+        Args:
+            monitor: Metric to rank checkpoints by.
+            mode: ``"max"`` or ``"min"``.
+            namespace: ``"lightning.pytorch"`` or ``"pytorch_lightning"``; ``None`` picks ``pytorch_lightning``
+                when only that one is imported (the seed's ``import pytorch_lightning as pl``).
+            **kwargs: Any other ``ArcCheckpointCallback`` argument (``config``, ``class_names``, ``save_last``...).
+
+        Returns:
+            The callback, of the namespace's class.
+        """
+        callback_cls = _callback_class(namespace)
+        return callback_cls(
+            root_name=self.root_name,
+            data_folder=self.data_folder,
+            model_name=self.model_name,
+            loss_function=self.loss_function,
+            dirpath=self._run_dir,
+            monitor=monitor,
+            mode=mode,
+            **kwargs,
+        )
+
+    def save_config(self, config: Any) -> str:
+        """Write ``config.json`` from a dict, a config module (``vars(config)`` works too) or any config object.
+
+        Modules contribute their public variables; secrets are redacted; values are made JSON-safe. What the
+        callback already recorded (hparams, Trainer, environment...) is kept.
+
+        Returns:
+            The path written.
+        """
+        raw = config
+        if isinstance(config, Mapping):
+            raw = {k: v for k, v in config.items() if not (isinstance(k, str) and k.startswith("__"))}
+            raw = {k: v for k, v in raw.items() if not _is_code(v)}
+        snapshot = capture.config_to_dict(raw)
+        updates: dict[str, Any] = {"config": snapshot}
+        if storage.read_artifact(self._run_dir, ConfigRecord) is None:
+            updates.update(
+                model_name=self.model_name,
+                loss_function=self.loss_function,
+                root_name=self.root_name,
+                created_at=datetime.now(timezone.utc),
+                git=capture.git_info(),
+            )
+        return self._merge_and_write(ConfigRecord, updates)
+
+    def save_training_metadata(self, metadata: Mapping[str, Any]) -> str:
+        """Write ``training_summary.json`` from the seed's metadata dict (``best_epoch``, ``test_results``...).
+
+        Known fields are validated (wrong types or an unknown ``status`` raise :class:`ArtifactError` naming the
+        field, and nothing is written); unknown keys are kept. Without a summary from the callback, the run's names,
+        ``start_time`` (the manager's creation), ``end_time`` (now) and ``status: completed`` are filled in.
+
+        Returns:
+            The path written.
+        """
+        updates = _jsonable_mapping(metadata, TrainingSummary.filename)
+        monitor = updates.get("monitor")
+        for key in [k for k in updates if k.startswith("best_") and k not in TrainingSummary.model_fields]:
+            updates.setdefault("best_metric_value", updates[key])
+            updates.setdefault("monitor", monitor or key[len("best_") :])
+        now = datetime.now(timezone.utc)
+        defaults = {
+            "status": "completed",
+            "start_time": self.start_time,
+            "end_time": now,
+            "duration_seconds": (now - self.start_time).total_seconds(),
+            "model_name": self.model_name,
+            "loss_function": self.loss_function,
+            "root_name": self.root_name,
+            "run_name": self.run_name,
+        }
+        return self._merge_and_write(TrainingSummary, updates, defaults=defaults)
+
+    def save_classification_report(self, report: Mapping[str, Any]) -> str:
+        """Write ``classification_report.json`` from the seed's dict (``test_metrics``, ``class_names``...).
+
+        Per-class results the callback computed are kept; unknown keys are kept.
+
+        Returns:
+            The path written.
+        """
+        updates = _jsonable_mapping(report, ClassificationReport.filename)
+        defaults = {
+            "model_name": self.model_name,
+            "loss_function": self.loss_function,
+            "created_at": datetime.now(timezone.utc),
+        }
+        return self._merge_and_write(ClassificationReport, updates, defaults=defaults)
+
+    def save_minimal_logging(
+        self,
+        best_epoch: int | None,
+        best_metric_value: float | None,
+        best_metric_name: str = "val_f1",
+        num_epochs_trained: int | None = None,
+        early_stopping_triggered: bool = False,
+        additional_metrics: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write ``minimal_logging.json`` with the seed's fields (``best_<name>`` included).
+
+        Args:
+            best_epoch: The epoch of the best checkpoint.
+            best_metric_value: Its metric value (``NaN`` is written as ``null``).
+            best_metric_name: The metric's name, e.g. ``"val_f1"``.
+            num_epochs_trained: Epochs completed; ``None`` takes the summary's value.
+            early_stopping_triggered: Whether EarlyStopping stopped the run.
+            additional_metrics: Anything else worth a glance.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ArtifactError: For values of the wrong type, or no ``num_epochs_trained`` anywhere.
+        """
+        summary = storage.read_artifact(self._run_dir, TrainingSummary)
+        if num_epochs_trained is None:
+            if summary is None:
+                raise ArtifactError(
+                    f"{MinimalLogging.filename}: field 'num_epochs_trained' is required when no "
+                    f"{TrainingSummary.filename} exists yet (got None)"
+                )
+            num_epochs_trained = summary.num_epochs_trained
+        updates = {
+            "timestamp": datetime.now(timezone.utc),
+            "best_epoch": best_epoch,
+            "best_metric_name": best_metric_name,
+            "best_metric_value": best_metric_value,
+            "num_epochs_trained": num_epochs_trained,
+            "early_stopping_triggered": early_stopping_triggered,
+            "additional_metrics": capture.to_jsonable(dict(additional_metrics or {})),
+        }
+        defaults = {"status": summary.status if summary else None}
+        return self._merge_and_write(MinimalLogging, updates, defaults=defaults)
+
+    def _merge_and_write(
+        self, model: type[ArtifactT], updates: dict[str, Any], *, defaults: Mapping[str, Any] | None = None
+    ) -> str:
+        """Existing file (or defaults) overlaid with ``updates``, validated as a whole, then written atomically."""
+        existing = storage.read_artifact(self._run_dir, model)
+        base = existing.model_dump(mode="json") if existing is not None else dict(defaults or {})
+        if existing is not None and "best_metric_value" in updates:
+            # Drop the stale best_<monitor> alias; validation writes it again from the new value.
+            base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in model.model_fields)}
+        record = validate_artifact(model, {**base, **updates}, source=storage.join(self._run_dir, model.filename))
+        if existing is not None:
+            _warn_disagreements(model.filename, existing, record)
+        return storage.write_artifact(self._run_dir, record)
+
+
+class BinaryClassificationCheckpointManager(CheckpointManager):
+    """Preset for ``flares/binary_classification`` (defaults: resnet18, weighted_bce)."""
+
+    def __init__(
+        self,
+        data_folder: str | os.PathLike[str] | None = None,
+        model_name: str = "resnet18",
+        loss_function: str = "weighted_bce",
+    ) -> None:
+        super().__init__("flares/binary_classification", data_folder, model_name, loss_function)
+
+
+class MulticlassFlareCheckpointManager(CheckpointManager):
+    """Preset for ``flares/multiclass`` (defaults: vit_base_patch32_224, focal)."""
+
+    def __init__(
+        self,
+        data_folder: str | os.PathLike[str] | None = None,
+        model_name: str = "vit_base_patch32_224",
+        loss_function: str = "focal",
+    ) -> None:
+        super().__init__("flares/multiclass", data_folder, model_name, loss_function)
+
+
+class CutoutHaleCheckpointManager(CheckpointManager):
+    """Preset for ``cutouts/hale`` (default loss: cross_entropy)."""
+
+    def __init__(
+        self,
+        data_folder: str | os.PathLike[str] | None = None,
+        model_name: str = "unknown",
+        loss_function: str = "cross_entropy",
+    ) -> None:
+        super().__init__("cutouts/hale", data_folder, model_name, loss_function)
+
+
+class CutoutMcintoshCheckpointManager(CheckpointManager):
+    """Preset for ``cutouts/mcintosh`` (default loss: cross_entropy)."""
+
+    def __init__(
+        self,
+        data_folder: str | os.PathLike[str] | None = None,
+        model_name: str = "unknown",
+        loss_function: str = "cross_entropy",
+    ) -> None:
+        super().__init__("cutouts/mcintosh", data_folder, model_name, loss_function)
+
+
+def _callback_class(namespace: Namespace | None) -> type[ArcCheckpointLogic]:
+    if namespace is None:
+        only_pl = "pytorch_lightning" in sys.modules and "lightning.pytorch" not in sys.modules
+        namespace = "pytorch_lightning" if only_pl else "lightning.pytorch"
+    if namespace == "pytorch_lightning":
+        from arccnet_ckpt.pytorch_lightning import ArcCheckpointCallback as PLCallback
+
+        return PLCallback
+    if namespace == "lightning.pytorch":
+        from arccnet_ckpt.callback import ArcCheckpointCallback
+
+        return ArcCheckpointCallback
+    raise ValueError(f"namespace must be 'lightning.pytorch' or 'pytorch_lightning', got {namespace!r}")
+
+
+def _is_code(value: Any) -> bool:
+    import types
+
+    return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
+
+
+def _jsonable_mapping(data: Any, filename: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ArtifactError(f"{filename}: expected a dict of fields, got {type(data).__name__}: {data!r:.80}")
+    return {str(k): _keep_times(v) for k, v in data.items()}
+
+
+def _keep_times(value: Any) -> Any:
+    # datetimes stay datetimes so naive ones are caught by validation instead of silently stringified.
+    return value if isinstance(value, datetime) else capture.to_jsonable(value)
+
+
+def _warn_disagreements(filename: str, existing: Any, record: Any) -> None:
+    for name in _CALLBACK_FIELDS:
+        old, new = getattr(existing, name, None), getattr(record, name, None)
+        if old is None or new is None or _same(old, new):
+            continue
+        warnings.warn(
+            f"{filename}: {name}={new!r} differs from the value already recorded ({old!r}), e.g. by "
+            "ArcCheckpointCallback from the checkpoint it kept; keeping yours. With the callback in the Trainer "
+            "this save_* call is no longer needed",
+            ManagerWarning,
+            stacklevel=4,
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
