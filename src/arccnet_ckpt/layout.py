@@ -68,9 +68,9 @@ def validate_root_name(root_name: str) -> str:
 def sanitize_segment(name: object, *, max_length: int = MAX_SEGMENT_LENGTH, fallback: str = "unknown") -> str:
     """Turn any model or loss name into one safe path segment.
 
-    Accented letters lose their accents, every run of characters outside ``[A-Za-z0-9._-]`` becomes ``_``,
-    leading dots are removed (no hidden folders, no ``..``) and names longer than ``max_length`` are cut and given
-    a short hash, so two different long names stay different.
+    Accented letters lose their accents, every run of characters outside ``[A-Za-z0-9._-]`` becomes ``_``, runs of
+    dots collapse and leading/trailing ``.``, ``_``, ``-`` are removed (no hidden folders, no ``..``), and names
+    longer than ``max_length`` are cut and given a short hash, so two different long names stay different.
 
     Args:
         name: The name to clean; non-strings are converted with ``str``.
@@ -87,9 +87,8 @@ def sanitize_segment(name: object, *, max_length: int = MAX_SEGMENT_LENGTH, fall
         'etc'
     """
     text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
-    text = _UNSAFE_CHARS.sub("_", text).strip("_")
-    text = text.lstrip(".").strip("_")
-    text = re.sub(r"\.{2,}", ".", text)
+    text = _UNSAFE_CHARS.sub("_", text)
+    text = re.sub(r"\.{2,}", ".", text).strip("._-")
     if not text:
         return fallback
     if len(text) > max_length:

@@ -1,0 +1,203 @@
+"""Turning configs and Lightning objects into JSON-safe data, without a Trainer."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import math
+import types
+from pathlib import Path
+
+import numpy as np
+import pydantic
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from arccnet_ckpt.capture import (
+    MAX_LIST_ITEMS,
+    config_to_dict,
+    early_stopping_triggered,
+    infer_class_names,
+    infer_loss_function,
+    infer_model_name,
+    is_secret_key,
+    metrics_with_prefix,
+    redact_argv,
+    redact_text,
+    to_jsonable,
+)
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+@dataclasses.dataclass
+class Augment:
+    flip: bool = True
+    scale: tuple[float, float] = (0.9, 1.1)
+
+
+class Settings(pydantic.BaseModel):
+    lr: float = 1e-3
+    api_key: str = "hidden"
+    root: Path = Path("/data")
+
+
+class Exploding:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr is broken")
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("api_key", True),
+        ("COMET_API_KEY", True),
+        ("WANDB_API_KEY", True),
+        ("apiKey", True),
+        ("token", True),
+        ("access_token", True),
+        ("password", True),
+        ("DB_PASSWORD", True),
+        ("secret", True),
+        ("aws_secret_access_key", True),
+        ("private_key", True),
+        ("credentials", True),
+        ("max_tokens", False),
+        ("tokenizer", False),
+        ("keyboard", False),
+        ("learning_rate", False),
+        (42, False),
+    ],
+)
+def test_secret_keys_are_recognised_by_whole_words(key, secret) -> None:
+    assert is_secret_key(key) is secret
+
+
+def test_to_jsonable_covers_every_kind_of_value() -> None:
+    value = {
+        "path": Path("/a/b"),
+        "tuple": (1, 2),
+        "set": {3, 1, 2},
+        "scalar_tensor": torch.tensor(2.5),
+        "tensor": torch.tensor([[1, 2], [3, 4]]),
+        "numpy": np.arange(3),
+        "np_float": np.float32(0.5),
+        "dtype": torch.float16,
+        "device": torch.device("cpu"),
+        "enum": Color.RED,
+        "dataclass": Augment(),
+        "pydantic": Settings(),
+        "namespace": argparse.Namespace(a=1, password="p"),  # noqa: S106
+        "omegaconf": OmegaConf.create({"x": 1, "y": "${x}"}),
+        "nan": math.nan,
+        "inf": -math.inf,
+        7: "int key",
+        (1, 2): "tuple key",
+        "object": object.__new__(Exploding),
+    }
+    out = to_jsonable(value)
+    json.dumps(out, allow_nan=False)  # strict JSON
+    assert out["path"] == "/a/b"
+    assert out["tuple"] == [1, 2]
+    assert out["set"] == [1, 2, 3]
+    assert out["scalar_tensor"] == 2.5
+    assert out["tensor"] == [[1, 2], [3, 4]]
+    assert out["numpy"] == [0, 1, 2]
+    assert out["np_float"] == 0.5
+    assert (out["dtype"], out["device"], out["enum"]) == ("torch.float16", "cpu", "RED")
+    assert out["dataclass"] == {"flip": True, "scale": [0.9, 1.1]}
+    assert out["pydantic"] == {"lr": 1e-3, "api_key": "***", "root": "/data"}
+    assert out["namespace"] == {"a": 1, "password": "***"}
+    assert out["omegaconf"] == {"x": 1, "y": 1}
+    assert (out["nan"], out["inf"]) == (None, None)
+    assert out["7"] == "int key"
+    assert out["[1, 2]"] == "tuple key"
+    assert out["object"].startswith("<unserializable Exploding: RuntimeError: repr is broken")
+
+
+def test_cycles_and_huge_tensors_do_not_explode() -> None:
+    a: dict = {"name": "a"}
+    a["self"] = a
+    lst: list = [1]
+    lst.append(lst)
+    out = to_jsonable({"a": a, "lst": lst, "big": torch.zeros(MAX_LIST_ITEMS + 1)})
+    assert out["a"] == {"name": "a", "self": "<cycle: dict>"}
+    assert out["lst"] == [1, "<cycle: list>"]
+    assert out["big"] == f"<Tensor shape=({MAX_LIST_ITEMS + 1},) dtype=torch.float32>"
+    shared = [1, 2]
+    assert to_jsonable({"x": shared, "y": shared}) == {"x": [1, 2], "y": [1, 2]}  # shared is not a cycle
+
+
+def test_url_credentials_and_argv_secrets_are_redacted() -> None:
+    assert (
+        redact_text("see https://alice:pa55@host/x and s3://k:s@b") == "see https://alice:***@host/x and s3://k:***@b"
+    )
+    assert redact_text("no credentials here: https://host/x") == "no credentials here: https://host/x"
+    argv = ["train.py", "--comet-api-key=abc", "--token", "xyz", "--lr", "0.1", "--db=postgres://u:pw@h/db"]
+    assert redact_argv(argv) == [
+        "train.py",
+        "--comet-api-key=***",
+        "--token",
+        "***",
+        "--lr",
+        "0.1",
+        "--db=postgres://u:***@h/db",
+    ]
+
+
+def test_config_module_keeps_public_values_only() -> None:
+    config = types.ModuleType("cfg")
+    exec(  # noqa: S102
+        "import math\nfrom pathlib import Path\nA = 1\nb_lower = (1, 2)\n_hidden = 3\nROOT = Path('/x')\n"
+        "def f():\n    pass\nclass K:\n    pass\nSEL = math.pi\n",
+        config.__dict__,
+    )
+    assert config_to_dict(config) == {"A": 1, "b_lower": [1, 2], "ROOT": "/x", "SEL": math.pi}
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, {}),
+        ({"a": 1}, {"a": 1}),
+        (argparse.Namespace(lr=0.1), {"lr": 0.1}),
+        (Augment(), {"flip": True, "scale": [0.9, 1.1]}),
+        (Settings(), {"lr": 1e-3, "api_key": "***", "root": "/data"}),
+        (OmegaConf.create({"model": {"name": "r18"}}), {"model": {"name": "r18"}}),
+        (types.SimpleNamespace(x=1, _y=2), {"x": 1}),
+        (5, {"value": 5}),
+    ],
+)
+def test_config_to_dict_accepts_every_config_kind(config, expected) -> None:
+    assert config_to_dict(config) == expected
+
+
+def test_name_inference_order() -> None:
+    module = torch.nn.Module()
+    module.head = torch.nn.Linear(2, 2)
+    module.criterion = torch.nn.BCEWithLogitsLoss()
+    assert infer_model_name({"MODEL_NAME": "cfg"}, {"model_name": "hp"}, module) == "cfg"
+    assert infer_model_name({}, {"backbone": "hp"}, module) == "hp"
+    assert infer_model_name({}, {"model": 3}, module) == "Module"  # non-strings are skipped
+    assert infer_loss_function({"LOSS_TYPE": "focal"}, {"loss": "ce"}, module) == "focal"
+    assert infer_loss_function({}, {"loss": "ce"}, module) == "ce"
+    assert infer_loss_function({}, {}, module) == "BCEWithLogitsLoss"
+    assert infer_loss_function({}, {}, torch.nn.Linear(1, 1)) == "unknown"
+    dm = types.SimpleNamespace(class_names=("a", "b"))
+    assert infer_class_names({"CLASSES": ["x", "y"]}, {}, dm) == ["x", "y"]
+    assert infer_class_names({}, {"class_names": ["h1", "h2"]}, dm) == ["h1", "h2"]
+    assert infer_class_names({}, {}, dm) == ["a", "b"]
+    assert infer_class_names({}, {}, None) is None
+
+
+def test_test_metrics_and_early_stopping_helpers() -> None:
+    metrics = {"test_f1": torch.tensor(0.5), "test_nan": torch.tensor(math.nan), "val_f1": 1.0, "test_n": 3}
+    assert metrics_with_prefix(metrics, "test") == {"test_f1": 0.5, "test_n": 3.0, "test_nan": None}
+    assert early_stopping_triggered([{"reason": "NOT_STOPPED"}, {"reason": "PATIENCE_EXHAUSTED"}]) is True
+    assert early_stopping_triggered([{"reason": "NOT_STOPPED"}]) is False
+    assert early_stopping_triggered([]) is False
