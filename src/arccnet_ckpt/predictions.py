@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from arccnet_ckpt.errors import LabelError
 from arccnet_ckpt.report import (
     DEFAULT_PREDS_KEYS,
     DEFAULT_TARGET_KEYS,
@@ -71,7 +72,15 @@ class TestPredictionCollector:
             width = _score_columns(outputs, self.preds_keys)
             if width > self._matrix.num_classes:
                 self._matrix.grow_to(width)
-        self._matrix.update(result.preds, result.target)
+        try:
+            self._matrix.update(result.preds, result.target)
+        except LabelError as e:
+            if num_classes is None:
+                raise
+            raise LabelError(
+                f"test_step output: {e}. The number of classes comes from class_names ({num_classes} names): "
+                "pass the full list of class names to ArcCheckpointCallback(class_names=...)"
+            ) from e
 
     def sync(self, strategy: Any) -> None:
         """Sum the matrices of every process. A collective: every rank must call it, with or without data."""
