@@ -1,0 +1,81 @@
+"""Two-process CPU DDP (gloo): one run folder, files written by rank 0 only, synced test metrics, no hang on failure.
+
+Each case runs ``tests/helpers/ddp_train.py`` as a script, the way ``strategy="ddp"`` runs on a cluster node: Lightning
+re-launches the script for rank 1.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import read_json
+
+from arccnet_ckpt import ClassificationReport, TrainingSummary
+
+SCRIPT = Path(__file__).parent / "helpers" / "ddp_train.py"
+TIMEOUT_S = 180
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "data"), str(logs), *extra],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,  # a hang fails the test instead of blocking CI
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+def test_ddp_run_writes_one_folder_from_rank_zero(tmp_path: Path) -> None:
+    done = _run(tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((tmp_path / "data" / "checkpoints" / "ddp" / "test").iterdir())
+    assert len(runs) == 1
+    run_dir = runs[0]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "best-epoch01-val_f1-0.900.ckpt",
+        "classification_report.json",
+        "config.json",
+        "minimal_logging.json",
+        "training_summary.json",
+    ]
+    # both ranks resolved the same folder
+    assert done.stdout.count(f"run_dir {run_dir}") == 2
+
+    # every artifact written by rank 0 only: at fit start, train end and test end
+    assert not (tmp_path / "logs" / "writes-rank1.log").exists()
+    writes = (tmp_path / "logs" / "writes-rank0.log").read_text().split()
+    assert writes.count("config.json") == 1
+    assert writes.count("training_summary.json") == 3
+    assert writes.count("minimal_logging.json") == 1
+    assert writes.count("classification_report.json") == 1
+
+    summary = TrainingSummary.model_validate(read_json(run_dir / "training_summary.json"))
+    assert (summary.status, summary.best_epoch, summary.num_epochs_trained) == ("completed", 1, 2)
+    config = read_json(run_dir / "config.json")
+    assert (config["trainer"]["strategy"], config["trainer"]["num_devices"]) == ("ddp", 2)
+
+    report = ClassificationReport.model_validate(read_json(run_dir / "classification_report.json"))
+    # 24 test samples split 12/12 over the ranks: the metric and the confusion matrix are sums over both
+    assert report.test_metrics["test_samples"] == 24.0
+    assert report.num_samples == 24
+    assert sum(map(sum, report.confusion_matrix)) == 24
+    assert summary.test_results == report.test_metrics
+
+
+@pytest.mark.parametrize("artifact", ["config.json", "minimal_logging.json"])
+def test_rank_zero_write_failure_ends_every_rank_without_a_hang(tmp_path: Path, artifact: str) -> None:
+    done = _run(tmp_path, "--fail-write", artifact)
+    assert done.returncode != 0
+    message = f"{artifact}: simulated write failure on rank 0"
+    assert "[rank0]: arccnet_ckpt.errors.RunFolderError: " in done.stderr
+    assert "[rank1]: arccnet_ckpt.errors.RunFolderError: " in done.stderr
+    assert done.stderr.count(message) >= 2
