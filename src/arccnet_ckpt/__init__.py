@@ -31,7 +31,14 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     validate_artifact,
 )
-from arccnet_ckpt.errors import ArcCkptError, ArtifactError, LabelError, NamespaceMismatchError, RunFolderError
+from arccnet_ckpt.errors import (
+    ArcCkptError,
+    ArtifactError,
+    LabelError,
+    NamespaceMismatchError,
+    RunFolderError,
+    RunNotFoundError,
+)
 from arccnet_ckpt.runs import Run, best_run, find_runs, load_run
 
 if TYPE_CHECKING:
@@ -89,6 +96,7 @@ __all__ = [
     "NamespaceMismatchError",
     "Run",
     "RunFolderError",
+    "RunNotFoundError",
     "TrainingSummary",
     "__version__",
     "best_run",

@@ -36,7 +36,9 @@ RunStatus = Literal["running", "completed", "failed", "interrupted"]
 
 
 def _finite_or_none(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
+    if type(value) is float:  # the common case first: this runs for every metric of every run listed
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
         return value
     if hasattr(value, "item") and callable(value.item):  # torch / numpy scalars
         try:
@@ -90,7 +92,7 @@ class _BestMetricMixin(BaseModel):
 
     def _sync_best_key(self, metric_name: str | None) -> None:
         key = self._best_key(metric_name)
-        if key is None or key in type(self).model_fields:
+        if key is None or key in type(self).__pydantic_fields__:
             return
         extra = self.__pydantic_extra__
         if extra is None:

@@ -33,3 +33,7 @@ class NamespaceMismatchError(ArcCkptError, TypeError):
 
 class LabelError(ArcCkptError, ValueError):
     """A prediction or target label is outside ``range(num_classes)``."""
+
+
+class RunNotFoundError(ArcCkptError, FileNotFoundError):
+    """The run folder, or the file asked of it (e.g. the best checkpoint), does not exist."""
