@@ -120,3 +120,31 @@ def read_json(path: Path | str) -> Any:
 @pytest.fixture
 def data_folder(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """Mount a small tmpfs (root only), so tests can meet a real read-only or full file system.
+
+    Yields a function ``mount(size="64k", read_only=False) -> Path``; every mount is undone afterwards. Skips the test
+    where mounting is not possible (not root, or a sandbox that forbids it).
+    """
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(size: str = "64k", read_only: bool = False) -> Path:
+        target = tmp_path / f"tmpfs{len(mounted)}"
+        target.mkdir()
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(target)
+        return target
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
