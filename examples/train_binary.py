@@ -9,16 +9,15 @@ its checkpoint and its four JSON files are written without any other code.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from _synthetic import SmallCNN, loaders
+from _shared import SmallCNN, loaders, show_run
 from lightning.pytorch.callbacks import EarlyStopping
 from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
 
-from arccnet_ckpt import ArcCheckpointCallback, load_run
+from arccnet_ckpt import ArcCheckpointCallback
 
 
 class FlareModule(pl.LightningModule):
@@ -85,14 +84,7 @@ def main() -> None:
     trainer.fit(model, train, val)
     trainer.test(model, test, ckpt_path="best")
 
-    run = load_run(checkpoint.run_dir)
-    print(f"\nrun folder: {run.path}")
-    for path in sorted(Path(run.path).iterdir()):
-        print(f"  {path.name}")
-    assert run.summary is not None and run.report is not None
-    print(f"best epoch {run.summary.best_epoch}, best val_f1 {run.summary.best_metric_value:.3f}, ", end="")
-    print(f"epochs trained {run.summary.num_epochs_trained}, early stop {run.summary.early_stopping_triggered}")
-    print(f"test f1 {run.report.test_metrics.get('test_f1')}, per class: {run.report.per_class}")
+    show_run(checkpoint.run_dir)
 
 
 if __name__ == "__main__":

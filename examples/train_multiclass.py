@@ -1,22 +1,21 @@
 """Three-class flare model (Quiet / C / M_X) with focal or cross-entropy loss and a per-class test report.
 
-    python examples/train_multiclass.py [--loss focal|cross_entropy] [--data-folder ./data]
+python examples/train_multiclass.py [--loss focal|cross_entropy] [--data-folder ./data]
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from _synthetic import SmallCNN, loaders
+from _shared import SmallCNN, loaders, show_run
 from lightning.pytorch.callbacks import EarlyStopping
 from torchmetrics.classification import MulticlassF1Score
 
-from arccnet_ckpt import ArcCheckpointCallback, load_run
+from arccnet_ckpt import ArcCheckpointCallback
 
 
 @dataclass
@@ -98,16 +97,7 @@ def main() -> None:
     trainer.fit(model, train, val)
     trainer.test(model, test, ckpt_path="best")
 
-    run = load_run(checkpoint.run_dir)
-    print(f"\nrun folder: {run.path}")
-    for path in sorted(Path(run.path).iterdir()):
-        print(f"  {path.name}")
-    report = run.report
-    assert report is not None and report.per_class is not None
-    print(f"{'class':>8} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
-    for name, m in report.per_class.items():
-        print(f"{name:>8} {m.precision:9.3f} {m.recall:7.3f} {m.f1:6.3f} {m.support:7d}")
-    print(f"accuracy {report.accuracy:.3f}; confusion matrix (rows true, columns predicted): {report.confusion_matrix}")
+    show_run(checkpoint.run_dir)
 
 
 if __name__ == "__main__":

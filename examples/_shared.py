@@ -1,4 +1,4 @@
-"""Synthetic solar-like cutouts shared by the examples: no download, a few seconds to make."""
+"""What the examples share: synthetic solar-like cutouts (no download), a small CNN, and a run printout."""
 
 from __future__ import annotations
 
@@ -43,3 +43,30 @@ class SmallCNN(torch.nn.Sequential):
             torch.nn.Flatten(),
             torch.nn.Linear(16 * 16, num_outputs),
         )
+
+
+def show_run(run_dir: str) -> None:
+    """Print what the callback left behind: the files, the summary and the per-class report."""
+    from pathlib import Path
+
+    from arccnet_ckpt import load_run
+
+    run = load_run(run_dir)
+    print(f"\nrun folder: {run.path}")
+    for path in sorted(Path(run.path).iterdir()):
+        print(f"  {path.name}")
+    summary, report = run.summary, run.report
+    assert summary is not None
+    assert report is not None
+    print(
+        f"best epoch {summary.best_epoch} ({summary.monitor}={summary.best_metric_value:.3f}), "
+        f"{summary.num_epochs_trained} epochs trained, early stopping triggered: {summary.early_stopping_triggered}"
+    )
+    print(f"test metrics: {report.test_metrics}")
+    if report.per_class is None:
+        print(f"no per-class report: {report.per_class_note}")
+        return
+    print(f"{'class':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
+    for name, m in report.per_class.items():
+        print(f"{name:>10} {m.precision:9.3f} {m.recall:7.3f} {m.f1:6.3f} {m.support:7d}")
+    print(f"accuracy {report.accuracy:.3f}; confusion matrix (rows true, columns predicted): {report.confusion_matrix}")
