@@ -69,7 +69,7 @@ def main() -> None:
     config.MODEL_NAME, config.LOSS_FUNCTION = "smallcnn", "weighted_bce"
 
     pl.seed_everything(42)
-    train, val, test = loaders(num_classes=2)
+    train, val, test = loaders(num_classes=2, amplitude=1.0)
     model = FlareModule(learning_rate=config.learning_rate)
     checkpoint = ArcCheckpointCallback(
         root_name="flares/binary_classification", data_folder=config.data_folder, config=config

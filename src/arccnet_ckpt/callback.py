@@ -140,6 +140,9 @@ class ArcCheckpointLogic(_Base):
         self._restored: dict[str, Any] | None = None
         self._config_snapshot: dict[str, Any] = {}
         self._fit_active = False
+        self._background_saves = False  # AsyncCheckpointIO: files land on disk only at the strategy's teardown
+        self._final_deferred = False
+        self._removed: dict[str, None] = {}
         self._last_summary: TrainingSummary | None = None
         self._test_results: dict[str, float | None] = {}
         self._collector = TestPredictionCollector(
@@ -176,6 +179,9 @@ class ArcCheckpointLogic(_Base):
         super().on_fit_start(trainer, pl_module)
         self._open_run(trainer, pl_module, test_only=False)
         self._fit_active = True
+        self._background_saves = self._saves_in_background(trainer)
+        self._final_deferred = False
+        self._removed.clear()
         self._write(trainer, lambda: [self._build_config(trainer, pl_module), self._summary(trainer, "running")])
 
     @override
@@ -183,7 +189,21 @@ class ArcCheckpointLogic(_Base):
         super().on_train_end(trainer, pl_module)
         if not self._fit_active:
             return
+        if self._background_saves:
+            # The checkpoints are still being written: "completed" waits for on_fit_end, which Lightning calls after
+            # the strategy's teardown has waited for them (an upload error raised there goes to on_exception).
+            self._final_deferred = True
+            return
         self._fit_active = False
+        self._write(trainer, lambda: self._final_records(trainer, "completed"))
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_fit_end(trainer, pl_module)
+        if not (self._fit_active and self._final_deferred):
+            return
+        self._fit_active = self._final_deferred = False
+        self._remove_stale_checkpoints(trainer)
         self._write(trainer, lambda: self._final_records(trainer, "completed"))
 
     @override
@@ -259,6 +279,12 @@ class ArcCheckpointLogic(_Base):
             self._run.epochs_by_path[filepath] = trainer.current_epoch
             _prune(self._run.epochs_by_path, keep={*self.best_k_models, self.best_model_path, self.last_model_path})
         super()._save_checkpoint(trainer, filepath)
+
+    @override
+    def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        super()._remove_checkpoint(trainer, filepath)
+        if self._background_saves:
+            self._removed[filepath] = None  # its save may still be queued: removed again at fit end
 
     # ------------------------------------------------------------------------------------------- the run folder
 
@@ -438,7 +464,8 @@ class ArcCheckpointLogic(_Base):
                 "status": summary.status,
             },
         )
-        return [summary, minimal]
+        # The summary goes last: it is what says "completed", so a failed upload before it never looks complete.
+        return [minimal, summary]
 
     def _test_records(self, trainer: pl.Trainer) -> list[BaseModel]:
         run = self._require_run()
@@ -526,6 +553,31 @@ class ArcCheckpointLogic(_Base):
                 return path[len(prefix) :].replace(os.sep, "/")
         return path
 
+    def _saves_in_background(self, trainer: pl.Trainer) -> bool:
+        io_mod = importlib.import_module(f"{self._namespace}.plugins.io")
+        io = getattr(trainer.strategy, "checkpoint_io", None)
+        for _ in range(8):  # wrappers (AsyncCheckpointIO is one) hold the wrapped IO in .checkpoint_io
+            if io is None:
+                return False
+            if isinstance(io, io_mod.AsyncCheckpointIO):
+                return True
+            io = getattr(io, "checkpoint_io", None)
+        return False
+
+    def _remove_stale_checkpoints(self, trainer: pl.Trainer) -> None:
+        """Remove again the checkpoints ModelCheckpoint dropped while their queued save had not yet written them."""
+        keep = {*self.best_k_models, self.best_model_path, self.last_model_path}
+        stale = [path for path in self._removed if path not in keep]
+        self._removed.clear()
+        if not trainer.is_global_zero:
+            return
+        for path in stale:
+            try:
+                if self._fs.exists(path):
+                    trainer.strategy.remove_checkpoint(path)
+            except Exception as e:
+                self._warn(trainer, f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}")
+
     def _require_run(self) -> _RunInfo:
         if self._run is None:
             raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
@@ -553,8 +605,8 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 
     * ``config.json`` at fit start: the user config, hparams, Trainer, optimizer, callback, model, environment,
       git and seed;
-    * ``training_summary.json`` at fit start (``running``), train end (``completed``), on failure (``failed`` or
-      ``interrupted``) and after test;
+    * ``training_summary.json`` at fit start (``running``), train end (``completed``; with ``AsyncCheckpointIO`` at
+      fit end, once the checkpoints are written), on failure (``failed`` or ``interrupted``) and after test;
     * ``minimal_logging.json`` at train end (and on failure);
     * ``classification_report.json`` at test end, with a per-class report when ``test_step`` returns
       ``{"preds": ..., "target": ...}``.

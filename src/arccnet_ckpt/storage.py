@@ -2,7 +2,12 @@
 
 Local files are written the way a crash cannot spoil: a temporary file in the same folder, flushed and fsynced,
 then ``os.replace``d over the final name, so a reader sees either the old complete file or the new complete one.
-Object stores have no rename; there each file is one ``PUT`` of the whole content, which is atomic per object.
+Object stores have no rename; there each file is one ``PUT`` of the whole content (``pipe_file``), which is atomic
+per object: a failed upload leaves the previous version, or nothing, never a partial file.
+
+On object stores a run folder is claimed by a hidden marker object, ``.arc-run-claim``, written with
+``If-None-Match: *`` so that two writers racing for one name never both win. The marker stays in the folder (it is
+the claim); readers ignore it, like every name starting with ``.``.
 """
 
 from __future__ import annotations
@@ -124,7 +129,7 @@ def _write_local(path: Path, data: bytes) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunFolderError(f"{folder}: cannot create the folder for {path.name}: {e.strerror or e}") from e
-    tmp = folder / f"{_TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:12]}"
+    tmp = Path(local_temp_path(path))
     try:
         # 0o666 and O_EXCL: the process umask decides the permissions, as for any file the user creates.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -144,6 +149,42 @@ def _write_local(path: Path, data: bytes) -> None:
             f"{path}: could not write{hint}: {e.strerror or e}; any previous version of the file is unchanged"
         ) from e
     _fsync_dir(folder)
+
+
+def local_temp_path(path: PathLike) -> str:
+    """A new temporary name beside a local ``path``: ``.arc-tmp-<name>.<12 hex digits>``.
+
+    In the same folder, so :func:`commit_local` can rename it atomically; it never ends in ``.json`` or ``.ckpt``,
+    so readers (and :func:`arccnet_ckpt.load_run`) never take a leftover one for an artifact or a checkpoint.
+    """
+    local = Path(_local(path))
+    return str(local.parent / f"{_TMP_PREFIX}{local.name}.{uuid.uuid4().hex[:12]}")
+
+
+def commit_local(tmp: PathLike, path: PathLike) -> None:
+    """Give a finished temporary file its final local name: fsync it, ``os.replace`` it over ``path``, fsync the folder.
+
+    ``tmp`` must be in the folder of ``path`` (see :func:`local_temp_path`): then a reader, or a process killed at any
+    moment, sees the previous complete file or the new complete one, never a partial one. For files written by
+    others, such as the checkpoints Lightning saves.
+
+    Raises:
+        RunFolderError: If ``tmp`` is missing or cannot be renamed; ``tmp`` is removed and ``path`` left unchanged.
+    """
+    src, dst = Path(_local(tmp)), Path(_local(path))
+    try:
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(src, dst)
+    except OSError as e:
+        _unlink_quietly(src)
+        raise RunFolderError(
+            f"{dst}: could not be put in place from {src.name}: {e.strerror or e}; any previous version is unchanged"
+        ) from e
+    _fsync_dir(dst.parent)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -174,13 +215,17 @@ def read_text(path: PathLike) -> str:
 
 
 def makedirs(path: PathLike) -> None:
-    """Create a folder and its parents (a no-op on object stores, which have no folders).
+    """Create a folder and its parents (a no-op on object stores, which have no folders and whose buckets we never
+    create).
 
     Raises:
         RunFolderError: If a file is in the way or the folder cannot be created.
     """
     if is_remote(path):
         fs, stripped = _fs(path)
+        if _is_object_store(fs):
+            # Keys need no folders, and s3fs' makedirs would create a missing (e.g. misspelt) bucket.
+            return
         try:
             fs.makedirs(stripped, exist_ok=True)
         except Exception as e:
@@ -200,7 +245,9 @@ def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> st
     """Create and return a new folder ``parent/name``, or ``parent/name-2``, ``-3``... if taken.
 
     On a local disk ``os.mkdir`` is atomic, so two processes racing for the same name always get two folders.
-    On object stores a marker object claims the name; it is checked right after the write.
+    On object stores a name is free when no object has its prefix; it is claimed by creating the hidden marker
+    ``.arc-run-claim`` in it with an exclusive write (S3's ``If-None-Match: *``), then reading the marker back (for
+    stores that ignore the condition, the last writer wins and the other moves on). The marker stays in the folder.
 
     Raises:
         RunFolderError: If the parent cannot be created or written.
@@ -223,20 +270,34 @@ def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> st
     raise RunFolderError(f"{parent}: more than {max_tries} run folders named {name!r}; refusing to go on")
 
 
-_CLAIM_NAME = ".arc-run-claim"
+CLAIM_MARKER = ".arc-run-claim"
+"""Hidden object that claims a run folder on an object store (see :func:`make_unique_dir`); readers ignore it."""
+
+_OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
+
+
+def _is_object_store(fs: Any) -> bool:
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    return bool(protocols & _OBJECT_STORE_PROTOCOLS)
 
 
 def _claim_remote(path: str) -> bool:
     fs, stripped = _fs(path)
-    marker = posixpath.join(stripped, _CLAIM_NAME)
-    if fs.exists(stripped) or fs.exists(marker):
-        return False
-    token = uuid.uuid4().hex
+    marker = posixpath.join(stripped, CLAIM_MARKER)
+    token = uuid.uuid4().hex.encode()
     try:
-        fs.pipe_file(marker, token.encode())
+        fs.invalidate_cache(stripped)  # a listing cached before another writer's claim must not hide it
+        if fs.exists(stripped):
+            return False  # objects under the name: claimed, or a folder written by something else
+        try:
+            fs.pipe_file(marker, token, mode="create")
+        except FileExistsError:
+            return False  # another writer created the marker between the check and this write
+        except TypeError:  # an fsspec back-end without exclusive writes: fall back to the read-back check
+            fs.pipe_file(marker, token)
         fs.invalidate_cache(stripped)
-        return bool(fs.cat_file(marker).decode() == token)
-    except Exception as e:
+        return bool(fs.cat_file(marker) == token)
+    except Exception as e:  # fsspec back-ends raise many unrelated types
         raise RunFolderError(f"{path}: cannot create the run folder: {type(e).__name__}: {e}") from e
 
 
