@@ -506,3 +506,24 @@ def test_lightning_cli_builds_the_callback_from_its_signature(tmp_path) -> None:
     assert cb.class_names == ["alpha", "beta", "gamma"]
     assert (cb.monitor, cb.mode, cb.save_top_k) == ("val_f1", "max", 1)
     assert cli.trainer.checkpoint_callback is cb
+
+
+def test_a_callback_with_a_config_module_pickles_for_ddp_spawn(tmp_path) -> None:
+    import copy
+    import pickle
+
+    config = types.ModuleType("cfg")
+    exec("import os\nMODEL_NAME = 'r18'\nSEED = 3\n", config.__dict__)  # noqa: S102
+    cb = ArcCheckpointCallback(root_name="r", data_folder=tmp_path, config=config)
+    clone = pickle.loads(pickle.dumps(cb))  # noqa: S301 - our own bytes
+    assert clone.config == {"MODEL_NAME": "r18", "SEED": 3}
+    assert cb.config is config  # the original keeps the module
+    assert copy.deepcopy(cb).config == {"MODEL_NAME": "r18", "SEED": 3}
+
+
+def test_run_dir_is_known_in_the_main_process_after_ddp_spawn(tmp_path) -> None:
+    cb = ArcCheckpointCallback(root_name="r", data_folder=tmp_path)
+    assert cb.run_dir is None
+    # what Lightning's spawn launcher sets in the main process from the workers' results
+    cb.best_model_path = str(tmp_path / "checkpoints" / "r" / "run-1" / "best-epoch01-val_f1-0.900.ckpt")
+    assert cb.run_dir == str(tmp_path / "checkpoints" / "r" / "run-1")

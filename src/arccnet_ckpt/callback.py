@@ -18,6 +18,7 @@ import importlib
 import os
 import re
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -156,12 +157,24 @@ class ArcCheckpointLogic(_Base):
     @property
     def run_dir(self) -> str | None:
         """The run folder (a local path or URL), set from fit start (or test start for a test-only Trainer)."""
-        return self._run.run_dir if self._run else None
+        if self._run is not None:
+            return self._run.run_dir
+        if self.best_model_path:
+            # After ddp_spawn the main process only receives best_model_path back from the workers.
+            return storage.dirname(self.best_model_path)
+        return None
 
     @property
     def run_name(self) -> str | None:
         """The run folder's name, e.g. ``2025-02-12_14-30-45_resnet18_weighted_bce``."""
         return self._run.run_name if self._run else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        if isinstance(state.get("config"), types.ModuleType):
+            # Modules cannot be pickled (ddp_spawn, deepcopy): keep the snapshot config.json records anyway.
+            state["config"] = capture.config_to_dict(state["config"])
+        return state
 
     # ----------------------------------------------------------------------------------------------------- hooks
 
