@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from weakref import proxy
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from typing_extensions import override
@@ -291,7 +292,42 @@ class ArcCheckpointLogic(_Base):
             # Remember which epoch wrote which file, before saving: the mapping is part of the saved state.
             self._run.epochs_by_path[filepath] = trainer.current_epoch
             _prune(self._run.epochs_by_path, keep={*self.best_k_models, self.best_model_path, self.last_model_path})
-        super()._save_checkpoint(trainer, filepath)
+        if not self._saves_one_local_file(trainer, filepath):
+            super()._save_checkpoint(trainer, filepath)
+            return
+        # Lightning's _atomic_save stages the file in $TMPDIR and shutil.move()s it: a plain copy into the final name
+        # when $TMPDIR is on another file system (node-local /tmp, data on NFS or Lustre), so a kill could leave a
+        # truncated .ckpt. Have it write a temporary name beside the final one, then fsync and rename atomically.
+        tmp = storage.local_temp_path(filepath)
+        trainer.save_checkpoint(tmp, self.save_weights_only)
+        error: str | None = None
+        if trainer.is_global_zero:
+            try:
+                storage.commit_local(tmp, filepath)
+            except RunFolderError as e:
+                error = str(e)
+        error = trainer.strategy.broadcast(error, src=0)  # every rank waits until the file is in place
+        if error:
+            raise RunFolderError(error)
+        # The rest of ModelCheckpoint._save_checkpoint (Lightning 2.6).
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    def _saves_one_local_file(self, trainer: pl.Trainer, filepath: str) -> bool:
+        """Whether Lightning writes ``filepath`` as one local file, from rank 0, before ``save_checkpoint`` returns."""
+        if storage.is_remote(filepath):
+            return False
+        strategies = importlib.import_module(f"{self._namespace}.strategies")
+        plugins = importlib.import_module(f"{self._namespace}.plugins")
+        strategy = trainer.strategy
+        # FSDP, DeepSpeed, XLA and ModelParallel save their own way (often a folder); AsyncCheckpointIO saves later.
+        return (
+            type(strategy).save_checkpoint is strategies.Strategy.save_checkpoint
+            and type(strategy.checkpoint_io) is plugins.TorchCheckpointIO
+        )
 
     @override
     def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
