@@ -138,17 +138,12 @@ def _write_local(path: Path, data: bytes) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except OSError as e:
         _unlink_quietly(tmp)
-        hint = " (disk full)" if e.errno == errno.ENOSPC else ""
-        raise RunFolderError(
-            f"{path}: could not write{hint}: {e.strerror or e}; any previous version of the file is unchanged"
-        ) from e
-    _fsync_dir(folder)
+        raise _write_error(path, e) from e
+    commit_local(tmp, path)
 
 
 def local_temp_path(path: PathLike) -> str:
@@ -181,10 +176,16 @@ def commit_local(tmp: PathLike, path: PathLike) -> None:
         os.replace(src, dst)
     except OSError as e:
         _unlink_quietly(src)
-        raise RunFolderError(
-            f"{dst}: could not be put in place from {src.name}: {e.strerror or e}; any previous version is unchanged"
-        ) from e
+        raise _write_error(dst, e) from e
     _fsync_dir(dst.parent)
+
+
+def _write_error(path: PathLike, error: OSError) -> RunFolderError:
+    hint = " (disk full)" if error.errno == errno.ENOSPC else ""
+    return RunFolderError(
+        f"{os.fspath(path)}: could not write{hint}: {error.strerror or error}; "
+        "any previous version of the file is unchanged"
+    )
 
 
 def _unlink_quietly(path: Path) -> None:
