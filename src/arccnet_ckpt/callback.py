@@ -66,7 +66,6 @@ class _RunInfo:
     loss_function: str
     class_names: list[str] | None
     resumed_from: str | None = None
-    test_only: bool = False
     epochs_by_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -243,8 +242,7 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
-        if self._run is None:
-            self._open_run(trainer, pl_module, test_only=True)
+        self._open_run(trainer, pl_module, test_only=True)
         self._collector.reset()
 
     @override
@@ -338,8 +336,8 @@ class ArcCheckpointLogic(_Base):
     # ------------------------------------------------------------------------------------------- the run folder
 
     def _open_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, test_only: bool) -> None:
-        if self._run is not None and not test_only:
-            return  # a second fit with the same callback continues its run folder
+        if self._run is not None:
+            return  # a second fit, or a test after fit, with the same callback continues its run folder
         decision: dict[str, Any] | None = None
         if trainer.is_global_zero:
             try:
@@ -392,7 +390,6 @@ class ArcCheckpointLogic(_Base):
             loss_function=str(loss_function),
             class_names=class_names,
             resumed_from=resumed,
-            test_only=test_only and not storage.exists(storage.join(run_dir, TrainingSummary.filename)),
             epochs_by_path=epochs,
         )
 

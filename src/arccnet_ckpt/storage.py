@@ -80,11 +80,6 @@ def exists(path: PathLike) -> bool:
     return os.path.exists(_local(path))
 
 
-def dumps_strict(data: Any) -> str:
-    """Serialise to indented JSON, refusing ``NaN``/``Infinity`` (callers must have turned them into ``None``)."""
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
 def model_to_json(model: BaseModel) -> str:
     """Indented, strict JSON text of a pydantic model, with a trailing newline."""
     text = model.model_dump_json(indent=2)
