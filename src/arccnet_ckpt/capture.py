@@ -513,23 +513,25 @@ def metrics_with_prefix(metrics: Mapping[str, Any], prefix: str) -> dict[str, fl
     """Logged metrics whose name starts with ``prefix`` (e.g. ``test``), as floats (non-finite -> ``None``)."""
     out: dict[str, float | None] = {}
     for key, value in metrics.items():
-        if not key.startswith(prefix):
-            continue
-        number = to_jsonable(value)
-        if isinstance(number, list) and len(number) == 1:
-            number = number[0]
-        if isinstance(number, (int, float)) and not isinstance(number, bool):
-            out[key] = float(number)
-        elif number is None:
-            out[key] = None
+        if key.startswith(prefix):
+            numeric, number = _as_number(value)
+            if numeric:
+                out[key] = number
     return dict(sorted(out.items()))
 
 
 def scalar(value: Any) -> float | None:
     """A tensor or number as a finite float, else ``None``."""
+    return _as_number(value)[1]
+
+
+def _as_number(value: Any) -> tuple[bool, float | None]:
+    """``(True, float or None for non-finite/missing)`` for numbers and one-element tensors; ``(False, None)`` else."""
     number = to_jsonable(value)
     if isinstance(number, list) and len(number) == 1:
         number = number[0]
+    if number is None:
+        return True, None
     if isinstance(number, (int, float)) and not isinstance(number, bool):
-        return float(number) if math.isfinite(number) else None
-    return None
+        return True, float(number) if math.isfinite(number) else None
+    return False, None

@@ -16,6 +16,7 @@ from arccnet_ckpt.report import (
     DEFAULT_PREDS_KEYS,
     DEFAULT_TARGET_KEYS,
     ConfusionMatrix,
+    _find,
     compute_report,
     default_class_names,
     predictions_from_outputs,
@@ -118,14 +119,11 @@ class TestPredictionCollector:
 
 def _score_columns(outputs: Any, keys: Sequence[str]) -> int:
     """Width ``C`` of an ``(N, C)`` score tensor in ``outputs``, so an absent last class still gets a row."""
-    if not isinstance(outputs, Mapping):
+    found = _find(outputs, keys) if isinstance(outputs, Mapping) else None
+    if found is None:
         return 0
-    for key in keys:
-        value = outputs.get(key)
-        if value is None:
-            continue
-        shape = getattr(value, "shape", None)
-        if shape is not None and len(shape) == 2 and shape[1] >= 2 and getattr(value, "is_floating_point", bool)():
-            return int(shape[1])
-        return 0
+    value = found[1]
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] >= 2 and getattr(value, "is_floating_point", bool)():
+        return int(shape[1])
     return 0
