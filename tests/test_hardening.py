@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from arccnet_ckpt import ArcCheckpointCallback, MinimalLogging, RunFolderError, TrainingSummary, storage
+from arccnet_ckpt.runs import read_record
 
 
 def _fit(tmp_path, cb, model=None, callbacks=(), **kwargs):
@@ -170,7 +171,7 @@ def test_disk_full_while_writing_keeps_the_previous_version(tmpfs) -> None:
     big = first.model_copy(update={"additional_metrics": {"blob": "y" * 30_000}})
     with pytest.raises(RunFolderError, match=r"minimal_logging\.json: could not write \(disk full\)"):
         storage.write_artifact(folder, big)
-    assert storage.read_artifact(folder, MinimalLogging) == first
+    assert read_record(folder, MinimalLogging) == first
     assert sorted(p.name for p in folder.iterdir()) == ["filler", "minimal_logging.json"]
 
 
@@ -192,5 +193,6 @@ def test_resume_from_a_checkpoint_outside_any_run_folder_starts_a_new_run_and_de
     assert outside.is_file()
     assert sorted(p.name for p in Path(first.run_dir).iterdir()) == first_files
     summary = read_json(Path(second.run_dir) / "training_summary.json")
-    assert summary["resumed_from"] is None or summary["resumed_from"].endswith("copied.ckpt")
+    assert summary["resumed_from"] == str(outside)  # outside any run folder: recorded as given
+    assert summary["resumes"][0]["checkpoint"] == str(outside)
     assert summary["num_epochs_trained"] == 4

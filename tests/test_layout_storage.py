@@ -13,6 +13,7 @@ import pytest
 from arccnet_ckpt import layout, storage
 from arccnet_ckpt.artifacts import MinimalLogging, TrainingSummary
 from arccnet_ckpt.errors import RunFolderError
+from arccnet_ckpt.runs import read_record
 
 
 @pytest.mark.parametrize(
@@ -82,8 +83,8 @@ def test_write_artifact_is_strict_utf8_with_a_trailing_newline(tmp_path) -> None
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n")
     assert "NaN" not in text
-    assert storage.read_artifact(tmp_path / "run", MinimalLogging) == record
-    assert storage.read_artifact(tmp_path / "run", TrainingSummary) is None
+    assert read_record(tmp_path / "run", MinimalLogging) == record
+    assert read_record(tmp_path / "run", TrainingSummary) is None
 
 
 def test_files_get_the_process_umask_never_world_writable(tmp_path) -> None:
@@ -144,7 +145,7 @@ def test_memory_filesystem_round_trip() -> None:
     assert (folder, again) == ("memory://arc-test/checkpoints/run", "memory://arc-test/checkpoints/run-2")
     storage.check_writable(folder)
     storage.write_artifact(folder, _summary())
-    assert storage.read_artifact(folder, TrainingSummary).status == "running"
+    assert read_record(folder, TrainingSummary).status == "running"
     assert storage.exists(storage.join(folder, "training_summary.json"))
     assert storage.basename(folder) == "run"
     assert storage.dirname(folder) == "memory://arc-test/checkpoints"

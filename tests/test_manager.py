@@ -51,7 +51,7 @@ def test_the_seed_script_runs_with_only_the_import_changed(tmp_path: Path, data_
     trainer.fit(model, datamodule=TinyData())
     test_results = trainer.test(model, datamodule=TinyData(), ckpt_path="best")
     best_f1_score = float(checkpoint_callback.best_model_score)
-    with pytest.warns(ManagerWarning, match=r"best_epoch=3 differs from the value already recorded \(1\)"):
+    with pytest.warns(ManagerWarning) as kept:
         checkpoint_manager.save_training_metadata(
             {
                 "best_epoch": trainer.current_epoch,
@@ -62,13 +62,18 @@ def test_the_seed_script_runs_with_only_the_import_changed(tmp_path: Path, data_
     checkpoint_manager.save_classification_report(
         {"test_metrics": test_results[0], "model_name": config.MODEL_NAME, "loss_function": config.LOSS_FUNCTION}
     )
-    checkpoint_manager.save_minimal_logging(
-        best_epoch=trainer.current_epoch,
-        best_metric_value=best_f1_score,
-        best_metric_name="val_f1",
-        num_epochs_trained=trainer.current_epoch + 1,
-    )
+    with pytest.warns(ManagerWarning, match=r"minimal_logging\.json: best_epoch=3 differs from the value the callback"):
+        checkpoint_manager.save_minimal_logging(
+            best_epoch=trainer.current_epoch,
+            best_metric_value=best_f1_score,
+            best_metric_name="val_f1",
+            num_epochs_trained=trainer.current_epoch + 1,
+        )
     # -----------------------------------------------------------------------------------------------------
+    assert [str(w.message).split(";")[0] for w in kept] == [
+        "training_summary.json: best_epoch=3 differs from the value the callback measured (1)",
+        "training_summary.json: num_epochs_trained=4 differs from the value the callback measured (3)",
+    ]
 
     run_dir = Path(checkpoint_manager.checkpoint_dir)
     assert run_dir.parent == data_folder / "checkpoints" / "flares" / "binary_classification"
@@ -85,7 +90,12 @@ def test_the_seed_script_runs_with_only_the_import_changed(tmp_path: Path, data_
         "COMET_API_KEY": "***",
     }
     assert run.config.trainer.max_epochs == 3  # the callback's capture is kept next to the manual config
-    assert run.summary.best_epoch == 3  # the manual value wins, after the warning
+    # The seed's wrong values (trainer.current_epoch is the epoch after the last) never replace the measured ones:
+    # they are kept beside them, under manual_values, after the warning.
+    assert (run.summary.best_epoch, run.summary.num_epochs_trained) == (1, 3)
+    assert run.summary.manual_values == {"best_epoch": 3, "num_epochs_trained": 4}
+    assert (run.minimal.best_epoch, run.minimal.num_epochs_trained) == (1, 3)
+    assert run.minimal.manual_values == {"best_epoch": 3, "num_epochs_trained": 4}
     assert run.summary.best_model_path == "best-epoch01-val_f1-0.900.ckpt"
     assert run.summary.test_results == pytest.approx(test_results[0])
     assert run.report.test_metrics == pytest.approx(test_results[0])

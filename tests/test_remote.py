@@ -259,8 +259,10 @@ def test_a_failed_upload_at_train_end_never_leaves_the_run_looking_complete(
 
     assert str(failure.value).startswith(f"{cb.run_dir}/{artifact}: could not upload: OSError: simulated")
     summary = TrainingSummary.model_validate(_strict_json(f"{cb.run_dir}/{TrainingSummary.filename}"))
-    assert (summary.status, summary.end_time) == ("running", None)  # as written at fit start
-    assert load_run(cb.run_dir).status == "running"
+    # The fit raised, so the run is recorded as failed, with the upload error: never as completed.
+    assert (summary.status, summary.error.type) == ("failed", "RunFolderError")
+    assert "simulated: connection reset by peer" in summary.error.message
+    assert load_run(cb.run_dir).status == "failed"
     assert find_runs(data_url, status="completed") == []
     assert storage.exists(f"{cb.run_dir}/{BEST}")  # the checkpoint itself was fine
 

@@ -32,7 +32,13 @@ from arccnet_ckpt.errors import ArtifactError
 SCHEMA_VERSION: Literal[1] = 1
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
-"""Life cycle of a run: ``running`` from fit start, then exactly one of the other three."""
+"""Life cycle of a run: ``running`` from fit start, then exactly one of the other three (see ``recorder.Phase``)."""
+
+RunKind = Literal["training", "evaluation"]
+"""``training`` for a folder made by ``fit``; ``evaluation`` for one made by a test-only Trainer."""
+
+RecordedBy = Literal["callback", "manual"]
+"""Who wrote a file's numbers: ``callback`` (measured from the Trainer) or ``manual`` (a ``save_*`` call alone)."""
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -215,6 +221,18 @@ class ErrorInfo(_Record):
     traceback: str | None = None
 
 
+class ResumeInfo(_Record):
+    """One resumed ``fit`` of the run: when, from which checkpoint, and what the run had reached before it."""
+
+    time: UtcDatetime
+    checkpoint: str | None = Field(description="relative to the run folder when inside it, else as given")
+    previous_status: RunStatus | None = None
+    previous_error: ErrorInfo | None = None
+    previous_end_time: UtcDatetime | None = None
+    num_epochs_trained: int = 0
+    global_step: int = 0
+
+
 class TrainingSummary(_Artifact, _BestMetricMixin):
     """``training_summary.json``: the life cycle and the outcome of the run.
 
@@ -244,6 +262,11 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
     test_results: dict[str, MetricValue] = Field(default_factory=dict)
     error: ErrorInfo | None = None
     resumed_from: str | None = None
+    kind: RunKind = "training"
+    resumes: list[ResumeInfo] = Field(default_factory=list)
+    tested_checkpoint: str | None = None
+    recorded_by: RecordedBy | None = None
+    manual_values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _best_alias(self) -> TrainingSummary:
@@ -261,12 +284,14 @@ class MinimalLogging(_Artifact, _BestMetricMixin):
 
     timestamp: UtcDatetime
     best_epoch: int | None = None
-    best_metric_name: str = "val_f1"
+    best_metric_name: str | None = "val_f1"
     best_metric_value: MetricValue = None
     num_epochs_trained: int = 0
     early_stopping_triggered: bool = False
     status: RunStatus | None = None
     additional_metrics: dict[str, Any] = Field(default_factory=dict)
+    recorded_by: RecordedBy | None = None
+    manual_values: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _best_alias(self) -> MinimalLogging:

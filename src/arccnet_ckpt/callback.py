@@ -1,15 +1,17 @@
-"""``ArcCheckpointCallback``: a drop-in ``ModelCheckpoint`` that leaves a complete, validated run folder.
+"""``ArcCheckpointCallback``: a ``ModelCheckpoint`` that leaves a complete, validated run folder.
 
-The hooks only gather state and hand it to plain functions (``capture``, ``layout``, ``storage``, ``report``).
-How each hook fails is decided here:
+This module is the thin Lightning adapter. Its hooks gather plain snapshots of the Trainer and hand them to the
+:class:`~arccnet_ckpt.recorder.RunRecorder`, which owns the life cycle and writes every file. Where the rest lives:
 
-* an unwritable output folder fails at fit start, before the first training step, on every rank;
-* capturing metadata (config, environment, git, ...) never kills a run: a problem costs a warning;
-* after a failure inside ``fit`` the record is still written (``status: failed``), and the original exception
-  propagates unchanged.
+* which status a run has, and which transitions are allowed: :mod:`arccnet_ckpt.recorder`;
+* what happens on ranks other than 0, and every collective: :mod:`arccnet_ckpt.ranks`;
+* how a checkpoint reaches its final name: :mod:`arccnet_ckpt.staging`;
+* what is captured from the Trainer, module and config: :mod:`arccnet_ckpt.capture`;
+* the per-class report: :mod:`arccnet_ckpt.metrics`.
 
-Only global rank 0 touches the file system; decisions (the run folder, write errors) are broadcast so every rank
-agrees, and no collective call sits inside a rank-0-only branch.
+How each hook fails: an unwritable output folder fails at fit start, before the first training step, on every rank;
+capturing metadata never kills a run (a problem costs an :class:`~arccnet_ckpt.errors.ArcCkptWarning`); after an
+exception in ``fit`` the record says ``failed`` or ``interrupted`` and the original exception propagates unchanged.
 """
 
 from __future__ import annotations
@@ -21,52 +23,30 @@ import traceback
 import types
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from weakref import proxy
 
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, layout, storage
-from arccnet_ckpt.artifacts import (
-    ClassificationReport,
-    ConfigRecord,
-    MinimalLogging,
-    RunStatus,
-    TrainingSummary,
-    validate_artifact,
-)
-from arccnet_ckpt.errors import NamespaceMismatchError, RunFolderError
+from arccnet_ckpt import capture, layout, ranks, staging, storage
+from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, validate_artifact
+from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.predictions import TestPredictionCollector
+from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder
+from arccnet_ckpt.runs import read_record
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-    from pydantic import BaseModel
 
     _Base = ModelCheckpoint
 else:
     _Base = object
 
-
-class ArcCkptWarning(UserWarning):
-    """Something could not be captured; the run goes on and the rest of the record is written."""
-
-
-@dataclass
-class _RunInfo:
-    """What every rank knows about the run folder (decided on rank 0, broadcast)."""
-
-    run_dir: str
-    run_name: str
-    start_time: str
-    model_name: str
-    loss_function: str
-    class_names: list[str] | None
-    resumed_from: str | None = None
-    epochs_by_path: dict[str, int] = field(default_factory=dict)
+__all__ = ["ArcCheckpointCallback", "ArcCkptWarning"]
 
 
 class ArcCheckpointLogic(_Base):
@@ -137,15 +117,12 @@ class ArcCheckpointLogic(_Base):
             enable_version_counter=enable_version_counter,
         )
         self._explicit_dirpath = self.dirpath
-        self._run: _RunInfo | None = None
+        self._identity: RunIdentity | None = None
+        self._recorder: RunRecorder | None = None
         self._restored: dict[str, Any] | None = None
-        self._config_snapshot: dict[str, Any] = {}
-        self._fit_active = False
-        self._background_saves = False  # AsyncCheckpointIO: files land on disk only at the strategy's teardown
-        self._final_deferred = False
-        self._removed: dict[str, None] = {}
-        self._last_summary: TrainingSummary | None = None
-        self._test_results: dict[str, float | None] = {}
+        self._active: Literal["fit", "evaluation"] | None = None  # what an exception would end
+        self._best: tuple[str, int] | None = None  # (best_model_path, the epoch that saved it)
+        self._saved: dict[str, None] = {}  # every checkpoint this fit saved (AsyncCheckpointIO clean-up)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
             target_keys=(target_key,) if target_key else None,
@@ -157,8 +134,8 @@ class ArcCheckpointLogic(_Base):
     @property
     def run_dir(self) -> str | None:
         """The run folder (a local path or URL), set from fit start (or test start for a test-only Trainer)."""
-        if self._run is not None:
-            return self._run.run_dir
+        if self._identity is not None:
+            return self._identity.run_dir
         if self.best_model_path:
             # After ddp_spawn the main process only receives best_model_path back from the workers.
             return storage.dirname(self.best_model_path)
@@ -167,7 +144,7 @@ class ArcCheckpointLogic(_Base):
     @property
     def run_name(self) -> str | None:
         """The run folder's name, e.g. ``2025-02-12_14-30-45_resnet18_weighted_bce``."""
-        return self._run.run_name if self._run else None
+        return self._identity.run_name if self._identity else None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -186,64 +163,79 @@ class ArcCheckpointLogic(_Base):
                 # The manual API's folder already holds config.json: that is expected, not a stray folder.
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             super().setup(trainer, pl_module, stage)
+        staging.install(trainer.strategy, self._namespace)
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_fit_start(trainer, pl_module)
-        self._open_run(trainer, pl_module, test_only=False)
-        self._fit_active = True
-        self._background_saves = self._saves_in_background(trainer)
-        self._final_deferred = False
-        self._removed.clear()
-        self._write(trainer, lambda: [self._build_config(trainer, pl_module), self._summary(trainer, "running")])
+        self._saved.clear()
 
-    @override
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_end(trainer, pl_module)
-        if not self._fit_active:
-            return
-        if self._background_saves:
-            # The checkpoints are still being written: "completed" waits for on_fit_end, which Lightning calls after
-            # the strategy's teardown has waited for them (an upload error raised there goes to on_exception).
-            self._final_deferred = True
-            return
-        self._fit_active = False
-        self._write(trainer, lambda: self._final_records(trainer, "completed"))
+        def start() -> RunIdentity:
+            identity = self._identity or self._claim(trainer, pl_module)
+            recorder = RunRecorder(identity)
+            config = self._build_config(trainer, pl_module, identity)
+            recorder.start(self._snapshot(trainer), config=config, checkpoint=self._ckpt_path(trainer, identity))
+            return identity
+
+        self._adopt(ranks.on_rank_zero(trainer.strategy, start, "starting the run record"))
+        self._active = "fit"
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning calls this after every fit that did not raise, also one that trained nothing, and after the
+        # strategy's teardown has waited for AsyncCheckpointIO: every checkpoint is on disk now.
         super().on_fit_end(trainer, pl_module)
-        if not (self._fit_active and self._final_deferred):
+        if self._active != "fit":
             return
-        self._fit_active = self._final_deferred = False
-        self._remove_stale_checkpoints(trainer)
-        self._write(trainer, lambda: self._final_records(trainer, "completed"))
+        snapshot = self._snapshot(trainer, across_ranks=True)
+        recorder = self._require_recorder()
+
+        def finish() -> None:
+            self._remove_superseded(trainer)
+            recorder.finish(snapshot)
+
+        ranks.on_rank_zero(trainer.strategy, finish, "writing the completed run record")
+        self._active = None
 
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        if not self._fit_active:
+        active, self._active = self._active, None
+        if active is None or self._recorder is None or not trainer.is_global_zero:
             return
-        self._fit_active = False
-        status: RunStatus = "interrupted" if _is_interruption(exception) else "failed"
+        # Rank 0 alone, no collective: the other ranks may be gone. Never mask the original exception.
         error = {
             "type": type(exception).__name__,
             "message": str(exception),
             "traceback": "".join(traceback.format_exception(type(exception), exception, exception.__traceback__)),
         }
-        # No collective here: other ranks may be gone. Never mask the original exception.
-        if trainer.is_global_zero:
-            try:
-                for record in self._final_records(trainer, status, error):
-                    self._write_record(record)
-            except Exception as e:
-                self._warn(trainer, f"could not write the record of the {status} run to {self.run_dir}: {e}")
+        try:
+            if self._recorder.phase is Phase.RUNNING:
+                snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
+                self._recorder.fail(snapshot, error, interrupted=_is_interruption(exception))
+        except Exception as e:
+            _warn(f"could not write the record of the run that raised to {self.run_dir}: {type(e).__name__}: {e}")
 
     @override
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
-        self._open_run(trainer, pl_module, test_only=True)
         self._collector.reset()
+        if self._identity is not None:
+            return
+
+        def open_for_test() -> tuple[RunIdentity, bool]:
+            identity = self._claim(trainer, pl_module)
+            recorder = RunRecorder(identity)
+            if recorder.phase is not Phase.NEW:
+                return identity, False  # the checkpoint's own run: its report and test results go there
+            config = self._build_config(trainer, pl_module, identity)
+            checkpoint = self._ckpt_path(trainer, identity)
+            recorder.start(FitSnapshot(), config=config, kind="evaluation", checkpoint=checkpoint)
+            return identity, True
+
+        identity, evaluation = ranks.on_rank_zero(trainer.strategy, open_for_test, "opening the run for test")
+        self._adopt(identity)
+        self._active = "evaluation" if evaluation else None
 
     @override
     def on_test_batch_end(
@@ -256,378 +248,226 @@ class ArcCheckpointLogic(_Base):
         dataloader_idx: int = 0,
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        self._collector.update(outputs, num_classes=len(self.class_names or self._run_class_names()) or None)
+        names = self._identity.class_names if self._identity else None
+        self._collector.update(outputs, num_classes=len(names) if names else None)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_end(trainer, pl_module)
-        if self._run is None:
+        if self._identity is None:
             return
-        self._test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
-        self._collector.sync(trainer.strategy)  # collective: every rank takes part
-        self._write(trainer, lambda: self._test_records(trainer))
+        test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
+        self._collector.sync(trainer.strategy)  # a collective: every rank takes part
+        recorder, identity = self._require_recorder(), self._identity
+        evaluation = self._active == "evaluation"
+
+        def record() -> None:
+            fields = self._collector.report_fields(identity.class_names)
+            recorder.record_test(test_results, report_fields=fields, checkpoint=self._ckpt_path(trainer, identity))
+            if evaluation:
+                recorder.finish(FitSnapshot())
+
+        ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
+        if evaluation:
+            self._active = None
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        # ModelCheckpoint names the new best (and last) file before it saves: note which epoch saved the best one,
+        # into the state this very checkpoint carries, so a resumed run still knows it.
+        self._note_best(trainer.current_epoch)
+        self._saved.update(dict.fromkeys(p for p in (*self.best_k_models, self.last_model_path) if p))
+        state = checkpoint.get("callbacks", {}).get(self.state_key)
+        if isinstance(state, dict) and self._identity is not None:
+            state["arc_run"] = self._run_state()
 
     @override
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if self._run is not None:
-            state["arc_run"] = asdict(self._run)
+        if self._identity is not None:
+            state["arc_run"] = self._run_state()
         return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         arc = state_dict.get("arc_run")
-        if self._run is None and isinstance(arc, dict):
+        if self._identity is None and isinstance(arc, dict):
             self._restored = arc
+            best = arc.get("best")
+            if isinstance(best, (list, tuple)) and len(best) == 2:
+                self._best = (str(best[0]), int(best[1]))
             folder = arc.get("run_dir")
             if self._explicit_dirpath is None and isinstance(folder, str) and storage.exists(folder):
                 self.dirpath = folder  # so ModelCheckpoint restores best_k_models of this run
         super().load_state_dict(state_dict)
 
-    @override
-    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        if self._run is not None:
-            # Remember which epoch wrote which file, before saving: the mapping is part of the saved state.
-            self._run.epochs_by_path[filepath] = trainer.current_epoch
-            _prune(self._run.epochs_by_path, keep={*self.best_k_models, self.best_model_path, self.last_model_path})
-        if not self._saves_one_local_file(trainer, filepath):
-            super()._save_checkpoint(trainer, filepath)
-            return
-        # Lightning's _atomic_save stages the file in $TMPDIR and shutil.move()s it: a plain copy into the final name
-        # when $TMPDIR is on another file system (node-local /tmp, data on NFS or Lustre), so a kill could leave a
-        # truncated .ckpt. Have it write a temporary name beside the final one, then fsync and rename atomically.
-        tmp = storage.local_temp_path(filepath)
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        error: str | None = None
-        if trainer.is_global_zero:
-            try:
-                storage.commit_local(tmp, filepath)
-            except RunFolderError as e:
-                error = str(e)
-        error = trainer.strategy.broadcast(error, src=0)  # every rank waits until the file is in place
-        if error:
-            raise RunFolderError(error)
-        # The rest of ModelCheckpoint._save_checkpoint (Lightning 2.6).
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(proxy(self))
-
-    def _saves_one_local_file(self, trainer: pl.Trainer, filepath: str) -> bool:
-        """Whether Lightning writes ``filepath`` as one local file, from rank 0, before ``save_checkpoint`` returns."""
-        if storage.is_remote(filepath):
-            return False
-        strategies = importlib.import_module(f"{self._namespace}.strategies")
-        plugins = importlib.import_module(f"{self._namespace}.plugins")
-        strategy = trainer.strategy
-        # FSDP, DeepSpeed, XLA and ModelParallel save their own way (often a folder); AsyncCheckpointIO saves later.
-        return (
-            type(strategy).save_checkpoint is strategies.Strategy.save_checkpoint
-            and type(strategy.checkpoint_io) is plugins.TorchCheckpointIO
-        )
-
-    @override
-    def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        super()._remove_checkpoint(trainer, filepath)
-        if self._background_saves:
-            self._removed[filepath] = None  # its save may still be queued: removed again at fit end
-
     # ------------------------------------------------------------------------------------------- the run folder
 
-    def _open_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, test_only: bool) -> None:
-        if self._run is not None:
-            return  # a second fit, or a test after fit, with the same callback continues its run folder
-        decision: dict[str, Any] | None = None
-        if trainer.is_global_zero:
-            try:
-                decision = {"run": asdict(self._decide_run(trainer, pl_module, test_only=test_only)), "error": None}
-            except RunFolderError as e:
-                decision = {"run": None, "error": str(e)}
-        decision = trainer.strategy.broadcast(decision, src=0)
-        if decision is None:  # pragma: no cover - rank 0 always decides
-            raise RunFolderError("ArcCheckpointCallback: rank 0 did not share the run folder decision")
-        if decision["error"]:
-            raise RunFolderError(decision["error"])
-        self._run = _RunInfo(**decision["run"])
-        if self._explicit_dirpath is None:
-            self.dirpath = self._run.run_dir
-            self._fs = _filesystem(self._run.run_dir)
-
-    def _decide_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, test_only: bool) -> _RunInfo:
-        """On rank 0: snapshot the config, infer names and create (or find) the run folder."""
-        self._config_snapshot = self._capture(trainer, "the config", lambda: capture.config_to_dict(self.config), {})
-        hparams = self._capture(trainer, "hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
-        model_name = self.model_name or capture.infer_model_name(self._config_snapshot, hparams, pl_module)
-        loss_function = self.loss_function or capture.infer_loss_function(self._config_snapshot, hparams, pl_module)
-        class_names = self.class_names or capture.infer_class_names(
-            self._config_snapshot, hparams, _datamodule(trainer)
-        )
+    def _claim(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
+        """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
+        config = _capture("the config", lambda: capture.config_to_dict(self.config), {})
+        hparams = _capture("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
+        model_name = self.model_name or capture.infer_model_name(config, hparams, pl_module)
+        loss_function = self.loss_function or capture.infer_loss_function(config, hparams, pl_module)
+        class_names = self.class_names or capture.infer_class_names(config, hparams, _datamodule(trainer))
         now = _utcnow()
         ckpt_path = os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None
 
         existing = self._existing_run_dir(ckpt_path)
+        start: datetime | None = None
         if existing is not None:
             run_dir = existing
-            start = self._restored.get("start_time") if self._restored else None
-            start = start or _summary_start(run_dir) or now.isoformat()
+            recorded = _capture(f"the summary in {run_dir}", lambda: read_record(run_dir, TrainingSummary), None)
+            if recorded is not None:
+                start, model_name, loss_function = recorded.start_time, recorded.model_name, recorded.loss_function
+            elif self._restored and self._restored.get("start_time"):
+                start = datetime.fromisoformat(self._restored["start_time"])
         elif self._explicit_dirpath is not None:
             run_dir = os.fspath(self._explicit_dirpath)
             storage.makedirs(run_dir)
-            start = now.isoformat()
         else:
             parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self._root_segments())
             run_dir = storage.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
-            start = now.isoformat()
         storage.check_writable(run_dir)
-        epochs = dict(self._restored.get("epochs_by_path", {})) if self._restored and existing else {}
-        resumed = self._relative(ckpt_path, run_dir) if (existing and not test_only and ckpt_path) else None
-        return _RunInfo(
+        return RunIdentity(
             run_dir=run_dir,
             run_name=storage.basename(run_dir),
-            start_time=start,
             model_name=str(model_name),
             loss_function=str(loss_function),
+            start_time=start or now,
+            root_name=self.root_name,
             class_names=class_names,
-            resumed_from=resumed,
-            epochs_by_path=epochs,
         )
 
     def _existing_run_dir(self, ckpt_path: str | None) -> str | None:
         """The run folder to continue: the one holding ``ckpt_path`` when it is a run folder."""
         if ckpt_path is None:
             return None
-        if self._restored and storage.exists(self._restored.get("run_dir", "")):
-            folder = str(self._restored["run_dir"])
-            if storage.dirname(ckpt_path) in (folder, os.path.realpath(folder)):
-                return folder
         folder = storage.dirname(ckpt_path)
+        if self._restored and storage.exists(self._restored.get("run_dir", "")):
+            restored = str(self._restored["run_dir"])
+            if folder in (restored, os.path.realpath(restored)):
+                return restored
         return folder if _is_run_folder(folder) else None
+
+    def _adopt(self, identity: RunIdentity) -> None:
+        """Every rank: remember the run decided on rank 0, and save checkpoints into its folder."""
+        if self._identity is None:
+            self._identity = identity
+            self._recorder = RunRecorder(identity)
+        if self._explicit_dirpath is None:
+            self.dirpath = identity.run_dir
+            self._fs = _filesystem(identity.run_dir)
 
     def _root_segments(self) -> list[str]:
         return self.root_name.split("/") if self.root_name else []
 
-    def _run_class_names(self) -> list[str]:
-        return (self._run.class_names if self._run else None) or []
+    def _run_state(self) -> dict[str, Any]:
+        identity = self._identity
+        state = asdict(identity) if identity is not None else {}
+        if identity is not None:
+            state["start_time"] = identity.start_time.isoformat()
+        state["best"] = list(self._best) if self._best else None
+        return state
 
-    # --------------------------------------------------------------------------------------------------- records
+    # ----------------------------------------------------------------------------------------------- snapshots
 
-    def _build_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> ConfigRecord:
+    def _snapshot(self, trainer: pl.Trainer, *, across_ranks: bool = False) -> FitSnapshot:
+        """Where the fit is, as plain values. ``across_ranks``: a collective that reduces early stopping."""
+        callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
+        stoppers = [cb for cb in _callbacks(trainer) if isinstance(cb, callbacks_mod.EarlyStopping)]
+        states = _capture("early stopping state", lambda: [capture.early_stopping_state(cb) for cb in stoppers], [])
+        if across_ranks and trainer.world_size > 1 and len(states) == len(stoppers):
+            states = _stopped_anywhere(trainer.strategy, states)
+        best_path = self.best_model_path or None
+        run_dir = self._identity.run_dir if self._identity else ""
+        return FitSnapshot(
+            monitor=self.monitor,
+            mode=self.mode if self.monitor else None,
+            best_epoch=self._best_epoch(best_path),
+            best_metric_value=capture.scalar(self.best_model_score) if self.monitor else None,
+            best_model_path=_relative(best_path, run_dir),
+            last_model_path=_relative(self.last_model_path or None, run_dir),
+            num_epochs_trained=int(trainer.fit_loop.epoch_progress.current.completed),
+            global_step=int(trainer.global_step),
+            early_stopping=states,
+        )
+
+    def _note_best(self, epoch: int) -> None:
+        if self.best_model_path and (self._best is None or self._best[0] != self.best_model_path):
+            self._best = (self.best_model_path, int(epoch))
+
+    def _best_epoch(self, best_path: str | None) -> int | None:
+        if not best_path:
+            return None
+        if self._best is not None and self._best[0] == best_path:
+            return self._best[1]
+        match = re.search(r"epoch[=_]?(\d+)", os.path.basename(best_path))  # weights-only saves skip the hooks
+        return int(match.group(1)) if match else None
+
+    def _ckpt_path(self, trainer: pl.Trainer, identity: RunIdentity) -> str | None:
+        return _relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, identity.run_dir)
+
+    def _build_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, identity: RunIdentity) -> ConfigRecord:
         ns = importlib.import_module(self._namespace)
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
         datamodule = _datamodule(trainer)
-        config = self._config_snapshot
-        run_dir = self._require_run().run_dir
-        if self.config is None:
-            # A manual save_config() before fit (the seed's order) must not be wiped out by an empty snapshot.
-            earlier = self._capture(
-                trainer, "the existing config.json", lambda: storage.read_artifact(run_dir, ConfigRecord), None
-            )
-            config = earlier.config if earlier is not None else config
         parts: dict[str, Any] = {
-            "config": config,
-            "hparams": self._capture(trainer, "hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
-            "datamodule_hparams": self._capture(
-                trainer,
+            "config": _capture("the config", lambda: capture.config_to_dict(self.config), {}),
+            "hparams": _capture("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
+            "datamodule_hparams": _capture(
                 "datamodule hparams",
                 lambda: capture.to_jsonable(dict(datamodule.hparams)) if datamodule is not None else None,
                 None,
             ),
-            "trainer": self._capture(trainer, "trainer settings", lambda: capture.trainer_settings(trainer), None),
-            "optimizers": self._capture(trainer, "optimizers", lambda: capture.optimizer_infos(trainer), []),
-            "lr_schedulers": self._capture(trainer, "lr schedulers", lambda: capture.scheduler_infos(trainer), []),
-            "callbacks": self._capture(
-                trainer,
+            "trainer": _capture("trainer settings", lambda: capture.trainer_settings(trainer), None),
+            "optimizers": _capture("optimizers", lambda: capture.optimizer_infos(trainer), []),
+            "lr_schedulers": _capture("lr schedulers", lambda: capture.scheduler_infos(trainer), []),
+            "callbacks": _capture(
                 "callbacks",
                 lambda: capture.callback_infos(
                     _callbacks(trainer), callbacks_mod.EarlyStopping, callbacks_mod.ModelCheckpoint
                 ),
                 [],
             ),
-            "model": self._capture(trainer, "model info", lambda: capture.model_info(pl_module), None),
-            "environment": self._capture(
-                trainer, "environment", lambda: capture.environment_info(getattr(ns, "__version__", None)), None
+            "model": _capture("model info", lambda: capture.model_info(pl_module), None),
+            "environment": _capture(
+                "environment", lambda: capture.environment_info(getattr(ns, "__version__", None)), None
             ),
-            "git": self._capture(trainer, "git state", capture.git_info, None),
+            "git": _capture("git state", capture.git_info, None),
             "seed": capture.global_seed(),
             "created_at": datetime.now(timezone.utc),
-            "model_name": self._run.model_name if self._run else None,
-            "loss_function": self._run.loss_function if self._run else None,
+            "model_name": identity.model_name,
+            "loss_function": identity.loss_function,
             "root_name": self.root_name,
-            "class_names": self._run.class_names if self._run else None,
+            "class_names": identity.class_names,
         }
         return validate_artifact(ConfigRecord, parts)
 
-    def _summary(self, trainer: pl.Trainer, status: RunStatus, error: dict[str, Any] | None = None) -> TrainingSummary:
-        run = self._require_run()
-        callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
-        stoppers = [cb for cb in _callbacks(trainer) if isinstance(cb, callbacks_mod.EarlyStopping)]
-        es_states = self._capture(trainer, "early stopping state", lambda: _early_stopping(stoppers), [])
-        start = datetime.fromisoformat(run.start_time)
-        end = None if status == "running" else datetime.now(timezone.utc)
-        best_path = self.best_model_path or None
-        return validate_artifact(
-            TrainingSummary,
-            {
-                "status": status,
-                "start_time": start,
-                "end_time": end,
-                "duration_seconds": (end - start).total_seconds() if end else None,
-                "model_name": run.model_name,
-                "loss_function": run.loss_function,
-                "root_name": self.root_name,
-                "run_name": run.run_name,
-                "monitor": self.monitor,
-                "mode": self.mode if self.monitor else None,
-                "best_epoch": self._best_epoch(best_path),
-                "best_metric_value": capture.scalar(self.best_model_score) if self.monitor else None,
-                "best_model_path": self._relative(best_path, run.run_dir),
-                "last_model_path": self._relative(self.last_model_path or None, run.run_dir),
-                "num_epochs_trained": int(trainer.fit_loop.epoch_progress.current.completed),
-                "global_step": int(trainer.global_step),
-                "early_stopping_triggered": capture.early_stopping_triggered(es_states),
-                "early_stopping": es_states,
-                "test_results": self._test_results,
-                "error": error,
-                "resumed_from": run.resumed_from,
-            },
-        )
-
-    def _final_records(
-        self, trainer: pl.Trainer, status: RunStatus, error: dict[str, Any] | None = None
-    ) -> list[BaseModel]:
-        summary = self._summary(trainer, status, error)
-        self._last_summary = summary
-        minimal = validate_artifact(
-            MinimalLogging,
-            {
-                "timestamp": summary.end_time or datetime.now(timezone.utc),
-                "best_epoch": summary.best_epoch,
-                "best_metric_name": summary.monitor or "none",
-                "best_metric_value": summary.best_metric_value,
-                "num_epochs_trained": summary.num_epochs_trained,
-                "early_stopping_triggered": summary.early_stopping_triggered,
-                "status": summary.status,
-            },
-        )
-        # The summary goes last: it is what says "completed", so a failed upload before it never looks complete.
-        return [minimal, summary]
-
-    def _test_records(self, trainer: pl.Trainer) -> list[BaseModel]:
-        run = self._require_run()
-        class_names = self.class_names or run.class_names
-        fields = self._collector.report_fields(class_names)
-        report = validate_artifact(
-            ClassificationReport,
-            {
-                "test_metrics": self._test_results,
-                "model_name": run.model_name,
-                "loss_function": run.loss_function,
-                "class_names": class_names,
-                "checkpoint": self._relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, run.run_dir),
-                "created_at": datetime.now(timezone.utc),
-                **fields,
-            },
-        )
-        records: list[BaseModel] = [report]
-        summary = self._summary_for_test(trainer)
-        if summary is not None:
-            records.append(summary)
-        return records
-
-    def _summary_for_test(self, trainer: pl.Trainer) -> TrainingSummary | None:
-        """The summary with ``test_results`` filled: from this fit, from the folder, or new for a test-only run."""
-        run = self._require_run()
-        if self._last_summary is not None:
-            base = self._last_summary
-        else:
-            try:
-                existing = storage.read_artifact(run.run_dir, TrainingSummary)
-            except Exception as e:
-                self._warn(trainer, f"{run.run_dir}: {e}; its test_results were not updated")
-                return None
-            base = existing if existing is not None else self._summary(trainer, "completed")
-        summary = base.model_copy(update={"test_results": self._test_results})
-        self._last_summary = summary
-        return summary
-
-    def _best_epoch(self, best_path: str | None) -> int | None:
-        if not best_path:
-            return None
-        run = self._require_run()
-        if best_path in run.epochs_by_path:
-            return run.epochs_by_path[best_path]
-        match = re.search(r"epoch[=_]?(\d+)", os.path.basename(best_path))
-        return int(match.group(1)) if match else None
-
     # ----------------------------------------------------------------------------------------------- mechanics
 
-    def _write(self, trainer: pl.Trainer, build: Callable[[], Sequence[BaseModel]]) -> None:
-        """Build and write records on rank 0, then tell every rank whether that worked (raise everywhere if not)."""
-        error: str | None = None
-        if trainer.is_global_zero:
-            try:
-                for record in build():
-                    self._write_record(record)
-            except RunFolderError as e:
-                error = str(e)
-        error = trainer.strategy.broadcast(error, src=0)
-        if error:
-            raise RunFolderError(error)
-
-    def _write_record(self, record: BaseModel) -> None:
-        storage.write_artifact(self._require_run().run_dir, record)
-
-    def _capture(self, trainer: pl.Trainer, what: str, fn: Callable[[], Any], default: Any) -> Any:
-        try:
-            return fn()
-        except Exception as e:
-            self._warn(trainer, f"could not capture {what} ({type(e).__name__}: {e}); the rest of the record is kept")
-            return default
-
-    def _warn(self, trainer: pl.Trainer, message: str) -> None:
-        if trainer.is_global_zero:
-            warnings.warn(f"ArcCheckpointCallback: {message}", ArcCkptWarning, stacklevel=3)
-
-    def _relative(self, path: str | None, run_dir: str) -> str | None:
-        if not path:
-            return None
-        path = os.fspath(path)
-        for base in {run_dir, os.path.realpath(run_dir) if not storage.is_remote(run_dir) else run_dir}:
-            prefix = base.rstrip("/\\") + ("/" if storage.is_remote(base) else os.sep)
-            if path.startswith(prefix):
-                return path[len(prefix) :].replace(os.sep, "/")
-        return path
-
-    def _saves_in_background(self, trainer: pl.Trainer) -> bool:
-        io_mod = importlib.import_module(f"{self._namespace}.plugins.io")
-        io = getattr(trainer.strategy, "checkpoint_io", None)
-        for _ in range(8):  # wrappers (AsyncCheckpointIO is one) hold the wrapped IO in .checkpoint_io
-            if io is None:
-                return False
-            if isinstance(io, io_mod.AsyncCheckpointIO):
-                return True
-            io = getattr(io, "checkpoint_io", None)
-        return False
-
-    def _remove_stale_checkpoints(self, trainer: pl.Trainer) -> None:
-        """Remove again the checkpoints ModelCheckpoint dropped while their queued save had not yet written them."""
-        keep = {*self.best_k_models, self.best_model_path, self.last_model_path}
-        stale = [path for path in self._removed if path not in keep]
-        self._removed.clear()
-        if not trainer.is_global_zero:
+    def _remove_superseded(self, trainer: pl.Trainer) -> None:
+        """With AsyncCheckpointIO, a checkpoint ModelCheckpoint dropped while its save was still queued is written
+        after the removal: remove it again now that every save is done (rank 0, at fit end)."""
+        if not staging.saves_in_background(trainer.strategy, self._namespace):
             return
-        for path in stale:
+        keep = {*self.best_k_models, self.best_model_path, self.last_model_path, os.fspath(trainer.ckpt_path or "")}
+        run_dir = self.run_dir or ""
+        for path in [p for p in self._saved if p not in keep and storage.dirname(p) == run_dir]:
             try:
                 if self._fs.exists(path):
                     trainer.strategy.remove_checkpoint(path)
             except Exception as e:
-                self._warn(trainer, f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}")
+                _warn(f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}")
+        self._saved.clear()
 
-    def _require_run(self) -> _RunInfo:
-        if self._run is None:
+    def _require_recorder(self) -> RunRecorder:
+        if self._recorder is None:
             raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
-        return self._run
+        return self._recorder
 
     def _check_trainer(self, trainer: Any) -> None:
         ns = importlib.import_module(self._namespace)
@@ -711,12 +551,39 @@ def _datamodule(trainer: Any) -> Any:
     return getattr(trainer, "datamodule", None)
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def _callbacks(trainer: Any) -> list[Any]:
     return list(getattr(trainer, "callbacks", []))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def _warn(message: str) -> None:
+    rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
+
+
+def _capture(what: str, fn: Callable[[], Any], default: Any) -> Any:
+    """Capturing metadata never kills a run: a failure costs a warning and the field's default."""
+    try:
+        return fn()
+    except Exception as e:
+        _warn(f"could not capture {what} ({type(e).__name__}: {e}); the rest of the record is kept")
+        return default
+
+
+def _relative(path: str | None, run_dir: str) -> str | None:
+    """``path`` relative to the run folder when it is inside it, else as given."""
+    if not path:
+        return None
+    path = os.fspath(path)
+    if not run_dir:
+        return path
+    for base in {run_dir, os.path.realpath(run_dir) if not storage.is_remote(run_dir) else run_dir}:
+        prefix = base.rstrip("/\\") + ("/" if storage.is_remote(base) else os.sep)
+        if path.startswith(prefix):
+            return path[len(prefix) :].replace(os.sep, "/")
+    return path
 
 
 def _optional_name(what: str, value: Any) -> str | None:
@@ -745,23 +612,17 @@ def _is_interruption(exception: BaseException) -> bool:
     return isinstance(exception, (KeyboardInterrupt, SystemExit))
 
 
-def _early_stopping(stoppers: Sequence[Any]) -> list[dict[str, Any]]:
-    return [capture.early_stopping_state(cb) for cb in stoppers]
+def _stopped_anywhere(strategy: Any, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each EarlyStopping's state from the lowest rank where it stopped the run (a collective).
 
-
-def _prune(mapping: dict[str, int], keep: set[str], limit: int = 64) -> None:
-    if len(mapping) <= limit:
-        return
-    for key in [k for k in mapping if k not in keep][: len(mapping) - limit]:
-        del mapping[key]
-
-
-def _summary_start(run_dir: str) -> str | None:
-    try:
-        summary = storage.read_artifact(run_dir, TrainingSummary)
-    except Exception:
-        return None
-    return summary.start_time.isoformat() if summary is not None else None
+    With per-rank metrics (``self.log``'s default) an EarlyStopping can trip on rank 1 only; Lightning then stops
+    every rank, and rank 0's own state would say ``NOT_STOPPED``.
+    """
+    stopped_on = ranks.any_rank(strategy, [state["reason"] != "NOT_STOPPED" for state in states])
+    return [
+        ranks.from_rank(strategy, state, src) if src not in (None, 0) else state
+        for state, src in zip(states, stopped_on, strict=True)
+    ]
 
 
 def _filesystem(path: str) -> Any:

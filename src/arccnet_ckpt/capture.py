@@ -304,7 +304,6 @@ def _as_name_list(value: Any) -> list[str] | None:
 
 def trainer_settings(trainer: Any) -> dict[str, Any]:
     """The Trainer settings listed in ``TrainerSettings``, read defensively."""
-    connector = getattr(trainer, "_accelerator_connector", None)
     accelerator = getattr(trainer, "accelerator", None)
     strategy = getattr(trainer, "strategy", None)
     fit_loop = getattr(trainer, "fit_loop", None)
@@ -322,9 +321,19 @@ def trainer_settings(trainer: Any) -> dict[str, Any]:
             "strategy": getattr(strategy, "strategy_name", None) or _short_name(strategy, "Strategy"),
             "num_devices": getattr(trainer, "num_devices", None),
             "num_nodes": getattr(trainer, "num_nodes", None),
-            "deterministic": getattr(connector, "deterministic", None),
+            "deterministic": _deterministic(),
         }
     )
+
+
+def _deterministic() -> bool | str:
+    """What ``Trainer(deterministic=...)`` turned on: Lightning sets torch's global switch when the Trainer is built
+    (``True`` -> on, ``"warn"`` -> on with warnings only), so the switch is the setting, read through torch's API."""
+    import torch
+
+    if not torch.are_deterministic_algorithms_enabled():
+        return False
+    return "warn" if torch.is_deterministic_algorithms_warn_only_enabled() else True
 
 
 def _short_name(obj: Any, suffix: str) -> str | None:

@@ -37,3 +37,24 @@ class LabelError(ArcCkptError, ValueError):
 
 class RunNotFoundError(ArcCkptError, FileNotFoundError):
     """The run folder, or the file asked of it (e.g. the best checkpoint), does not exist."""
+
+
+class RankZeroError(ArcCkptError, RuntimeError):
+    """Global rank 0 failed while doing work for every rank; raised on the other ranks when the original exception
+    cannot be sent to them (its type, message and traceback are in the message)."""
+
+
+class LifecycleError(ArcCkptError, RuntimeError):
+    """A run was asked to make a transition its life cycle does not allow (e.g. finish a run that is not running).
+
+    The message names the run's state, the transition asked for, and the transitions allowed from that state.
+    """
+
+
+class ArcCkptWarning(UserWarning):
+    """Something could not be captured or written; the run goes on and the rest of the record is kept."""
+
+
+class ManagerWarning(UserWarning):
+    """A manual ``save_*`` value disagrees with what the callback measured; the measured value is kept, and the
+    caller's value is recorded under ``manual_values``."""

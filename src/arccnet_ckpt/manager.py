@@ -4,52 +4,54 @@ Old training scripts keep working with one import changed::
 
     from arccnet_ckpt import BinaryClassificationCheckpointManager   # was arccnet.models.checkpoint_manager
 
-The manager is a thin layer over the same pieces as :class:`~arccnet_ckpt.ArcCheckpointCallback` (the folder
-naming in ``layout``, the models in ``artifacts``, the atomic writes in ``storage``), so a manual run and a callback
-run write the same files with the same fields. Its callback (:meth:`CheckpointManager.get_checkpoint_callback`)
-already writes every file by itself: the ``save_*`` calls are only needed by scripts that have not dropped them yet,
-and whatever they pass is merged into what the callback recorded (a warning says where they disagree).
+The manager is a rank-aware wrapper over the same :class:`~arccnet_ckpt.recorder.RunRecorder` the callback uses,
+so a manual run and a callback run write the same files with the same fields. Its callback
+(:meth:`CheckpointManager.get_checkpoint_callback`) already writes every file by itself: the ``save_*`` calls are
+only needed by scripts that have not dropped them yet. What they pass is merged into what the callback recorded;
+values the callback measured (best epoch, best value, epochs trained, early stopping) stay as measured, and a
+caller's differing value is kept under ``manual_values`` with a :class:`~arccnet_ckpt.errors.ManagerWarning`.
+
+Under DDP, Lightning runs the script once per process: only global rank 0 creates the run folder and writes; the
+other ranks learn the folder from the Trainer (Lightning broadcasts the checkpoint folder) and their ``save_*`` calls
+write nothing.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import warnings
+import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt import capture, layout, storage
-from arccnet_ckpt.artifacts import (
-    ArtifactT,
-    ClassificationReport,
-    ConfigRecord,
-    MinimalLogging,
-    TrainingSummary,
-    validate_artifact,
-)
-from arccnet_ckpt.errors import ArtifactError
+from arccnet_ckpt import capture, layout, ranks, storage
+from arccnet_ckpt.artifacts import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.errors import ArtifactError, ManagerWarning
+from arccnet_ckpt.recorder import RunIdentity, RunRecorder
 
 if TYPE_CHECKING:
     from arccnet_ckpt.callback import ArcCheckpointLogic
 
 Namespace = Literal["lightning.pytorch", "pytorch_lightning"]
 
-_CALLBACK_FIELDS = ("best_epoch", "best_metric_value", "num_epochs_trained", "early_stopping_triggered")
-
-
-class ManagerWarning(UserWarning):
-    """A manual ``save_*`` value disagrees with what the callback recorded."""
+__all__ = [
+    "BinaryClassificationCheckpointManager",
+    "CheckpointManager",
+    "CutoutHaleCheckpointManager",
+    "CutoutMcintoshCheckpointManager",
+    "ManagerWarning",
+    "MulticlassFlareCheckpointManager",
+]
 
 
 class CheckpointManager:
     """Manual API of the seed document: one run folder, and ``save_*`` methods that fill it.
 
     The run folder ``<data_folder>/checkpoints/<root_name>/<UTC timestamp>_<model>_<loss>/`` is created when the
-    manager is (a second manager in the same second gets a ``-2`` suffix).
+    manager is (a second manager in the same second gets a ``-2`` suffix), on global rank 0 only: under DDP the other
+    ranks learn it from the Trainer, and their ``save_*`` calls write nothing.
 
     Args:
         root_name: Sub-path under ``<data_folder>/checkpoints``, e.g. ``"custom/model_type"``.
@@ -79,22 +81,55 @@ class CheckpointManager:
         self.model_name = str(model_name)
         self.loss_function = str(loss_function)
         self.start_time = datetime.now(timezone.utc)
-        parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
-        folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
-        self._run_dir = storage.make_unique_dir(parent, folder)
+        self._callback: weakref.ReferenceType[Any] | None = None
+        self._own_dir: str | None = None
+        if ranks.process_is_rank_zero():
+            parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
+            folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
+            self._own_dir = storage.make_unique_dir(parent, folder)
 
     @property
-    def checkpoint_dir(self) -> Path | str:
-        """The run folder: a ``Path`` on a local disk, the URL string on remote storage."""
-        return self._run_dir if storage.is_remote(self._run_dir) else Path(self._run_dir)
+    def _run_dir(self) -> str | None:
+        """The run folder: created here on rank 0; on other ranks the one the Trainer shared, once it has."""
+        if self._own_dir is not None:
+            return self._own_dir
+        callback = self._callback() if self._callback is not None else None
+        return callback.run_dir if callback is not None else None
 
     @property
-    def run_name(self) -> str:
-        """The run folder's name."""
-        return storage.basename(self._run_dir)
+    def checkpoint_dir(self) -> Path | str | None:
+        """The run folder: a ``Path`` on a local disk, the URL string on remote storage.
+
+        ``None`` on DDP ranks other than 0 until ``fit`` has shared the folder of rank 0.
+        """
+        folder = self._run_dir
+        if folder is None:
+            return None
+        return folder if storage.is_remote(folder) else Path(folder)
+
+    @property
+    def run_name(self) -> str | None:
+        """The run folder's name (``None`` where :attr:`checkpoint_dir` is)."""
+        folder = self._run_dir
+        return storage.basename(folder) if folder is not None else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(checkpoint_dir={self._run_dir!r})"
+
+    def _recorder(self) -> RunRecorder | None:
+        """The recorder of the run folder, on the process that writes it (global rank 0); else ``None``."""
+        folder = self._run_dir
+        if folder is None or not ranks.process_is_rank_zero():
+            return None
+        identity = RunIdentity(
+            run_dir=folder,
+            run_name=storage.basename(folder),
+            model_name=self.model_name,
+            loss_function=self.loss_function,
+            start_time=self.start_time,
+            root_name=self.root_name,
+        )
+        return RunRecorder(identity)
 
     def get_checkpoint_callback(
         self, monitor: str = "val_f1", mode: str = "max", *, namespace: Namespace | None = None, **kwargs: Any
@@ -115,25 +150,27 @@ class CheckpointManager:
             The callback, of the namespace's class.
         """
         callback_cls = _callback_class(namespace)
-        return callback_cls(
+        callback = callback_cls(
             root_name=self.root_name,
             data_folder=self.data_folder,
             model_name=self.model_name,
             loss_function=self.loss_function,
-            dirpath=self._run_dir,
+            dirpath=self._own_dir,  # None on other ranks: Lightning broadcasts rank 0's folder at setup
             monitor=monitor,
             mode=mode,
             **kwargs,
         )
+        self._callback = weakref.ref(callback)
+        return callback
 
-    def save_config(self, config: Any) -> str:
+    def save_config(self, config: Any) -> str | None:
         """Write ``config.json`` from a dict, a config module (``vars(config)`` works too) or any config object.
 
         Modules contribute their public variables; secrets are redacted; values are made JSON-safe. What the
         callback already recorded (hparams, Trainer, environment...) is kept.
 
         Returns:
-            The path written.
+            The path written; ``None`` on DDP ranks other than 0, which write nothing.
         """
         raw = config
         if isinstance(config, Mapping):
@@ -141,7 +178,10 @@ class CheckpointManager:
             raw = {k: v for k, v in raw.items() if not _is_code(v)}
         snapshot = capture.config_to_dict(raw)
         updates: dict[str, Any] = {"config": snapshot}
-        if storage.read_artifact(self._run_dir, ConfigRecord) is None:
+        recorder = self._recorder()
+        if recorder is None:
+            return None
+        if recorder.read(ConfigRecord) is None:
             updates.update(
                 model_name=self.model_name,
                 loss_function=self.loss_function,
@@ -149,9 +189,9 @@ class CheckpointManager:
                 created_at=datetime.now(timezone.utc),
                 git=capture.git_info(),
             )
-        return self._merge_and_write(ConfigRecord, updates)
+        return recorder.merge_manual(ConfigRecord, updates)
 
-    def save_training_metadata(self, metadata: Mapping[str, Any]) -> str:
+    def save_training_metadata(self, metadata: Mapping[str, Any]) -> str | None:
         """Write ``training_summary.json`` from the seed's metadata dict (``best_epoch``, ``test_results``...).
 
         Known fields are validated (wrong types or an unknown ``status`` raise :class:`ArtifactError` naming the
@@ -159,7 +199,7 @@ class CheckpointManager:
         ``start_time`` (the manager's creation), ``end_time`` (now) and ``status: completed`` are filled in.
 
         Returns:
-            The path written.
+            The path written; ``None`` on DDP ranks other than 0, which write nothing.
         """
         updates = _jsonable_mapping(metadata, TrainingSummary.filename)
         monitor = updates.get("monitor")
@@ -179,13 +219,13 @@ class CheckpointManager:
         }
         return self._merge_and_write(TrainingSummary, updates, defaults=defaults)
 
-    def save_classification_report(self, report: Mapping[str, Any]) -> str:
+    def save_classification_report(self, report: Mapping[str, Any]) -> str | None:
         """Write ``classification_report.json`` from the seed's dict (``test_metrics``, ``class_names``...).
 
         Per-class results the callback computed are kept; unknown keys are kept.
 
         Returns:
-            The path written.
+            The path written; ``None`` on DDP ranks other than 0, which write nothing.
         """
         updates = _jsonable_mapping(report, ClassificationReport.filename)
         defaults = {
@@ -201,9 +241,9 @@ class CheckpointManager:
         best_metric_value: float | None,
         best_metric_name: str = "val_f1",
         num_epochs_trained: int | None = None,
-        early_stopping_triggered: bool = False,
+        early_stopping_triggered: bool | None = None,
         additional_metrics: Mapping[str, Any] | None = None,
-    ) -> str:
+    ) -> str | None:
         """Write ``minimal_logging.json`` with the seed's fields (``best_<name>`` included).
 
         Args:
@@ -211,16 +251,19 @@ class CheckpointManager:
             best_metric_value: Its metric value (``NaN`` is written as ``null``).
             best_metric_name: The metric's name, e.g. ``"val_f1"``.
             num_epochs_trained: Epochs completed; ``None`` takes the summary's value.
-            early_stopping_triggered: Whether EarlyStopping stopped the run.
+            early_stopping_triggered: Whether EarlyStopping stopped the run; ``None`` keeps the recorded value.
             additional_metrics: Anything else worth a glance.
 
         Returns:
-            The path written.
+            The path written; ``None`` on DDP ranks other than 0, which write nothing.
 
         Raises:
             ArtifactError: For values of the wrong type, or no ``num_epochs_trained`` anywhere.
         """
-        summary = storage.read_artifact(self._run_dir, TrainingSummary)
+        recorder = self._recorder()
+        if recorder is None:
+            return None
+        summary = recorder.read(TrainingSummary)
         if num_epochs_trained is None:
             if summary is None:
                 raise ArtifactError(
@@ -234,25 +277,21 @@ class CheckpointManager:
             "best_metric_name": best_metric_name,
             "best_metric_value": best_metric_value,
             "num_epochs_trained": num_epochs_trained,
-            "early_stopping_triggered": early_stopping_triggered,
             "additional_metrics": capture.to_jsonable(dict(additional_metrics or {})),
         }
+        if early_stopping_triggered is not None:
+            updates["early_stopping_triggered"] = early_stopping_triggered
         defaults = {"status": summary.status if summary else None}
         return self._merge_and_write(MinimalLogging, updates, defaults=defaults)
 
     def _merge_and_write(
         self, model: type[ArtifactT], updates: dict[str, Any], *, defaults: Mapping[str, Any] | None = None
-    ) -> str:
-        """Existing file (or defaults) overlaid with ``updates``, validated as a whole, then written atomically."""
-        existing = storage.read_artifact(self._run_dir, model)
-        base = existing.model_dump(mode="json") if existing is not None else dict(defaults or {})
-        if existing is not None and "best_metric_value" in updates:
-            # Drop the stale best_<monitor> alias; validation writes it again from the new value.
-            base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in model.model_fields)}
-        record = validate_artifact(model, {**base, **updates}, source=storage.join(self._run_dir, model.filename))
-        if existing is not None:
-            _warn_disagreements(model.filename, existing, record)
-        return storage.write_artifact(self._run_dir, record)
+    ) -> str | None:
+        """Merge ``updates`` into the file through the recorder (rank 0); other ranks write nothing."""
+        recorder = self._recorder()
+        if recorder is None:
+            return None
+        return recorder.merge_manual(model, updates, defaults=defaults)
 
 
 class BinaryClassificationCheckpointManager(CheckpointManager):
@@ -333,26 +372,3 @@ def _jsonable_mapping(data: Any, filename: str) -> dict[str, Any]:
 def _keep_times(value: Any) -> Any:
     # datetimes stay datetimes so naive ones are caught by validation instead of silently stringified.
     return value if isinstance(value, datetime) else capture.to_jsonable(value)
-
-
-def _warn_disagreements(filename: str, existing: Any, record: Any) -> None:
-    for name in _CALLBACK_FIELDS:
-        old, new = getattr(existing, name, None), getattr(record, name, None)
-        if old is None or new is None or _same(old, new):
-            continue
-        warnings.warn(
-            f"{filename}: {name}={new!r} differs from the value already recorded ({old!r}), e.g. by "
-            "ArcCheckpointCallback from the checkpoint it kept; keeping yours. With the callback in the Trainer "
-            "this save_* call is no longer needed",
-            ManagerWarning,
-            stacklevel=4,
-        )
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-        except (TypeError, ValueError):
-            return False
-    return bool(a == b)

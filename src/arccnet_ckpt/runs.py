@@ -29,6 +29,7 @@ from arccnet_ckpt.artifacts import (
     ClassificationReport,
     ConfigRecord,
     MinimalLogging,
+    RunKind,
     RunStatus,
     TrainingSummary,
     validate_artifact,
@@ -47,6 +48,7 @@ SUMMARY_FILE = TrainingSummary.filename
 _FILES = tuple(model.filename for model in ARTIFACTS.values())
 _PARTIAL_MARKERS = (ConfigRecord.filename, MinimalLogging.filename)
 _STATUSES: tuple[str, ...] = get_args(RunStatus)
+_KINDS: tuple[str, ...] = get_args(RunKind)
 _CHECKPOINT_NOTES = "checkpoints"
 
 _TIME_FIELDS: dict[str, tuple[str, ...]] = {
@@ -207,6 +209,12 @@ class Run:
             return summary.status
         minimal = self.minimal
         return minimal.status if minimal is not None else None
+
+    @property
+    def kind(self) -> str:
+        """``training`` (a folder made by ``fit``) or ``evaluation`` (made by a test-only Trainer)."""
+        summary = self.summary
+        return summary.kind if summary is not None else "training"
 
     @property
     def model_name(self) -> str | None:
@@ -524,6 +532,17 @@ class Run:
 # ------------------------------------------------------------------------------------------------ public functions
 
 
+def read_record(run_dir: PathLike, model: type[ArtifactT]) -> ArtifactT | None:
+    """Read one file of a run folder the way :func:`load_run` does (legacy files converted), or ``None`` if absent.
+
+    The one reader of the package: the recorder reads a run's files through it before it adds to them.
+
+    Raises:
+        ArtifactError: If the file cannot be read, is not valid JSON, or is not a valid ``model``.
+    """
+    return Run(run_dir)._artifact(model)
+
+
 def load_run(path: PathLike) -> Run:
     """Read and validate every file of one run folder.
 
@@ -559,6 +578,7 @@ def find_runs(
     model_name: str | None = None,
     loss_function: str | None = None,
     status: str | None = None,
+    kind: str | None = "training",
 ) -> list[Run]:
     """List the runs under ``<data_folder>/checkpoints``, oldest first.
 
@@ -573,6 +593,8 @@ def find_runs(
         model_name: Keep runs whose recorded model name is exactly this.
         loss_function: Keep runs whose recorded loss function is exactly this.
         status: Keep runs with this status (``running``, ``completed``, ``failed`` or ``interrupted``).
+        kind: ``"training"`` (the default: folders made by ``fit``), ``"evaluation"`` (folders made by a test-only
+            Trainer), or ``None`` for both.
 
     Returns:
         The runs sorted by start time, oldest first (runs without one last).
@@ -591,6 +613,8 @@ def find_runs(
         root_name = validate_root_name(root_name)
     if status is not None and status not in _STATUSES:
         raise ValueError(f"status must be one of {', '.join(map(repr, _STATUSES))}, got {status!r}")
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, _KINDS))} or None for both, got {kind!r}")
     remote = storage.is_remote(base)
     if not remote and not os.path.isdir(base):
         raise RunNotFoundError(
@@ -612,6 +636,7 @@ def find_runs(
                 (model_name is not None and run.model_name != model_name)
                 or (loss_function is not None and run.loss_function != loss_function)
                 or (status is not None and run.status != status)
+                or (kind is not None and run.kind != kind)
             ):
                 continue
             start = run.start_time
@@ -632,6 +657,7 @@ def best_run(
     model_name: str | None = None,
     loss_function: str | None = None,
     status: str | None = None,
+    kind: str | None = "training",
 ) -> Run | None:
     """The run with the best value of ``metric`` (see :meth:`Run.metric`), among :func:`find_runs`' results.
 
@@ -643,6 +669,7 @@ def best_run(
         model_name: As for :func:`find_runs`.
         loss_function: As for :func:`find_runs`.
         status: As for :func:`find_runs`.
+        kind: As for :func:`find_runs` (training runs by default).
 
     Returns:
         The best run (the oldest among equals), or ``None`` if no run records ``metric``.
@@ -658,7 +685,9 @@ def best_run(
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     best: Run | None = None
     best_value = math.nan
-    runs = find_runs(data_folder, root_name, model_name=model_name, loss_function=loss_function, status=status)
+    runs = find_runs(
+        data_folder, root_name, model_name=model_name, loss_function=loss_function, status=status, kind=kind
+    )
     for run in runs:
         try:
             value = run.metric(metric)

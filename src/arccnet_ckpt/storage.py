@@ -26,7 +26,6 @@ from arccnet_ckpt.errors import RunFolderError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from arccnet_ckpt.artifacts import ArtifactT
 
 PathLike = str | os.PathLike[str]
 
@@ -320,17 +319,3 @@ def write_artifact(run_dir: PathLike, record: BaseModel) -> str:
     path = join(run_dir, type(record).filename)  # type: ignore[attr-defined]
     write_text(path, model_to_json(record))
     return path
-
-
-def read_artifact(run_dir: PathLike, model: type[ArtifactT]) -> ArtifactT | None:
-    """Read and validate one file model from ``run_dir``; ``None`` if the file does not exist.
-
-    Raises:
-        ArtifactError: If the file is not valid JSON or not a valid ``model`` (the message names file and field).
-    """
-    from arccnet_ckpt.artifacts import parse_artifact_json
-
-    path = join(run_dir, model.filename)
-    if not exists(path):
-        return None
-    return parse_artifact_json(model, read_text(path), source=path)

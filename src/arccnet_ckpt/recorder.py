@@ -1,0 +1,513 @@
+"""``RunRecorder``: a run's life cycle, and every record written into its folder. No Lightning import.
+
+The life cycle is one state machine (:class:`Phase`, :data:`TRANSITIONS`, :func:`transition`)::
+
+    new ──start──▶ running ──finish──▶ completed
+     │               │    ──fail──────▶ failed
+     └──evaluate──▶  │    ──interrupt─▶ interrupted
+                     ▲
+    completed | failed | interrupted | running ──resume──▶ running      (a requeued or resumed fit)
+    any phase but new ──test──▶ the same phase                          (test results added)
+
+The recorder builds every record from plain snapshots (:class:`FitSnapshot`: numbers and dicts the Lightning hooks
+gather), and enforces two rules:
+
+* **never downgrade**: a resumed fit that trained nothing (its global step did not pass the recorded one) leaves
+  the run's numbers, end time and test results as they were; a resumed fit that did train replaces the training
+  numbers but keeps the test results it did not redo;
+* **never lose a field**: each record starts from the file on disk (read again before each write, so values a
+  ``save_*`` call or another writer added in between are kept) and only the fields of the transition change.
+
+It is the one writer (atomic, strict JSON through :mod:`arccnet_ckpt.storage`; the summary goes last, so a failed
+upload never leaves a run looking finished) and reads through the one reader (:func:`arccnet_ckpt.runs.read_record`,
+which converts legacy files). Rank handling is not its business: the callback calls it on global rank 0 only.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+from arccnet_ckpt import storage
+from arccnet_ckpt.artifacts import (
+    ArtifactT,
+    ClassificationReport,
+    ConfigRecord,
+    MinimalLogging,
+    RunKind,
+    TrainingSummary,
+    validate_artifact,
+)
+from arccnet_ckpt.errors import LifecycleError, ManagerWarning
+
+
+class Phase(enum.Enum):
+    """Where a run is in its life cycle; every phase but ``NEW`` is the ``status`` of ``training_summary.json``."""
+
+    NEW = "new"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class Event(enum.Enum):
+    """What can happen to a run."""
+
+    START = "start"  # a fit begins in a new folder
+    EVALUATE = "evaluate"  # a test-only Trainer begins in a new folder
+    RESUME = "resume"  # a fit begins in a folder that has a record (resume, requeue, second fit)
+    FINISH = "finish"  # the fit (or the evaluation) ended without an exception
+    FAIL = "fail"  # it raised
+    INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM
+    TEST = "test"  # trainer.test results arrived
+
+
+_ENDED = (Phase.COMPLETED, Phase.FAILED, Phase.INTERRUPTED)
+
+TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
+    (Phase.NEW, Event.START): Phase.RUNNING,
+    (Phase.NEW, Event.EVALUATE): Phase.RUNNING,
+    **{(phase, Event.RESUME): Phase.RUNNING for phase in (Phase.RUNNING, *_ENDED)},
+    (Phase.RUNNING, Event.FINISH): Phase.COMPLETED,
+    (Phase.RUNNING, Event.FAIL): Phase.FAILED,
+    (Phase.RUNNING, Event.INTERRUPT): Phase.INTERRUPTED,
+    **{(phase, Event.TEST): phase for phase in (Phase.RUNNING, *_ENDED)},
+}
+"""Every allowed ``(phase, event) -> next phase``; anything else raises :class:`LifecycleError`."""
+
+
+def transition(phase: Phase, event: Event) -> Phase:
+    """The phase after ``event``.
+
+    Raises:
+        LifecycleError: If the life cycle does not allow ``event`` in ``phase``, naming what it allows.
+    """
+    try:
+        return TRANSITIONS[(phase, event)]
+    except KeyError:
+        allowed = sorted(e.value for (p, e) in TRANSITIONS if p is phase)
+        raise LifecycleError(
+            f"cannot {event.value} a run that is {phase.value}: from {phase.value} the life cycle allows "
+            f"{', '.join(allowed) or 'nothing'}"
+        ) from None
+
+
+MEASURED_FIELDS = ("best_epoch", "best_metric_value", "num_epochs_trained", "early_stopping_triggered")
+"""Fields the callback measures from the Trainer; a ``save_*`` call never overwrites them (see ``merge_manual``)."""
+
+_TRAINING_FIELDS = (
+    "monitor",
+    "mode",
+    "best_epoch",
+    "best_metric_value",
+    "best_model_path",
+    "last_model_path",
+    "num_epochs_trained",
+    "global_step",
+    "early_stopping_triggered",
+    "early_stopping",
+)
+
+
+@dataclass(frozen=True)
+class FitSnapshot:
+    """What a fit has reached, as plain values (gathered by the Lightning hooks; paths relative to the run folder)."""
+
+    monitor: str | None = None
+    mode: str | None = None
+    best_epoch: int | None = None
+    best_metric_value: float | None = None
+    best_model_path: str | None = None
+    last_model_path: str | None = None
+    num_epochs_trained: int = 0
+    global_step: int = 0
+    early_stopping: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def early_stopping_triggered(self) -> bool:
+        """True only when an EarlyStopping actually stopped the run (its reason is not ``NOT_STOPPED``)."""
+        return any(state.get("reason", "NOT_STOPPED") != "NOT_STOPPED" for state in self.early_stopping)
+
+    def fields(self) -> dict[str, Any]:
+        """The summary fields this snapshot decides."""
+        values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
+        if not self.monitor:
+            values["mode"] = None
+            values["best_metric_value"] = None
+        return values
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The names a run is filed under, decided once when its folder is."""
+
+    run_dir: str
+    run_name: str
+    model_name: str
+    loss_function: str
+    start_time: datetime
+    root_name: str | None = None
+    class_names: list[str] | None = None
+
+
+class RunRecorder:
+    """The life cycle and the records of one run folder.
+
+    Args:
+        identity: The run's folder and names.
+
+    Example::
+
+        recorder = RunRecorder(identity)
+        recorder.start(FitSnapshot(monitor="val_f1", mode="max"), config=config_record)
+        recorder.finish(FitSnapshot(monitor="val_f1", mode="max", best_epoch=1, num_epochs_trained=3, global_step=6))
+        recorder.record_test({"test_f1": 0.85}, report_fields={}, checkpoint="best-epoch01-val_f1-0.900.ckpt")
+    """
+
+    def __init__(self, identity: RunIdentity) -> None:
+        self.identity = identity
+        self._summary: TrainingSummary | None = None
+
+    # ------------------------------------------------------------------------------------------------ reading
+
+    @property
+    def run_dir(self) -> str:
+        """The run folder (local path or URL)."""
+        return self.identity.run_dir
+
+    def read(self, model: type[ArtifactT]) -> ArtifactT | None:
+        """The run's file ``model`` as it is on disk (legacy files converted), or ``None`` if it does not exist.
+
+        Raises:
+            ArtifactError: If the file is not valid.
+        """
+        from arccnet_ckpt.runs import read_record
+
+        return read_record(self.run_dir, model)
+
+    def summary(self) -> TrainingSummary | None:
+        """The summary on disk (read again each time), or the last one written when the disk cannot be read."""
+        try:
+            current = self.read(TrainingSummary)
+        except Exception:
+            return self._summary
+        if current is not None:
+            self._summary = current
+        return current or self._summary
+
+    @property
+    def phase(self) -> Phase:
+        """The run's phase, from the summary on disk (``NEW`` when there is none)."""
+        summary = self.summary()
+        return Phase.NEW if summary is None else Phase(summary.status)
+
+    # -------------------------------------------------------------------------------------------- transitions
+
+    def start(
+        self,
+        snapshot: FitSnapshot,
+        *,
+        config: ConfigRecord | None = None,
+        kind: RunKind = "training",
+        checkpoint: str | None = None,
+        now: datetime | None = None,
+    ) -> Phase:
+        """A fit (or, with ``kind="evaluation"``, a test-only Trainer) begins: write ``config.json`` and a
+        ``running`` summary.
+
+        A folder that already holds a summary is resumed, not restarted: its numbers, start time and test results
+        stay, and a ``resumes`` entry records the time, the checkpoint and what the run had reached.
+
+        Args:
+            snapshot: The fit's state at its start (after Lightning restored a checkpoint, if any).
+            config: The ``config.json`` record; merged over the one on disk, whose user ``config`` is kept when
+                this one has none (a manual ``save_config()`` before ``fit``).
+            kind: ``training`` or ``evaluation``.
+            checkpoint: The checkpoint the fit resumes from (or the evaluation tests), relative to the run folder
+                when inside it, else as given.
+            now: The moment (default: now, UTC).
+
+        Returns:
+            The new phase (``RUNNING``).
+        """
+        now = now or _now()
+        previous = self.summary()
+        phase = Phase.NEW if previous is None else Phase(previous.status)
+        if phase is Phase.NEW:
+            phase = transition(phase, Event.EVALUATE if kind == "evaluation" else Event.START)
+            data = self._fresh(snapshot, kind)
+            if kind == "evaluation":
+                data["tested_checkpoint"] = checkpoint
+            elif checkpoint is not None:
+                # A fit resumed from a checkpoint outside any run folder: a new run, that records where it came from.
+                data["resumed_from"] = checkpoint
+                data["resumes"] = [{"time": now, "checkpoint": checkpoint}]
+        else:
+            previous, phase = self._advance(Event.RESUME)
+            data = previous.model_dump(mode="json")
+            data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now)]
+            data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
+            data["recorded_by"] = "callback"
+            if _trained_past(snapshot, previous):
+                data.update(snapshot.fields())
+        records: list[BaseModel] = []
+        if config is not None:
+            records.append(self._merged_config(config))
+        records.append(self._summary_record(data))
+        self._write(records)
+        return phase
+
+    def finish(self, snapshot: FitSnapshot, *, now: datetime | None = None) -> Phase:
+        """The fit (or evaluation) ended without an exception: ``completed``, with the minimal log.
+
+        A resumed fit that trained nothing leaves the run's numbers and end time as they were.
+        """
+        return self._end(Event.FINISH, snapshot, None, now or _now())
+
+    def fail(
+        self, snapshot: FitSnapshot, error: Mapping[str, Any], *, interrupted: bool = False, now: datetime | None = None
+    ) -> Phase:
+        """The fit (or evaluation) raised: ``failed`` (or ``interrupted`` for Ctrl-C / SIGTERM), with the error.
+
+        Args:
+            snapshot: The fit's state when it raised.
+            error: ``type``, ``message`` and ``traceback``.
+            interrupted: Ctrl-C or SIGTERM rather than an error.
+            now: The moment (default: now, UTC).
+        """
+        return self._end(Event.INTERRUPT if interrupted else Event.FAIL, snapshot, dict(error), now or _now())
+
+    def record_test(
+        self,
+        test_results: Mapping[str, float | None],
+        *,
+        report_fields: Mapping[str, Any],
+        checkpoint: str | None,
+        now: datetime | None = None,
+    ) -> Phase:
+        """``trainer.test`` ended: write ``classification_report.json`` and the summary's ``test_results``.
+
+        Args:
+            test_results: The ``test*`` metrics.
+            report_fields: The per-class fields (``per_class``... ``per_class_note``).
+            checkpoint: The tested checkpoint (relative when inside the run folder), ``None`` for weights in memory.
+            now: The moment (default: now, UTC).
+        """
+        now = now or _now()
+        previous, phase = self._advance(Event.TEST)
+        ident = self.identity
+        report = validate_artifact(
+            ClassificationReport,
+            {
+                "test_metrics": dict(test_results),
+                "model_name": ident.model_name,
+                "loss_function": ident.loss_function,
+                "class_names": ident.class_names,
+                "checkpoint": checkpoint,
+                "created_at": now,
+                **report_fields,
+            },
+        )
+        data = previous.model_dump(mode="json")
+        data["test_results"] = dict(test_results)
+        data["tested_checkpoint"] = checkpoint
+        self._write([report, self._summary_record(data)])
+        return phase
+
+    # ------------------------------------------------------------------------------------------ the manual API
+
+    def merge_manual(
+        self, model: type[ArtifactT], updates: Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None
+    ) -> str:
+        """Merge a ``save_*`` call's values into the file on disk, validate the whole, and write it.
+
+        Values the callback measured (:data:`MEASURED_FIELDS`, in a file it wrote) stay as measured: a caller's
+        differing value, ``None`` included, is kept under ``manual_values`` and costs a :class:`ManagerWarning`.
+        Everything else the caller gives wins; unknown keys are kept.
+
+        Args:
+            model: The file model, e.g. :class:`TrainingSummary`.
+            updates: The caller's values.
+            defaults: Values for a file that does not exist yet.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ArtifactError: If the merged record is invalid (nothing is written).
+        """
+        existing = self.read(model)
+        base = existing.model_dump(mode="json") if existing is not None else dict(defaults or {})
+        updates = dict(updates)
+        if existing is not None and getattr(existing, "recorded_by", None) == "callback":
+            manual = dict(base.get("manual_values") or {})
+            for name, value in _measured_updates(existing, updates):
+                manual[name] = value
+                _warn_kept(model.filename, name, value, getattr(existing, name))
+            updates["manual_values"] = manual
+        elif existing is None:
+            updates.setdefault("recorded_by", "manual")
+        if existing is not None and "best_metric_value" in updates:
+            # The best_<monitor> alias is derived from best_metric_value: drop the stale one.
+            base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in model.model_fields)}
+        record = validate_artifact(model, {**base, **updates}, source=storage.join(self.run_dir, model.filename))
+        return storage.write_artifact(self.run_dir, record)
+
+    # ---------------------------------------------------------------------------------------------- internals
+
+    def _end(self, event: Event, snapshot: FitSnapshot, error: dict[str, Any] | None, now: datetime) -> Phase:
+        previous, phase = self._advance(event)
+        data = previous.model_dump(mode="json")
+        resumed_at = previous.resumes[-1] if previous.resumes else None
+        trained = resumed_at is None or snapshot.global_step > resumed_at.global_step
+        if trained:
+            data.update(snapshot.fields())
+        if resumed_at and not trained and phase is Phase.COMPLETED and resumed_at.previous_end_time is not None:
+            # A resume that trained nothing (a requeue of a finished run): the run ended when it first did.
+            data["end_time"] = resumed_at.previous_end_time
+        else:
+            data["end_time"] = now
+        data["duration_seconds"] = (_as_datetime(data["end_time"]) - previous.start_time).total_seconds()
+        data.update(status=phase.value, error=error, recorded_by="callback")
+        summary = self._summary_record(data)
+        records: list[BaseModel] = [summary]
+        if summary.kind == "training":
+            records.insert(0, self._minimal(summary, now))
+        self._write(records)
+        return phase
+
+    def _advance(self, event: Event) -> tuple[TrainingSummary, Phase]:
+        """The summary on disk and the phase ``event`` leads to (for events of a run that has a record)."""
+        previous = self.summary()
+        phase = transition(Phase.NEW if previous is None else Phase(previous.status), event)
+        if previous is None:  # pragma: no cover - the transition table allows no event of a new run here
+            raise LifecycleError(f"cannot {event.value} a run that has no record in {self.run_dir}")
+        return previous, phase
+
+    def _fresh(self, snapshot: FitSnapshot, kind: RunKind) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            "status": Phase.RUNNING.value,
+            "kind": kind,
+            "start_time": ident.start_time,
+            "model_name": ident.model_name,
+            "loss_function": ident.loss_function,
+            "root_name": ident.root_name,
+            "run_name": ident.run_name,
+            "recorded_by": "callback",
+            **snapshot.fields(),
+        }
+
+    def _summary_record(self, data: dict[str, Any]) -> TrainingSummary:
+        if not data.get("monitor"):
+            data = {k: v for k, v in data.items() if k != "best_none"}
+        return validate_artifact(TrainingSummary, data, source=storage.join(self.run_dir, TrainingSummary.filename))
+
+    def _minimal(self, summary: TrainingSummary, now: datetime) -> MinimalLogging:
+        try:
+            existing = self.read(MinimalLogging)
+        except Exception:
+            existing = None
+        base = existing.model_dump(mode="json") if existing is not None else {}
+        base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in MinimalLogging.model_fields)}
+        return validate_artifact(
+            MinimalLogging,
+            {
+                **base,
+                "timestamp": summary.end_time or now,
+                "best_epoch": summary.best_epoch,
+                "best_metric_name": summary.monitor,
+                "best_metric_value": summary.best_metric_value,
+                "num_epochs_trained": summary.num_epochs_trained,
+                "early_stopping_triggered": summary.early_stopping_triggered,
+                "status": summary.status,
+                "recorded_by": "callback",
+            },
+        )
+
+    def _merged_config(self, config: ConfigRecord) -> ConfigRecord:
+        try:
+            existing = self.read(ConfigRecord)
+        except Exception:
+            existing = None
+        if existing is None:
+            return config
+        merged = {**existing.model_dump(mode="json"), **config.model_dump(mode="json", exclude_unset=False)}
+        if not config.config:
+            merged["config"] = existing.config  # a manual save_config() before fit, or the first fit's config
+        return validate_artifact(ConfigRecord, merged)
+
+    def _write(self, records: Sequence[BaseModel]) -> None:
+        for record in records:
+            storage.write_artifact(self.run_dir, record)
+            if isinstance(record, TrainingSummary):
+                self._summary = record
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _trained_past(snapshot: FitSnapshot, previous: TrainingSummary) -> bool:
+    """Whether the fit went past what the record holds (its global step is beyond the recorded one)."""
+    return snapshot.global_step > previous.global_step
+
+
+def _resume_entry(previous: TrainingSummary, checkpoint: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "time": now,
+        "checkpoint": checkpoint,
+        "previous_status": previous.status,
+        "previous_error": previous.error.model_dump(mode="json") if previous.error else None,
+        "previous_end_time": previous.end_time,
+        "num_epochs_trained": previous.num_epochs_trained,
+        "global_step": previous.global_step,
+    }
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _measured_updates(existing: BaseModel, updates: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Remove from ``updates`` the measured fields that would change a measured value; return them."""
+    kept: list[tuple[str, Any]] = []
+    monitor = getattr(existing, "monitor", None) or getattr(existing, "best_metric_name", None)
+    alias = f"best_{monitor}" if monitor else None
+    if alias and alias in updates and alias not in type(existing).model_fields:
+        # The seed's best_val_f1 key is the same measurement as best_metric_value.
+        updates.setdefault("best_metric_value", updates.pop(alias))
+    for name in MEASURED_FIELDS:
+        if name not in updates:
+            continue
+        measured = getattr(existing, name, None)
+        if measured is None:
+            continue
+        value = updates.pop(name)
+        if not _same(value, measured):
+            kept.append((name, value))
+    return kept
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def _warn_kept(filename: str, name: str, value: Any, measured: Any) -> None:
+    warnings.warn(
+        f"{filename}: {name}={value!r} differs from the value the callback measured ({measured!r}); the measured "
+        f"value is kept and yours is recorded under manual_values. With ArcCheckpointCallback in the Trainer the "
+        f"save_* calls are not needed.",
+        ManagerWarning,
+        stacklevel=5,  # the save_* call in the user's script
+    )
