@@ -79,3 +79,55 @@ def test_rank_zero_write_failure_ends_every_rank_without_a_hang(tmp_path: Path, 
     assert "[rank0]: arccnet_ckpt.errors.RunFolderError: " in done.stderr
     assert "[rank1]: arccnet_ckpt.errors.RunFolderError: " in done.stderr
     assert done.stderr.count(message) >= 2
+
+
+def test_a_write_error_that_is_not_a_run_folder_error_ends_every_rank(tmp_path: Path) -> None:
+    done = _run(tmp_path, "--fail-write", "training_summary.json", "--error", "ValueError")
+    assert done.returncode != 0
+    message = "training_summary.json: simulated write failure on rank 0"
+    assert "[rank0]: ValueError: " in done.stderr
+    assert "[rank1]: ValueError: " in done.stderr
+    assert "raised on global rank 0 while starting the run record" in done.stderr  # the note rank 1 adds
+    assert done.stderr.count(message) >= 2
+
+
+def test_early_stopping_on_rank_one_only_is_recorded_as_stopped(tmp_path: Path) -> None:
+    done = _run(tmp_path, "--stop-on-rank1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "data" / "checkpoints" / "ddp" / "test").iterdir()
+    summary = read_json(run_dir / "training_summary.json")
+    # rank 1's val_f1 fell at epoch 1 (patience 1); rank 0's kept rising, so rank 0 alone would say NOT_STOPPED
+    assert summary["num_epochs_trained"] == 2
+    assert summary["early_stopping_triggered"] is True
+    (state,) = summary["early_stopping"]
+    assert (state["reason"], state["stopped_epoch"]) == ("PATIENCE_EXHAUSTED", 1)
+
+
+def test_the_seed_script_under_ddp_makes_exactly_one_folder(tmp_path: Path) -> None:
+    script = Path(__file__).parent / "helpers" / "ddp_seed_script.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "data" / "checkpoints" / "flares" / "binary_classification").iterdir()
+    # both ranks name the same folder: rank 1 learned it from the Trainer
+    assert done.stdout.count(f"checkpoint_dir {run_dir}") == 2
+    assert sorted(p.name for p in run_dir.iterdir() if p.suffix == ".json") == [
+        "classification_report.json",
+        "config.json",
+        "minimal_logging.json",
+        "training_summary.json",
+    ]
+    config = read_json(run_dir / "config.json")
+    assert config["config"]["LEARNING_RATE"] == 0.05
+    assert config["trainer"]["num_devices"] == 2
+    summary = read_json(run_dir / "training_summary.json")
+    assert summary["status"] == "completed"
+    assert summary["manual_values"]["num_epochs_trained"] == 4  # the seed's current_epoch + 1, kept aside
+    assert summary["num_epochs_trained"] == 3
+    assert read_json(run_dir / "classification_report.json")["num_samples"] == 32

@@ -158,9 +158,17 @@ class ArcCheckpointLogic(_Base):
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._check_trainer(trainer)
+        if self._explicit_dirpath is None and self._identity is None:
+            # Until the run folder is decided at fit (or test) start, point ModelCheckpoint at its parent: same file
+            # system, so the one ModelCheckpoint opens here serves the run folder too.
+            self.dirpath = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self._root_segments())
         with warnings.catch_warnings():
-            if self._explicit_dirpath is not None and _is_run_folder(os.fspath(self._explicit_dirpath)):
-                # The manual API's folder already holds config.json: that is expected, not a stray folder.
+            if (
+                self._identity is not None
+                or self._explicit_dirpath is None
+                or _is_run_folder(os.fspath(self.dirpath or ""))
+            ):
+                # A parent of other runs, a resumed run, or the manual API's folder holding config.json: expected.
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             super().setup(trainer, pl_module, stage)
         staging.install(trainer.strategy, self._namespace)
@@ -360,7 +368,6 @@ class ArcCheckpointLogic(_Base):
             self._recorder = RunRecorder(identity)
         if self._explicit_dirpath is None:
             self.dirpath = identity.run_dir
-            self._fs = _filesystem(identity.run_dir)
 
     def _root_segments(self) -> list[str]:
         return self.root_name.split("/") if self.root_name else []
@@ -458,7 +465,7 @@ class ArcCheckpointLogic(_Base):
         run_dir = self.run_dir or ""
         for path in [p for p in self._saved if p not in keep and storage.dirname(p) == run_dir]:
             try:
-                if self._fs.exists(path):
+                if storage.exists(path):
                     trainer.strategy.remove_checkpoint(path)
             except Exception as e:
                 _warn(f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}")
@@ -623,9 +630,3 @@ def _stopped_anywhere(strategy: Any, states: list[dict[str, Any]]) -> list[dict[
         ranks.from_rank(strategy, state, src) if src not in (None, 0) else state
         for state, src in zip(states, stopped_on, strict=True)
     ]
-
-
-def _filesystem(path: str) -> Any:
-    from lightning.fabric.utilities.cloud_io import get_filesystem
-
-    return get_filesystem(path)
