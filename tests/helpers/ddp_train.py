@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
 from conftest import ScriptedClassifier, TinyData  # noqa: E402
-
 from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
 
 from arccnet_ckpt import ArcCheckpointCallback, RunFolderError, storage  # noqa: E402
