@@ -22,7 +22,7 @@ import re
 import traceback
 import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -316,11 +316,13 @@ class ArcCheckpointLogic(_Base):
 
     def _claim(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
         """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
-        config = _capture("the config", lambda: capture.config_to_dict(self.config), {})
-        hparams = _capture("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
+        config = capture.safely("the config", lambda: capture.config_to_dict(self.config), {})
+        hparams = capture.safely("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
         model_name = self.model_name or capture.infer_model_name(config, hparams, pl_module)
         loss_function = self.loss_function or capture.infer_loss_function(config, hparams, pl_module)
-        class_names = self.class_names or capture.infer_class_names(config, hparams, _datamodule(trainer))
+        class_names = self.class_names or capture.infer_class_names(
+            config, hparams, getattr(trainer, "datamodule", None)
+        )
         now = _utcnow()
         ckpt_path = os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None
 
@@ -328,7 +330,7 @@ class ArcCheckpointLogic(_Base):
         start: datetime | None = None
         if existing is not None:
             run_dir = existing
-            recorded = _capture(f"the summary in {run_dir}", lambda: read_record(run_dir, TrainingSummary), None)
+            recorded = capture.safely(f"the summary in {run_dir}", lambda: read_record(run_dir, TrainingSummary), None)
             if recorded is not None:
                 start, model_name, loss_function = recorded.start_time, recorded.model_name, recorded.loss_function
             elif self._restored and self._restored.get("start_time"):
@@ -386,9 +388,11 @@ class ArcCheckpointLogic(_Base):
         """Where the fit is, as plain values. ``across_ranks``: a collective that reduces early stopping."""
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
         stoppers = [cb for cb in _callbacks(trainer) if isinstance(cb, callbacks_mod.EarlyStopping)]
-        states = _capture("early stopping state", lambda: [capture.early_stopping_state(cb) for cb in stoppers], [])
+        states = capture.safely(
+            "early stopping state", lambda: [capture.early_stopping_state(cb) for cb in stoppers], []
+        )
         if across_ranks and trainer.world_size > 1 and len(states) == len(stoppers):
-            states = _stopped_anywhere(trainer.strategy, states)
+            states = ranks.stopped_anywhere(trainer.strategy, states)
         best_path = self.best_model_path or None
         run_dir = self._identity.run_dir if self._identity else ""
         return FitSnapshot(
@@ -421,38 +425,18 @@ class ArcCheckpointLogic(_Base):
     def _build_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, identity: RunIdentity) -> ConfigRecord:
         ns = importlib.import_module(self._namespace)
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
-        datamodule = _datamodule(trainer)
-        parts: dict[str, Any] = {
-            "config": _capture("the config", lambda: capture.config_to_dict(self.config), {}),
-            "hparams": _capture("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
-            "datamodule_hparams": _capture(
-                "datamodule hparams",
-                lambda: capture.to_jsonable(dict(datamodule.hparams)) if datamodule is not None else None,
-                None,
-            ),
-            "trainer": _capture("trainer settings", lambda: capture.trainer_settings(trainer), None),
-            "optimizers": _capture("optimizers", lambda: capture.optimizer_infos(trainer), []),
-            "lr_schedulers": _capture("lr schedulers", lambda: capture.scheduler_infos(trainer), []),
-            "callbacks": _capture(
-                "callbacks",
-                lambda: capture.callback_infos(
-                    _callbacks(trainer), callbacks_mod.EarlyStopping, callbacks_mod.ModelCheckpoint
-                ),
-                [],
-            ),
-            "model": _capture("model info", lambda: capture.model_info(pl_module), None),
-            "environment": _capture(
-                "environment", lambda: capture.environment_info(getattr(ns, "__version__", None)), None
-            ),
-            "git": _capture("git state", capture.git_info, None),
-            "seed": capture.global_seed(),
-            "created_at": datetime.now(timezone.utc),
-            "model_name": identity.model_name,
-            "loss_function": identity.loss_function,
-            "root_name": self.root_name,
-            "class_names": identity.class_names,
-        }
-        return validate_artifact(ConfigRecord, parts)
+        parts = capture.run_config(
+            trainer,
+            pl_module,
+            self.config,
+            lightning_version=getattr(ns, "__version__", None),
+            early_stopping_cls=callbacks_mod.EarlyStopping,
+            checkpoint_cls=callbacks_mod.ModelCheckpoint,
+        )
+        names = {"model_name": identity.model_name, "loss_function": identity.loss_function}
+        return validate_artifact(
+            ConfigRecord, {**parts, **names, "root_name": self.root_name, "class_names": identity.class_names}
+        )
 
     # ----------------------------------------------------------------------------------------------- mechanics
 
@@ -554,10 +538,6 @@ def _is_run_folder(folder: str) -> bool:
     return any(storage.exists(storage.join(folder, name)) for name in markers)
 
 
-def _datamodule(trainer: Any) -> Any:
-    return getattr(trainer, "datamodule", None)
-
-
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -568,15 +548,6 @@ def _callbacks(trainer: Any) -> list[Any]:
 
 def _warn(message: str) -> None:
     rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
-
-
-def _capture(what: str, fn: Callable[[], Any], default: Any) -> Any:
-    """Capturing metadata never kills a run: a failure costs a warning and the field's default."""
-    try:
-        return fn()
-    except Exception as e:
-        _warn(f"could not capture {what} ({type(e).__name__}: {e}); the rest of the record is kept")
-        return default
 
 
 def _relative(path: str | None, run_dir: str) -> str | None:
@@ -617,16 +588,3 @@ def _check_class_names(class_names: Any) -> list[str] | None:
 def _is_interruption(exception: BaseException) -> bool:
     # Lightning turns SIGTERM into SIGTERMException, a SystemExit; Ctrl-C is a KeyboardInterrupt.
     return isinstance(exception, (KeyboardInterrupt, SystemExit))
-
-
-def _stopped_anywhere(strategy: Any, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each EarlyStopping's state from the lowest rank where it stopped the run (a collective).
-
-    With per-rank metrics (``self.log``'s default) an EarlyStopping can trip on rank 1 only; Lightning then stops
-    every rank, and rank 0's own state would say ``NOT_STOPPED``.
-    """
-    stopped_on = ranks.any_rank(strategy, [state["reason"] != "NOT_STOPPED" for state in states])
-    return [
-        ranks.from_rank(strategy, state, src) if src not in (None, 0) else state
-        for state, src in zip(states, stopped_on, strict=True)
-    ]

@@ -17,10 +17,13 @@ import socket
 import subprocess
 import sys
 import types
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timezone
 from pathlib import PurePath
 from typing import Any
+
+from arccnet_ckpt.errors import ArcCkptWarning
 
 REDACTED = "***"
 """What a secret value is replaced with."""
@@ -544,3 +547,51 @@ def _as_number(value: Any) -> tuple[bool, float | None]:
     if isinstance(number, (int, float)) and not isinstance(number, bool):
         return True, float(number) if math.isfinite(number) else None
     return False, None
+
+
+def safely(what: str, fn: Callable[[], Any], default: Any) -> Any:
+    """``fn()``, or ``default`` with an :class:`~arccnet_ckpt.errors.ArcCkptWarning` when it raises.
+
+    Capturing metadata never kills a run: a strange object costs a warning and that one field.
+    """
+    try:
+        return fn()
+    except Exception as e:
+        message = f"ArcCheckpointCallback: could not capture {what} ({type(e).__name__}: {e}); the rest is kept"
+        warnings.warn(message, ArcCkptWarning, stacklevel=3)
+        return default
+
+
+def run_config(
+    trainer: Any,
+    module: Any,
+    config: Any,
+    *,
+    lightning_version: str | None,
+    early_stopping_cls: type[Any],
+    checkpoint_cls: type[Any],
+) -> dict[str, Any]:
+    """Every part of ``config.json`` that comes from the Trainer, the module, the user's config and the machine.
+
+    Each part is captured :func:`safely`: one that fails is left at its default, with a warning.
+    """
+    datamodule = getattr(trainer, "datamodule", None)
+    callbacks = list(getattr(trainer, "callbacks", []))
+    return {
+        "config": safely("the config", lambda: config_to_dict(config), {}),
+        "hparams": safely("hparams", lambda: to_jsonable(dict(module.hparams)), {}),
+        "datamodule_hparams": safely(
+            "datamodule hparams",
+            lambda: to_jsonable(dict(datamodule.hparams)) if datamodule is not None else None,
+            None,
+        ),
+        "trainer": safely("trainer settings", lambda: trainer_settings(trainer), None),
+        "optimizers": safely("optimizers", lambda: optimizer_infos(trainer), []),
+        "lr_schedulers": safely("lr schedulers", lambda: scheduler_infos(trainer), []),
+        "callbacks": safely("callbacks", lambda: callback_infos(callbacks, early_stopping_cls, checkpoint_cls), []),
+        "model": safely("model info", lambda: model_info(module), None),
+        "environment": safely("environment", lambda: environment_info(lightning_version), None),
+        "git": safely("git state", git_info, None),
+        "seed": global_seed(),
+        "created_at": datetime.now(timezone.utc),
+    }

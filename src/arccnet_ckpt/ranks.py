@@ -97,6 +97,25 @@ def _restored(payload: tuple[bytes, str]) -> BaseException:
     return error
 
 
+def stopped_anywhere(strategy: Any, states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each EarlyStopping's state from the lowest rank where it stopped the run (a collective over every rank).
+
+    With per-rank metrics (``self.log``'s default) an EarlyStopping can trip on rank 1 only; Lightning then stops
+    every rank (it reduces the decision), but rank 0's own state still says ``NOT_STOPPED``. Every rank makes the
+    same calls in the same order: the all-gather, then one broadcast per EarlyStopping that stopped elsewhere.
+
+    Args:
+        strategy: The Trainer's strategy.
+        states: This rank's state of each EarlyStopping, in the Trainer's callback order (``reason`` is
+            Lightning's ``EarlyStoppingReason`` name).
+    """
+    stopped_on = any_rank(strategy, [state["reason"] != "NOT_STOPPED" for state in states])
+    return [
+        from_rank(strategy, state, src) if src not in (None, 0) else state
+        for state, src in zip(states, stopped_on, strict=True)
+    ]
+
+
 def any_rank(strategy: Any, flags: Sequence[bool]) -> list[int | None]:
     """For each flag, the lowest rank on which it is true, or ``None`` (a collective over every rank).
 
