@@ -2,7 +2,8 @@
 
 For each number of classes, every method sees the same ``--n`` integer (predicted, true) label pairs:
 
-* ``ours``: :class:`arccnet_ckpt.report.ConfusionMatrix` updated batch by batch, then :func:`compute_report`;
+* ``ours``: :class:`arccnet_ckpt.metrics.ConfusionMatrix` updated batch by batch, then its label check and
+  :func:`compute_report`;
 * ``sklearn``: ``classification_report(..., output_dict=True, zero_division=0)`` given all labels at once;
 * ``tm_stat_scores``: torchmetrics ``MulticlassStatScores(average=None)`` updated batch by batch, then ``compute()``;
   ``tm_stat_scores_novalidate`` is the same with ``validate_args=False``;
@@ -106,7 +107,7 @@ def _generate(n: int, num_classes: int) -> tuple[Any, Any]:
 def _runner(method: str, num_classes: int, batch: int) -> Callable[[Any, Any], Any]:
     """A function ``run(preds, target)`` that computes the method's per-class result from the full tensors."""
     if method == "ours":
-        from arccnet_ckpt.report import ConfusionMatrix, compute_report, default_class_names
+        from arccnet_ckpt.metrics import ConfusionMatrix, compute_report, default_class_names
 
         names = default_class_names(num_classes, binary=False)
 
@@ -114,6 +115,7 @@ def _runner(method: str, num_classes: int, batch: int) -> Callable[[Any, Any], A
             cm = ConfusionMatrix(num_classes)
             for start in range(0, preds.shape[0], batch):
                 cm.update(preds[start : start + batch], target[start : start + batch])
+            cm.check()  # the bad-label check at the end: one host sync
             return compute_report(cm.matrix, names)
 
         return run

@@ -13,9 +13,10 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from arccnet_ckpt.artifacts import ClassificationReport, ClassMetrics
 from arccnet_ckpt.errors import LabelError
-from arccnet_ckpt.report import (
+from arccnet_ckpt.metrics import (
     ConfusionMatrix,
     Predictions,
+    TestPredictionCollector,
     compute_report,
     default_class_names,
     predictions_from_outputs,
@@ -237,11 +238,15 @@ def test_unusable_outputs_give_a_reason(outputs: Any, match: str) -> None:
         ([0, 2, 1], [2, 2, 3], r"target label 3 is outside the allowed range\(0, 3\); 1 of 3 target labels"),
     ],
 )
-def test_out_of_range_labels_raise(preds: list[int], target: list[int], match: str) -> None:
+def test_out_of_range_labels_raise_at_check(preds: list[int], target: list[int], match: str) -> None:
     cm = ConfusionMatrix(3)
+    cm.update(torch.tensor(preds), torch.tensor(target))  # counted apart: the error comes at check()
     with pytest.raises(LabelError, match=match):
-        cm.update(torch.tensor(preds), torch.tensor(target))
-    assert cm.num_samples == 0
+        cm.check()
+    valid = [(p, t) for p, t in zip(preds, target, strict=True) if 0 <= p < 3 and 0 <= t < 3]
+    assert cm.num_samples == len(valid)
+    expected = confusion_matrix([t for _, t in valid], [p for p, _ in valid], labels=range(3))
+    assert cm.matrix.tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize(
@@ -253,8 +258,9 @@ def test_out_of_range_labels_raise(preds: list[int], target: list[int], match: s
 )
 def test_negative_labels_raise_when_growing(preds: list[int], target: list[int], match: str) -> None:
     cm = ConfusionMatrix()
+    cm.update(torch.tensor(preds), torch.tensor(target))
     with pytest.raises(LabelError, match=match):
-        cm.update(torch.tensor(preds), torch.tensor(target))
+        cm.check()
 
 
 @pytest.mark.parametrize(
@@ -296,8 +302,11 @@ def test_grow_to_pads_and_widens_a_fixed_range() -> None:
     assert cm.matrix[3, 3] == 1
     with pytest.raises(ValueError, match=r"at least 4, got 3"):
         cm.grow_to(3)
-    with pytest.raises(LabelError, match=r"prediction label 4"):
-        cm.update(torch.tensor([4]), torch.tensor([3]))
+    cm.check()
+    cm.update(torch.tensor([4]), torch.tensor([3]))
+    assert cm.matrix[3, 3] == 1
+    with pytest.raises(LabelError, match=r"prediction label 4 is outside the allowed range\(0, 4\); 1 of 5"):
+        cm.check()
 
 
 def test_reset_and_matrix_is_a_live_view() -> None:
@@ -313,6 +322,88 @@ def test_reset_and_matrix_is_a_live_view() -> None:
     assert fixed.matrix.tolist() == [[0, 0, 0], [0, 1, 0], [1, 0, 0]]
     fixed.reset()
     assert fixed.matrix.tolist() == [[0] * 3] * 3
+
+
+def _stream_with_bad_labels(bad_preds: dict[int, int], bad_target: dict[int, int]) -> tuple[list[int], list[int]]:
+    """20 good (pred, target) pairs of 5 classes, with the labels at the given positions replaced by bad ones."""
+    y_true, y_pred = _labels(5, None, None, n=20, seed=3)
+    preds, target = [int(v) for v in y_pred], [int(v) for v in y_true]
+    for i, value in bad_preds.items():
+        preds[i] = value
+    for i, value in bad_target.items():
+        target[i] = value
+    return preds, target
+
+
+@pytest.mark.parametrize(
+    ("bad_preds", "bad_target", "message"),
+    [
+        (
+            {3: 7, 9: 5},
+            {},
+            "prediction label 5 is outside the allowed range(0, 5); 2 of 20 prediction labels are outside it "
+            "(num_classes=5; use a larger num_classes, or None to grow with the labels)",
+        ),
+        (
+            {},
+            {17: 12, 0: -1, 6: -3},
+            "target label -3 is outside the allowed range(0, 5); 3 of 20 target labels are outside it "
+            "(labels must be class indices, not -1 or ignore_index values)",
+        ),
+        (
+            {},
+            {19: 8, 3: 255},
+            "target label 8 is outside the allowed range(0, 5); 2 of 20 target labels are outside it "
+            "(num_classes=5; use a larger num_classes, or None to grow with the labels)",
+        ),
+        (
+            {4: 6},
+            {4: 6, 11: 9},
+            "prediction label 6 is outside the allowed range(0, 5); 1 of 20 prediction labels are outside it "
+            "(num_classes=5; use a larger num_classes, or None to grow with the labels)",
+        ),
+    ],
+)
+def test_bad_labels_in_a_stream_raise_at_check(
+    bad_preds: dict[int, int], bad_target: dict[int, int], message: str
+) -> None:
+    preds, target = _stream_with_bad_labels(bad_preds, bad_target)
+    cm = ConfusionMatrix(5)
+    for start in range(0, 20, 5):  # the bad labels are spread over several batches
+        cm.update(torch.tensor(preds[start : start + 5]), torch.tensor(target[start : start + 5]))
+
+    with pytest.raises(LabelError, match=f"^{re.escape(message)}$"):
+        cm.check()
+    good = [(p, t) for p, t in zip(preds, target, strict=True) if 0 <= p < 5 and 0 <= t < 5]
+    assert 0 < len(good) < 20
+    assert cm.num_samples == len(good)
+    expected = confusion_matrix([t for _, t in good], [p for p, _ in good], labels=range(5))
+    assert cm.matrix.tolist() == expected.tolist()
+
+
+def test_check_names_the_range_a_label_was_counted_against() -> None:
+    cm = ConfusionMatrix(2)
+    cm.update(torch.tensor([0, 1]), torch.tensor([3, 1]))
+    cm.grow_to(5)  # 3 is a class now, but it was not when it was counted
+    cm.update(torch.tensor([3]), torch.tensor([3]))
+    assert cm.matrix.tolist()[3][3] == 1
+    assert cm.num_samples == 2
+    with pytest.raises(LabelError, match=r"^target label 3 is outside the allowed range\(0, 2\); 1 of 3 target"):
+        cm.check()
+
+
+def test_merged_sums_the_counts_and_the_bad_labels_of_every_state() -> None:
+    ranks = [ConfusionMatrix(3), ConfusionMatrix(3)]
+    ranks[0].update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
+    ranks[1].update(torch.tensor([2, 2]), torch.tensor([2, 4]))
+    ranks[0].check()  # each rank alone may look fine ...
+    merged = ranks[0].merged(torch.stack([cm.state() for cm in ranks]))  # what an all-gather hands over
+    assert merged.matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert ranks[0].matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 0]]  # the local matrix is left alone
+    with pytest.raises(LabelError, match=r"^target label 4 is outside the allowed range\(0, 3\); 1 of 5 target"):
+        merged.check()  # ... but every rank raises the same error on the sum
+    with pytest.raises(ValueError, match=r"3-class matrix holds 35 values, got shape \(48,\)"):
+        ranks[0].merged(ConfusionMatrix(4).state())
 
 
 @pytest.mark.parametrize("num_classes", [0, -1, True, 2.5, "3"])
@@ -355,10 +446,172 @@ def test_cuda_tensors_stay_on_the_device() -> None:
     assert cm.matrix.is_cuda
     expected = confusion_matrix(target.cpu(), logits.argmax(1).cpu(), labels=range(5))
     assert cm.matrix.cpu().tolist() == expected.tolist()
-    with pytest.raises(LabelError, match=r"target label 9"):
-        cm.update(result.preds, torch.full_like(result.target, 9))
+    cm.update(result.preds, torch.full_like(result.target, 9))
+    with pytest.raises(LabelError, match=r"target label 9 is outside the allowed range\(0, 5\); 64 of 128 target"):
+        cm.check()
     grown = ConfusionMatrix()
     grown.update(*result)
     grown.grow_to(7)
     assert grown.matrix.is_cuda
     assert compute_report(cm.matrix, [str(k) for k in range(5)])["num_samples"] == 64
+
+
+# ------------------------------------------------------------------------------------- TestPredictionCollector
+
+
+def _cpu_strategy() -> Any:
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    return SingleDeviceStrategy(device=torch.device("cpu"))
+
+
+def test_collector_takes_the_number_of_classes_from_the_score_width() -> None:
+    collector = TestPredictionCollector()
+    logits = torch.tensor([[3.0, 0.0, 0.0, -1.0], [0.0, 2.0, 0.0, -1.0], [0.0, 0.0, 1.0, -1.0]])
+    y_pred, y_true = [], []
+    for y in ([0, 1, 1], [2, 2, 0]):  # class 3 is neither predicted nor true, yet gets a row
+        collector.update({"logits": logits, "y": torch.tensor(y)})
+        y_pred += [0, 1, 2]
+        y_true += y
+    collector.sync(_cpu_strategy())
+    fields = collector.report_fields(None)
+
+    names = ["0", "1", "2", "3"]
+    assert list(fields["per_class"]) == names
+    _assert_matches_sklearn(fields, y_true, y_pred, names)
+    assert "per_class_note" not in fields
+
+
+def test_collector_grows_the_width_with_a_wider_batch() -> None:
+    collector = TestPredictionCollector()
+    collector.update({"logits": torch.eye(3), "y": torch.tensor([0, 1, 2])})
+    collector.update({"logits": torch.eye(5)[3:], "y": torch.tensor([3, 4])})  # 5 columns: classes 3 and 4 exist
+    collector.sync(_cpu_strategy())
+    fields = collector.report_fields(None)
+    assert fields["confusion_matrix"] == torch.diag(torch.tensor([1, 1, 1, 1, 1])).tolist()
+    collector.update({"logits": torch.eye(5)[:1], "y": torch.tensor([5])})
+    with pytest.raises(LabelError, match=r"target label 5 is outside the allowed range\(0, 5\); 1 of 6 target"):
+        collector.sync(_cpu_strategy())
+
+
+@pytest.mark.parametrize(
+    ("outputs", "num_classes", "match"),
+    [
+        (
+            {"logits": torch.zeros(4, 3), "y": torch.tensor([0, 3, 1, 2])},
+            None,
+            r"^test_step output: target label 3 is outside the allowed range\(0, 3\); 2 of 8 target labels are "
+            r"outside it .*\. The number of classes is the width of test_step's 'logits' scores",
+        ),
+        (
+            {"preds": torch.tensor([3, 0, 1]), "target": torch.tensor([0, 0, 1])},
+            3,
+            r"prediction label 3 is outside the allowed range\(0, 3\).*3 names",
+        ),
+        (
+            {"probs": torch.tensor([0.2, 0.7]), "y": torch.tensor([2, 1])},
+            None,
+            r"^test_step output: target label 2 is outside the allowed range\(0, 2\); 2 of 4 .*one score column",
+        ),
+        (
+            {"preds": torch.tensor([1, 0, 1]), "y": torch.tensor([-1, 0, 1])},
+            None,
+            r"^target label -1 is outside the allowed non-negative integers; 2 of 6 .*not -1 or ignore_index",
+        ),
+    ],
+)
+def test_collector_raises_bad_labels_at_sync_not_update(
+    outputs: dict[str, Any], num_classes: int | None, match: str
+) -> None:
+    collector = TestPredictionCollector()
+    collector.update(outputs, num_classes=num_classes)
+    collector.update(outputs, num_classes=num_classes)
+    with pytest.raises(LabelError, match=match):
+        collector.sync(_cpu_strategy())
+    with pytest.raises(LabelError, match=match):
+        collector.report_fields(None)  # never a report with the bad labels silently left out
+
+    unsynced = TestPredictionCollector()  # single-process code that never calls sync
+    unsynced.update(outputs, num_classes=num_classes)
+    unsynced.update(outputs, num_classes=num_classes)
+    with pytest.raises(LabelError, match=match):
+        unsynced.report_fields(None)
+
+
+def test_collector_without_predictions_says_why() -> None:
+    collector = TestPredictionCollector()
+    collector.sync(_cpu_strategy())
+    assert collector.report_fields(None) == {
+        "per_class": None,
+        "per_class_note": "no per-class report: test_step returned no predictions",
+    }
+    collector.update(torch.tensor(0.5))
+    collector.sync(_cpu_strategy())
+    assert collector.report_fields(None)["per_class_note"] == (
+        "no per-class report: test_step returned a Tensor, not a mapping: return a dict with a prediction key "
+        "('preds', 'logits', 'probs') and a target key ('target', 'targets', 'y')"
+    )
+
+
+# ------------------------------------------------------------------------------------------- no host sync per batch
+
+
+def _forbid_host_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every Python-side read of a tensor's values raise: on CUDA each would make the host wait for the GPU."""
+
+    def host_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a tensor value was read on the host")
+
+    for name in ("item", "tolist", "__bool__", "__int__", "__index__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, host_read)
+    with pytest.raises(AssertionError, match=r"read on the host"):
+        bool(torch.tensor(True))  # the patch is in force
+
+
+def test_fixed_size_updates_read_nothing_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU half of the no-sync guarantee: no Python-side read. A kernel that syncs inside C++ (as
+    ``torch.bincount`` does on CUDA) only shows on a GPU: see the CUDA test below."""
+    preds, target = torch.tensor([0, 4, 2, 7, 1]), torch.tensor([0, 4, 1, 2, -1])
+    logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 3, 5])
+    cm, by_width, by_names = ConfusionMatrix(5), TestPredictionCollector(), TestPredictionCollector()
+    with monkeypatch.context() as patch:
+        _forbid_host_reads(patch)
+        for _ in range(3):
+            cm.update(preds, target)
+            cm.update(preds.to(torch.int32), target.to(torch.int16))
+            by_width.update({"logits": logits, "y": y})
+            by_names.update({"logits": logits, "y": y}, num_classes=4)
+
+    assert cm.num_samples == 6 * 3
+    with pytest.raises(LabelError, match=r"^prediction label 7 is outside the allowed range\(0, 5\); 6 of 30 pred"):
+        cm.check()
+    for collector in (by_width, by_names):
+        with pytest.raises(LabelError, match=r"target label 5 is outside the allowed range\(0, 4\); 3 of 18 target"):
+            collector.sync(_cpu_strategy())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fixed_size_updates_do_not_sync_on_cuda() -> None:
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    preds = torch.tensor([0, 4, 2, 7, 1], device="cuda")
+    target = torch.tensor([0, 4, 1, 2, -1], device="cuda")
+    logits, y = torch.randn(6, 4, device="cuda"), torch.tensor([0, 1, 2, 3, 3, 5], device="cuda")
+    cm, by_width, by_names = ConfusionMatrix(5), TestPredictionCollector(), TestPredictionCollector()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            cm.update(preds, target)
+            by_width.update({"logits": logits, "y": y})
+            by_names.update({"logits": logits, "y": y}, num_classes=4)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+    assert cm.matrix.is_cuda
+    assert cm.num_samples == 3 * 3
+    with pytest.raises(LabelError, match=r"^prediction label 7 is outside the allowed range\(0, 5\); 3 of 15 pred"):
+        cm.check()
+    for collector in (by_width, by_names):
+        with pytest.raises(LabelError, match=r"target label 5 is outside the allowed range\(0, 4\); 3 of 18 target"):
+            collector.sync(SingleDeviceStrategy(device=torch.device("cuda")))

@@ -35,7 +35,7 @@ from typing_extensions import override
 from arccnet_ckpt import capture, layout, ranks, staging, storage
 from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
-from arccnet_ckpt.predictions import TestPredictionCollector
+from arccnet_ckpt.metrics import TestPredictionCollector
 from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder
 from arccnet_ckpt.runs import read_record
 

@@ -1,0 +1,49 @@
+"""The per-class test report: predictions out of ``test_step``, a streaming confusion matrix, and the metrics.
+
+Nothing here imports Lightning, so every piece is testable on plain tensors:
+
+* :mod:`~arccnet_ckpt.metrics.predictions`: :func:`predictions_from_outputs` turns what ``test_step`` returned (the
+  ``outputs`` that Lightning hands to ``on_test_batch_end``) into integer predicted and true labels, or says in one
+  line why it could not.
+* :mod:`~arccnet_ckpt.metrics.confusion`: :class:`ConfusionMatrix` adds batches of labels into a ``C x C`` count
+  matrix kept on the batches' device; its memory does not grow with the size of the test set, predictions are never
+  stored, and with a fixed number of classes no batch makes the host wait for the device.
+* :mod:`~arccnet_ckpt.metrics.report`: :func:`compute_report` turns the matrix into precision, recall, F1 and support
+  per class, accuracy, and the macro and weighted averages, with the same numbers as scikit-learn's
+  ``classification_report(..., zero_division=0)``.
+* :mod:`~arccnet_ckpt.metrics.collector`: :class:`TestPredictionCollector`, the stateful part a callback drives:
+  update per batch, sum over processes at test end, report fields.
+
+Example:
+    >>> import torch
+    >>> cm = ConfusionMatrix(num_classes=3)
+    >>> result = predictions_from_outputs({"logits": torch.tensor([[2.0, 0.1, 0.3]]), "y": torch.tensor([0])})
+    >>> cm.update(*result)
+    >>> cm.check()
+    >>> compute_report(cm.matrix, default_class_names(3, binary=result.binary))["accuracy"]
+    1.0
+"""
+
+from __future__ import annotations
+
+from arccnet_ckpt.metrics.collector import TestPredictionCollector
+from arccnet_ckpt.metrics.confusion import ConfusionMatrix
+from arccnet_ckpt.metrics.predictions import (
+    DEFAULT_PREDS_KEYS,
+    DEFAULT_TARGET_KEYS,
+    Predictions,
+    predictions_from_outputs,
+)
+from arccnet_ckpt.metrics.report import BINARY_CLASS_NAMES, compute_report, default_class_names
+
+__all__ = [
+    "BINARY_CLASS_NAMES",
+    "DEFAULT_PREDS_KEYS",
+    "DEFAULT_TARGET_KEYS",
+    "ConfusionMatrix",
+    "Predictions",
+    "TestPredictionCollector",
+    "compute_report",
+    "default_class_names",
+    "predictions_from_outputs",
+]

@@ -1,0 +1,171 @@
+"""Collecting ``test_step`` predictions during ``trainer.test`` and reducing them across processes.
+
+The thin stateful part the callback drives: one :class:`~arccnet_ckpt.metrics.ConfusionMatrix` per test run, fed
+batch by batch without a host sync in the common cases, summed over DDP ranks at test end, where a bad label raises
+the same :class:`~arccnet_ckpt.errors.LabelError` on every rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from arccnet_ckpt.errors import LabelError
+from arccnet_ckpt.metrics.confusion import ConfusionMatrix
+from arccnet_ckpt.metrics.predictions import (
+    DEFAULT_PREDS_KEYS,
+    DEFAULT_TARGET_KEYS,
+    _find,
+    predictions_from_outputs,
+)
+from arccnet_ckpt.metrics.report import compute_report, default_class_names
+
+__all__ = ["TestPredictionCollector"]
+
+
+class TestPredictionCollector:
+    """Streams ``test_step`` outputs into a confusion matrix and turns it into report fields.
+
+    The number of classes is fixed, so that a batch costs no host sync, when it is known: from ``num_classes``
+    (``class_names``), as 2 for a binary score column, or as the width ``C`` of ``(N, C)`` scores (read from the
+    shape; a later, wider batch grows it). Only integer predictions without ``num_classes`` make the matrix grow with
+    the labels, which reads each batch's largest label on the host. A label outside the classes raises
+    :class:`~arccnet_ckpt.errors.LabelError` at :meth:`sync` (or :meth:`report_fields`), never in :meth:`update`.
+
+    Args:
+        preds_keys: Keys searched for predictions (default ``preds``, ``logits``, ``probs``).
+        target_keys: Keys searched for targets (default ``target``, ``targets``, ``y``).
+        threshold: Threshold for a single binary score column (default 0.5 on probabilities, 0 on logits).
+    """
+
+    __test__ = False  # not a pytest class, despite the name
+
+    def __init__(
+        self,
+        preds_keys: Sequence[str] | None = None,
+        target_keys: Sequence[str] | None = None,
+        threshold: float | None = None,
+    ) -> None:
+        self.preds_keys = tuple(preds_keys or DEFAULT_PREDS_KEYS)
+        self.target_keys = tuple(target_keys or DEFAULT_TARGET_KEYS)
+        self.threshold = threshold
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything collected (called at each test start)."""
+        self._matrix: ConfusionMatrix | None = None
+        self._binary = False
+        self._reason: str | None = None
+        self._size_note: str | None = None
+        self._total: ConfusionMatrix | None = None
+
+    def update(self, outputs: Any, num_classes: int | None = None) -> None:
+        """Add one batch's ``test_step`` output; remember the first reason when it holds nothing usable.
+
+        Args:
+            outputs: What ``test_step`` returned for the batch.
+            num_classes: The number of classes when known (from ``class_names``); labels outside it raise
+                :class:`~arccnet_ckpt.errors.LabelError` at :meth:`sync`.
+        """
+        result = predictions_from_outputs(
+            outputs, preds_keys=self.preds_keys, target_keys=self.target_keys, threshold=self.threshold
+        )
+        if isinstance(result, str):
+            self._reason = self._reason or result
+            return
+        scores = _score_columns(outputs, self.preds_keys) if num_classes is None else None
+        if self._matrix is None:
+            self._binary = result.binary
+            self._matrix = ConfusionMatrix(num_classes or (2 if result.binary else None) or (scores and scores[1]))
+            self._size_note = _size_note(num_classes, result.binary, scores)
+        elif scores is not None and scores[1] > self._matrix.num_classes:
+            self._matrix.grow_to(scores[1])
+            if self._matrix.fixed:
+                self._size_note = _size_note(None, False, scores)
+        self._matrix.update(result.preds, result.target)
+
+    def sync(self, strategy: Any) -> None:
+        """Sum the matrices of every process, then check the labels.
+
+        A collective: every rank must call it, with or without data. The bad-label counts are summed with the
+        matrices, so every rank raises the same :class:`~arccnet_ckpt.errors.LabelError`, after the last collective.
+
+        Args:
+            strategy: The Trainer's strategy (its ``root_device`` and ``all_gather`` are used).
+
+        Raises:
+            LabelError: If a prediction or target label on any rank was outside the classes.
+        """
+        device = strategy.root_device
+        mine = self._matrix
+        # Per rank: holds data, number of classes, binary, number of classes fixed.
+        local = (0, 0, 0, 0) if mine is None else (1, mine.num_classes, int(self._binary), int(mine.fixed))
+        ranks = strategy.all_gather(torch.tensor(local, device=device)).reshape(-1, len(local)).tolist()
+        if not any(row[0] for row in ranks):
+            return
+        num_classes = max(row[1] for row in ranks)
+        self._binary = any(row[2] for row in ranks)
+        if mine is None:
+            mine = self._matrix = ConfusionMatrix(num_classes) if any(row[3] for row in ranks) else ConfusionMatrix()
+        if num_classes > mine.num_classes:
+            mine.grow_to(num_classes)
+        self._total = mine.merged(strategy.all_gather(mine.state().to(device)))
+        self._check(self._total)
+
+    def report_fields(self, class_names: Sequence[str] | None) -> dict[str, Any]:
+        """The per-class fields of ``classification_report.json`` (``per_class`` ... ``num_samples``).
+
+        Without usable predictions, ``per_class`` is ``None`` and ``per_class_note`` says why in one line.
+
+        Raises:
+            LabelError: If a label was outside the classes (checked here too when :meth:`sync` was not called).
+        """
+        matrix = self._total if self._total is not None else self._matrix
+        if matrix is not None:
+            self._check(matrix)
+        if matrix is None or matrix.num_samples == 0:
+            reason = self._reason or "test_step returned no predictions"
+            return {"per_class": None, "per_class_note": f"no per-class report: {reason}"}
+        size = matrix.num_classes
+        names = list(class_names) if class_names and len(class_names) == size else None
+        names = names or default_class_names(size, binary=self._binary and size == 2)
+        fields = compute_report(matrix.matrix, names)
+        if self._reason:
+            fields["per_class_note"] = f"some batches were skipped: {self._reason}"
+        return fields
+
+    def _check(self, matrix: ConfusionMatrix) -> None:
+        try:
+            matrix.check()
+        except LabelError as e:
+            if self._size_note is None:
+                raise
+            raise LabelError(f"test_step output: {e}. {self._size_note}") from e
+
+
+def _size_note(num_classes: int | None, binary: bool, scores: tuple[str, int] | None) -> str | None:
+    """Where a fixed number of classes came from, for the LabelError message; ``None`` when it grows with the labels."""
+    if num_classes:
+        return (
+            f"The number of classes comes from class_names ({num_classes} names): "
+            "pass the full list of class names to ArcCheckpointCallback(class_names=...)"
+        )
+    if binary:
+        return "The predictions are one score column, so the targets must be 0 or 1"
+    if scores is not None:
+        return f"The number of classes is the width of test_step's {scores[0]!r} scores: a target must index a column"
+    return None
+
+
+def _score_columns(outputs: Any, keys: Sequence[str]) -> tuple[str, int] | None:
+    """Key and width ``C`` of an ``(N, C)`` score tensor in ``outputs`` (from its shape: no sync), else ``None``."""
+    found = _find(outputs, keys) if isinstance(outputs, Mapping) else None
+    if found is None:
+        return None
+    key, value = found
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] >= 2 and getattr(value, "is_floating_point", bool)():
+        return key, int(shape[1])
+    return None
