@@ -327,6 +327,9 @@ class ArcCheckpointLogic(_Base):
         ckpt_path = os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None
 
         existing = self._existing_run_dir(ckpt_path)
+        explicit = os.fspath(self._explicit_dirpath) if self._explicit_dirpath is not None else None
+        if existing is not None and explicit is not None and not _same_folder(existing, explicit):
+            existing = None  # an explicit dirpath is the run folder: resuming another run's checkpoint starts this one
         start: datetime | None = None
         if existing is not None:
             run_dir = existing
@@ -335,8 +338,8 @@ class ArcCheckpointLogic(_Base):
                 start, model_name, loss_function = recorded.start_time, recorded.model_name, recorded.loss_function
             elif self._restored and self._restored.get("start_time"):
                 start = datetime.fromisoformat(self._restored["start_time"])
-        elif self._explicit_dirpath is not None:
-            run_dir = os.fspath(self._explicit_dirpath)
+        elif explicit is not None:
+            run_dir = explicit
             storage.makedirs(run_dir)
         else:
             parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self._root_segments())
@@ -536,6 +539,12 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 def _is_run_folder(folder: str) -> bool:
     markers = (TrainingSummary.filename, ConfigRecord.filename)
     return any(storage.exists(storage.join(folder, name)) for name in markers)
+
+
+def _same_folder(a: str, b: str) -> bool:
+    if storage.is_remote(a) or storage.is_remote(b):
+        return a.rstrip("/") == b.rstrip("/")
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _utcnow() -> datetime:
