@@ -108,6 +108,11 @@ def make_trainer(root: Path, callbacks: list[Any], namespace: str = "lightning.p
     return ns.Trainer(callbacks=callbacks, **settings)
 
 
+def user_config(config_json: dict[str, Any]) -> dict[str, Any]:
+    """The user's config in a version 2 ``config.json``: its top-level keys, less the package's ``_arccnet``."""
+    return {k: v for k, v in config_json.items() if k != "_arccnet"}
+
+
 def _reject_constant(token: str) -> Any:
     raise AssertionError(f"non-strict JSON token {token!r}")
 

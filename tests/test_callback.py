@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ScriptedClassifier, TinyData, make_classes, make_trainer, read_json
+from conftest import ScriptedClassifier, TinyData, make_classes, make_trainer, read_json, user_config
 from lightning.pytorch import seed_everything
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -239,7 +239,7 @@ def test_a_config_module_contributes_its_public_values_json_safe(tmp_path, data_
     cb = ArcCheckpointCallback(root_name="flares/multiclass", data_folder=data_folder, config=config)
     _fit(tmp_path, cb, max_epochs=1)
     run_dir = Path(cb.run_dir)
-    saved = read_json(run_dir / "config.json")["config"]
+    saved = user_config(read_json(run_dir / "config.json"))  # the config's keys at the top level, as of old
     assert saved == {
         "DATA_FOLDER": "/ARCAFF/data",
         "MODEL_NAME": "resnet18",
@@ -262,7 +262,7 @@ def test_secrets_in_hparams_and_datamodule_hparams_are_redacted(tmp_path, data_f
     cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder)
     model = ScriptedClassifier(wandb_api_key="abc123", tracker={"token": "tok-9", "url": "https://u:pw9@x.org"})
     _fit(tmp_path, cb, model=model, max_epochs=1)
-    config = read_json(Path(cb.run_dir) / "config.json")
+    config = read_json(Path(cb.run_dir) / "config.json")["_arccnet"]
     assert config["hparams"]["wandb_api_key"] == "***"
     assert config["hparams"]["tracker"] == {"token": "***", "url": "https://u:***@x.org"}
 
@@ -340,7 +340,7 @@ def test_crash_in_training_step_records_a_failed_run_and_propagates(tmp_path, da
     assert summary.end_time is not None
     minimal = read_json(run_dir / "minimal_logging.json")
     assert minimal["status"] == "failed"
-    assert read_json(run_dir / "config.json")["schema_version"] == 1
+    assert read_json(run_dir / "config.json")["_arccnet"]["schema_version"] == 2
 
 
 def test_keyboard_interrupt_records_an_interrupted_run(tmp_path, data_folder) -> None:

@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 
 from arccnet_ckpt.capture import (
     MAX_LIST_ITEMS,
+    class_name_sources,
     config_to_dict,
     early_stopping_triggered,
-    infer_class_names,
     infer_loss_function,
     infer_model_name,
     is_secret_key,
@@ -188,11 +188,21 @@ def test_name_inference_order() -> None:
     assert infer_loss_function({}, {"loss": "ce"}, module) == "ce"
     assert infer_loss_function({}, {}, module) == "BCEWithLogitsLoss"
     assert infer_loss_function({}, {}, torch.nn.Linear(1, 1)) == "unknown"
+
+
+def test_class_names_follow_the_label_order_first_and_a_config_list_last() -> None:
     dm = types.SimpleNamespace(class_names=("a", "b"))
-    assert infer_class_names({"CLASSES": ["x", "y"]}, {}, dm) == ["x", "y"]
-    assert infer_class_names({}, {"class_names": ["h1", "h2"]}, dm) == ["h1", "h2"]
-    assert infer_class_names({}, {}, dm) == ["a", "b"]
-    assert infer_class_names({}, {}, None) is None
+    encoder_order = types.SimpleNamespace(hparams={"class_names": ["C", "M_X", "Quiet"]})
+    config = {"CLASSES": ["Quiet", "C", "M_X"]}
+    assert class_name_sources(config, encoder_order, dm) == {
+        "module": ["C", "M_X", "Quiet"],
+        "datamodule": ["a", "b"],
+        "config": ["Quiet", "C", "M_X"],
+    }
+    assert class_name_sources(config, types.SimpleNamespace(hparams={}), None) == {"config": ["Quiet", "C", "M_X"]}
+    attribute_wins = types.SimpleNamespace(class_names=["x", "y"], hparams={"CLASS_NAMES": ["y", "x"]})
+    assert class_name_sources({}, attribute_wins, None) == {"module": ["x", "y"]}
+    assert class_name_sources({}, None, None) == {}
 
 
 def test_test_metrics_and_early_stopping_helpers() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
+from conftest import ScriptedClassifier, TinyData, make_trainer, read_json, user_config
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
@@ -106,8 +106,9 @@ def test_hparams_and_configs_json_cannot_encode_are_written_as_text(tmp_path, da
     cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder, config=cyclic)
     model = ScriptedClassifier(obj=Unencodable(), kinds={1, 2}, dtype=torch.bfloat16, raw=b"\x00")
     _fit(tmp_path, cb, model=model, max_epochs=1)
-    config = read_json(Path(cb.run_dir) / "config.json")
-    assert config["config"] == {"name": "cfg", "self": "<cycle: dict>"}
+    written = read_json(Path(cb.run_dir) / "config.json")
+    config = written["_arccnet"]
+    assert user_config(written) == {"name": "cfg", "self": "<cycle: dict>"}
     assert config["hparams"]["obj"] == "Unencodable()"
     assert config["hparams"]["kinds"] == [1, 2]
     assert config["hparams"]["dtype"] == "torch.bfloat16"
@@ -133,7 +134,7 @@ def test_secrets_are_redacted_everywhere_the_package_writes(tmp_path, data_folde
     for i, secret in enumerate(["cb-secret-1", "argv-secret-2", "cfg-secret-3", "cfg-secret-4", "hp-secret-5"], 1):
         assert secret not in written, i
     assert "hp-secret-6" not in written
-    config_json = read_json(Path(cb.run_dir) / "config.json")
+    config_json = read_json(Path(cb.run_dir) / "config.json")["_arccnet"]
     tracker = next(c for c in config_json["callbacks"] if c["class_path"].endswith("TrackerCallback"))
     assert tracker["settings"] == {"project": "flares", "api_key": "***"}
     assert config_json["environment"]["argv"] == ["train.py", "--wandb-api-key=***", "--lr", "0.1"]

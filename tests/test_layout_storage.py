@@ -62,11 +62,17 @@ def test_best_checkpoint_template() -> None:
 
 
 def test_resolve_data_folder(monkeypatch, tmp_path) -> None:
-    monkeypatch.delenv(layout.DATA_FOLDER_ENV, raising=False)
+    monkeypatch.delenv("ARCCNET_DATA_FOLDER", raising=False)
+    monkeypatch.delenv("ARCAFF_DATA_FOLDER", raising=False)
     monkeypatch.chdir(tmp_path)
     assert layout.resolve_data_folder(None) == str(tmp_path / "data")
-    monkeypatch.setenv(layout.DATA_FOLDER_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv("ARCAFF_DATA_FOLDER", str(tmp_path / "arcaff"))  # what the ARCAFF configs set
+    assert layout.resolve_data_folder(None) == str(tmp_path / "arcaff")
+    monkeypatch.setenv("ARCCNET_DATA_FOLDER", str(tmp_path / "env"))  # this package's own variable comes first
     assert layout.resolve_data_folder(None) == str(tmp_path / "env")
+    monkeypatch.setenv("ARCCNET_DATA_FOLDER", "  ")  # empty: unset
+    assert layout.resolve_data_folder(None) == str(tmp_path / "arcaff")
+    monkeypatch.setenv("ARCCNET_DATA_FOLDER", str(tmp_path / "env"))
     assert layout.resolve_data_folder("s3://bucket/data/") == "s3://bucket/data"
     assert layout.resolve_data_folder(Path("rel")) == str(tmp_path / "rel")
 

@@ -125,7 +125,8 @@ def test_a_test_only_trainer_without_a_run_checkpoint_is_an_evaluation(tmp_path,
     )
     assert set(summary["test_results"]) == {"test_loss", "test_accuracy"}
     assert read_json(Path(evaluation.run_dir) / "classification_report.json")["checkpoint"] == str(outside)
-    assert read_json(Path(evaluation.run_dir) / "config.json")["model"]["class_path"].endswith("ScriptedClassifier")
+    captured = read_json(Path(evaluation.run_dir) / "config.json")["_arccnet"]
+    assert captured["model"]["class_path"].endswith("ScriptedClassifier")
     assert not (Path(evaluation.run_dir) / "minimal_logging.json").exists()
 
     assert [r.path for r in find_runs(data_folder, "r")] == [training.run_dir]

@@ -134,7 +134,9 @@ def test_a_training_run_from_start_to_test(tmp_path: Path) -> None:
     recorder.start(FitSnapshot(monitor="val_f1", mode="max"), config=config, now=T0)
     running = _summary(recorder)
     assert (running["status"], running["kind"], running["end_time"]) == ("running", "training", None)
-    assert read_json(Path(recorder.run_dir) / "config.json")["config"] == {"LEARNING_RATE": 1e-4}
+    written = read_json(Path(recorder.run_dir) / "config.json")
+    assert written["LEARNING_RATE"] == 1e-4  # json.load(f)["LEARNING_RATE"], as on every old run
+    assert written["_arccnet"]["model_name"] == "resnet18"
 
     recorder.finish(DONE, now=T0 + timedelta(minutes=5))
     done = _summary(recorder)

@@ -199,8 +199,8 @@ def test_fit_and_test_to_s3_write_one_complete_run_folder(
     puts = [posixpath.basename(key) for op, key in s3_calls if op == "put_object"]
     assert {name: puts.count(name) for name in (*(m.filename for m in JSON_MODELS), BEST)} == {
         "config.json": 1,
-        "training_summary.json": 3,  # running at fit start, completed at train end, test results after test
-        "minimal_logging.json": 1,
+        "training_summary.json": 3,  # running at fit start, completed at fit end, test results after test
+        "minimal_logging.json": 2,  # at fit end, and with the test metrics after test
         "classification_report.json": 1,
         BEST: 1,
     }

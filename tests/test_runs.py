@@ -241,7 +241,7 @@ def test_partial_run_without_summary_takes_values_from_config_and_folder_name(tm
         ("training_summary.json", "status", "bogus", r"training_summary\.json: .*field 'status'.*'bogus'"),
         ("training_summary.json", "best_epoch", "abc", r"training_summary\.json: .*field 'best_epoch'.*'abc'"),
         ("minimal_logging.json", "best_epoch", "abc", r"minimal_logging\.json: .*field 'best_epoch'"),
-        ("config.json", "seed", [1], r"config\.json: .*field 'seed'"),
+        ("config.json", "_arccnet", {"schema_version": 2, "seed": [1]}, r"config\.json: .*field 'seed'"),
         ("classification_report.json", "test_metrics", "x", r"classification_report\.json: .*field 'test_metrics'"),
     ],
 )

@@ -23,7 +23,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -173,11 +177,47 @@ class GitInfo(_Record):
     dirty: bool | None = None
 
 
+CONFIG_SCHEMA_VERSION: Literal[2] = 2
+"""``config.json``'s layout version: from 2 the user's config keys are the file's top-level keys."""
+
+RESERVED_CONFIG_KEY = "_arccnet"
+"""The top-level key of ``config.json`` (version 2) that holds everything the package captured besides the user's
+config. A config module cannot define it (its ``_`` names are private); a config dict that has it is refused."""
+
+FLAT = {"layout": "flat"}
+"""Serialisation context for a record as one flat dict (``config`` nested), the form records are merged in."""
+
+
+def check_config_keys(config: dict[str, Any]) -> None:
+    """Refuse a user config that has the reserved key.
+
+    Raises:
+        ValueError: Naming the key and what to do.
+    """
+    if RESERVED_CONFIG_KEY in config:
+        raise ValueError(
+            f"the config key {RESERVED_CONFIG_KEY!r} is reserved: config.json keeps the config's keys at the top "
+            f"level and what arccnet-ckpt captures under {RESERVED_CONFIG_KEY!r}; rename that key"
+        )
+
+
+def record_dict(record: BaseModel) -> dict[str, Any]:
+    """A file model as a JSON-safe dict in the flat form the package merges records in (see :class:`ConfigRecord`)."""
+    return record.model_dump(mode="json", context=FLAT)
+
+
 class ConfigRecord(_Artifact):
-    """``config.json``: everything needed to understand or repeat the run, written at fit start."""
+    """``config.json``: everything needed to understand or repeat the run, written at fit start.
+
+    In memory (and in version 1 files) the user's config is the ``config`` field. Version 2 files keep the user's
+    config keys at the top level, as the old manual system wrote them, so ``json.load(f)["LEARNING_RATE"]`` works,
+    and put everything else under :data:`RESERVED_CONFIG_KEY` (``_arccnet``, with ``schema_version: 2``). Both
+    layouts, and legacy ``vars(config)`` dumps, read into the same model.
+    """
 
     filename: ClassVar[str] = "config.json"
 
+    schema_version: Literal[1, 2] = CONFIG_SCHEMA_VERSION  # type: ignore[assignment]
     config: dict[str, Any] = Field(default_factory=dict)
     hparams: dict[str, Any] = Field(default_factory=dict)
     datamodule_hparams: dict[str, Any] | None = None
@@ -193,7 +233,36 @@ class ConfigRecord(_Artifact):
     loss_function: str | None = None
     root_name: str | None = None
     class_names: list[str] | None = None
+    class_name_sources: dict[str, list[str]] | None = Field(
+        default=None, description="every list of class names offered, by source, when they disagree"
+    )
     created_at: UtcDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file_layout(cls, data: Any) -> Any:
+        """Version 2 on disk: user keys at the top level, the capture under ``_arccnet``."""
+        if isinstance(data, dict) and RESERVED_CONFIG_KEY in data:
+            captured = data[RESERVED_CONFIG_KEY]
+            if not isinstance(captured, dict):
+                raise ValueError(f"{RESERVED_CONFIG_KEY} must be an object, got {type(captured).__name__}")
+            user = {k: v for k, v in data.items() if k != RESERVED_CONFIG_KEY}
+            return {**captured, "config": user}
+        return data
+
+    @field_validator("config")
+    @classmethod
+    def _no_reserved_key(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_config_keys(value)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _to_file_layout(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.schema_version == 1 or (info.context or {}).get("layout") == "flat":
+            return data
+        user = data.pop("config", None) or {}
+        return {**user, RESERVED_CONFIG_KEY: data}
 
 
 # ------------------------------------------------------------------------------------------ training_summary.json
@@ -290,6 +359,9 @@ class MinimalLogging(_Artifact, _BestMetricMixin):
     early_stopping_triggered: bool = False
     status: RunStatus | None = None
     additional_metrics: dict[str, Any] = Field(default_factory=dict)
+    test_results: dict[str, MetricValue] = Field(
+        default_factory=dict, description="the test metrics, also as top-level keys (test_f1...) as the old files had"
+    )
     recorded_by: RecordedBy | None = None
     manual_values: dict[str, Any] = Field(default_factory=dict)
 

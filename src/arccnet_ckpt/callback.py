@@ -33,8 +33,8 @@ from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from arccnet_ckpt import capture, layout, ranks, staging, storage
-from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, validate_artifact
-from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
+from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, check_config_keys, validate_artifact
+from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
 from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder
 from arccnet_ckpt.runs import read_record
@@ -117,6 +117,7 @@ class ArcCheckpointLogic(_Base):
             enable_version_counter=enable_version_counter,
         )
         self._explicit_dirpath = self.dirpath
+        self._origin: str | None = None  # set by the manager: which call built this callback, and why this namespace
         self._identity: RunIdentity | None = None
         self._recorder: RunRecorder | None = None
         self._restored: dict[str, Any] | None = None
@@ -317,12 +318,16 @@ class ArcCheckpointLogic(_Base):
     def _claim(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
         """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
         config = capture.safely("the config", lambda: capture.config_to_dict(self.config), {})
+        if self.config is None and self._explicit_dirpath is not None:
+            config = self._saved_config(os.fspath(self._explicit_dirpath))
+        try:
+            check_config_keys(config)  # before a folder is made: a refused config leaves nothing behind
+        except ValueError as e:
+            raise ArtifactError(f"{ConfigRecord.filename}: not a valid config: {e}") from e
         hparams = capture.safely("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
         model_name = self.model_name or capture.infer_model_name(config, hparams, pl_module)
         loss_function = self.loss_function or capture.infer_loss_function(config, hparams, pl_module)
-        class_names = self.class_names or capture.infer_class_names(
-            config, hparams, getattr(trainer, "datamodule", None)
-        )
+        class_names, name_sources = self._class_names(config, pl_module, getattr(trainer, "datamodule", None))
         now = _utcnow()
         ckpt_path = os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None
 
@@ -353,7 +358,33 @@ class ArcCheckpointLogic(_Base):
             start_time=start or now,
             root_name=self.root_name,
             class_names=class_names,
+            class_name_sources=name_sources if len(name_sources) > 1 else None,
         )
+
+    @staticmethod
+    def _saved_config(folder: str) -> dict[str, Any]:
+        """The config a manual ``save_config()`` put into the folder before fit (the seed's order), else ``{}``."""
+        if not storage.exists(storage.join(folder, ConfigRecord.filename)):
+            return {}
+        record = capture.safely("the saved config.json", lambda: read_record(folder, ConfigRecord), None)
+        return record.config if record is not None else {}
+
+    def _class_names(
+        self, config: dict[str, Any], pl_module: pl.LightningModule, datamodule: Any
+    ) -> tuple[list[str] | None, dict[str, list[str]]]:
+        """The class names that name label *i*, and every source that offered a list (warns when they disagree)."""
+        sources = capture.safely("class names", lambda: capture.class_name_sources(config, pl_module, datamodule), {})
+        if self.class_names:
+            sources = {"argument": self.class_names, **sources}
+        chosen = next(iter(sources.values()), None)
+        if len({tuple(names) for names in sources.values()}) > 1:
+            listed = "; ".join(f"{where}: {names}" for where, names in sources.items())
+            _warn(
+                f"the class names disagree ({listed}). The report names label i after {next(iter(sources))}'s list "
+                f"{chosen} (the explicit class_names= argument, then the module's and the datamodule's, which follow "
+                "the label encoder, then the config's); config.json records every list under class_name_sources"
+            )
+        return chosen, sources
 
     def _existing_run_dir(self, ckpt_path: str | None) -> str | None:
         """The run folder to continue: the one holding ``ckpt_path`` when it is a run folder."""
@@ -436,10 +467,14 @@ class ArcCheckpointLogic(_Base):
             early_stopping_cls=callbacks_mod.EarlyStopping,
             checkpoint_cls=callbacks_mod.ModelCheckpoint,
         )
-        names = {"model_name": identity.model_name, "loss_function": identity.loss_function}
-        return validate_artifact(
-            ConfigRecord, {**parts, **names, "root_name": self.root_name, "class_names": identity.class_names}
-        )
+        names = {
+            "model_name": identity.model_name,
+            "loss_function": identity.loss_function,
+            "root_name": self.root_name,
+            "class_names": identity.class_names,
+            "class_name_sources": identity.class_name_sources,
+        }
+        return validate_artifact(ConfigRecord, {**parts, **names})
 
     # ----------------------------------------------------------------------------------------------- mechanics
 
@@ -469,11 +504,15 @@ class ArcCheckpointLogic(_Base):
             return
         other = "pytorch_lightning" if self._namespace == "lightning.pytorch" else "lightning.pytorch"
         module = "arccnet_ckpt.pytorch_lightning" if other == "pytorch_lightning" else "arccnet_ckpt"
+        fix = (
+            f"It came from {self._origin}."
+            if self._origin
+            else f"Use `from {module} import ArcCheckpointCallback` with a `{other}` Trainer."
+        )
         raise NamespaceMismatchError(
             f"{type(self).__name__} from {type(self).__module__!r} is built on `{self._namespace}`, but it was given "
             f"a `{type(trainer).__module__}.{type(trainer).__name__}`. The two namespaces have separate class trees "
-            f"and a callback of one only half-works in a Trainer of the other. Use "
-            f"`from {module} import ArcCheckpointCallback` with a `{other}` Trainer."
+            f"and a callback of one only half-works in a Trainer of the other. {fix}"
         )
 
 
@@ -496,7 +535,8 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
     Args:
         root_name: Sub-path under ``<data_folder>/checkpoints``, e.g. ``"flares/binary_classification"``;
             segments of letters, digits, ``.``, ``_``, ``-``. Required unless ``dirpath`` is given.
-        data_folder: Base folder or fsspec URL; ``None`` -> ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+        data_folder: Base folder or fsspec URL; ``None`` -> ``$ARCCNET_DATA_FOLDER``, else
+            ``$ARCAFF_DATA_FOLDER``, else ``./data``.
         model_name: Name in the folder; ``None`` -> inferred from config, hparams, or the module's class.
         loss_function: Name in the folder; ``None`` -> inferred from config, hparams, or the module's loss.
         config: The run's config: dict, module, dataclass, pydantic model, Namespace or OmegaConf config.

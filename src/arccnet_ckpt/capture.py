@@ -285,18 +285,39 @@ def infer_loss_function(config: Mapping[str, Any] | None, hparams: Mapping[str, 
     return "unknown"
 
 
-def infer_class_names(
-    config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, datamodule: Any
-) -> list[str] | None:
-    """Class names: config or hparams ``class_names``/``CLASS_NAMES``/``CLASSES``, else ``datamodule.class_names``."""
-    for source in (config, hparams):
-        if not source:
+def class_name_sources(config: Mapping[str, Any] | None, module: Any, datamodule: Any) -> dict[str, list[str]]:
+    """Every list of class names the run offers, in the order that decides which one names label *i*.
+
+    The LightningModule's and the datamodule's ``class_names`` (an attribute, else an hparam) come first: they are
+    the label encoder's order, which is what label *i* means. A config list (``class_names``, ``CLASS_NAMES``,
+    ``CLASSES``) comes last: configs often list the classes in a reading order (``['Quiet', 'C', 'M_X']``) that is
+    not the encoder's.
+
+    Returns:
+        ``{"module": [...], "datamodule": [...], "config": [...]}``, holding only the sources that have a list.
+    """
+    found: dict[str, list[str]] = {}
+    for where, owner in (("module", module), ("datamodule", datamodule)):
+        if owner is None:
             continue
-        for key in CLASS_NAME_KEYS:
-            names = _as_name_list(source.get(key))
-            if names:
-                return names
-    return _as_name_list(getattr(datamodule, "class_names", None)) if datamodule is not None else None
+        names = _as_name_list(getattr(owner, "class_names", None))
+        if names is None:
+            hparams = getattr(owner, "hparams", None)
+            names = _first_name_list(hparams if isinstance(hparams, Mapping) else None)
+        if names:
+            found[where] = names
+    names = _first_name_list(config)
+    if names:
+        found["config"] = names
+    return found
+
+
+def _first_name_list(source: Mapping[str, Any] | None) -> list[str] | None:
+    for key in CLASS_NAME_KEYS:
+        names = _as_name_list(source.get(key)) if source else None
+        if names:
+            return names
+    return None
 
 
 def _as_name_list(value: Any) -> list[str] | None:

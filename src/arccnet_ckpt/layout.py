@@ -149,22 +149,23 @@ def best_checkpoint_template(monitor: str | None) -> str:
     return f"best-epoch{{epoch:02d}}-{safe_monitor_name(monitor)}-{{{monitor}:.3f}}"
 
 
-DATA_FOLDER_ENV = "ARCCNET_DATA_FOLDER"
-"""Environment variable that sets the default data folder."""
+DATA_FOLDER_ENVS = ("ARCCNET_DATA_FOLDER", "ARCAFF_DATA_FOLDER")
+"""Environment variables that set the default data folder, in order: this package's own, then the one the ARCAFF
+projects' configs already use (``ARCAFF_DATA_FOLDER=/ARCAFF/data``)."""
 
 DEFAULT_DATA_FOLDER = "./data"
-"""Data folder used when neither an argument nor ``$ARCCNET_DATA_FOLDER`` gives one."""
+"""Data folder used when neither an argument nor an environment variable gives one."""
 
 
 def resolve_data_folder(data_folder: str | os.PathLike[str] | None) -> str:
-    """The data folder to use: the argument, else ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+    """The data folder to use: the argument, else ``$ARCCNET_DATA_FOLDER``, else ``$ARCAFF_DATA_FOLDER``, else
+    ``./data`` (an empty variable counts as unset).
 
     Local paths are made absolute (``~`` expanded) so a run's record does not depend on the working directory;
     fsspec URLs (``s3://bucket/data``) are returned unchanged.
     """
-    chosen = (
-        os.fspath(data_folder) if data_folder is not None else os.environ.get(DATA_FOLDER_ENV) or DEFAULT_DATA_FOLDER
-    )
+    from_env = next((os.environ[name] for name in DATA_FOLDER_ENVS if os.environ.get(name, "").strip()), None)
+    chosen = os.fspath(data_folder) if data_folder is not None else from_env or DEFAULT_DATA_FOLDER
     if "://" in chosen and not chosen.startswith("file://"):
         return chosen.rstrip("/")
     if chosen.startswith("file://"):

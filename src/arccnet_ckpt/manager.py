@@ -18,8 +18,11 @@ write nothing.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import traceback
+import types
 import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -55,7 +58,8 @@ class CheckpointManager:
 
     Args:
         root_name: Sub-path under ``<data_folder>/checkpoints``, e.g. ``"custom/model_type"``.
-        data_folder: Base folder or fsspec URL; ``None`` -> ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+        data_folder: Base folder or fsspec URL; ``None`` -> ``$ARCCNET_DATA_FOLDER``, else
+            ``$ARCAFF_DATA_FOLDER``, else ``./data``.
         model_name: Model name in the folder name and the files.
         loss_function: Loss name in the folder name and the files.
 
@@ -87,6 +91,36 @@ class CheckpointManager:
             parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
             folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
             self._own_dir = storage.make_unique_dir(parent, folder)
+            _UNFINISHED.watch(self)
+        self._seeded: dict[str, Any] = {
+            "start_time": self.start_time.isoformat(),
+            "model_name": self.model_name,
+            "loss_function": self.loss_function,
+            "root_name": self.root_name,
+        }
+        self.training_metadata: dict[str, Any] = dict(self._seeded)
+        """The old manager's dict: seeded with ``start_time``, ``model_name``, ``loss_function`` and ``root_name``;
+        whatever a script puts into it is merged into ``training_summary.json`` by :meth:`save_training_metadata`."""
+
+    @property
+    def timestamp(self) -> datetime:
+        """When the manager was created (UTC): the time in the run folder's name."""
+        return self.start_time
+
+    def get_checkpoint_path(self) -> str:
+        """The run folder as a string, as the old manager returned it (scripts log it at start and end).
+
+        Returns:
+            The folder's path or URL; ``""`` on DDP ranks other than 0 until ``fit`` has shared rank 0's folder.
+        """
+        folder = self._run_dir
+        return "" if folder is None else str(folder)
+
+    def __str__(self) -> str:
+        return (
+            f"{type(self).__name__}(root_name={self.root_name!r}, model_name={self.model_name!r}, "
+            f"loss_function={self.loss_function!r}, checkpoint_dir={self.get_checkpoint_path()!r})"
+        )
 
     @property
     def _run_dir(self) -> str | None:
@@ -149,6 +183,7 @@ class CheckpointManager:
         Returns:
             The callback, of the namespace's class.
         """
+        namespace, why = (namespace, "namespace= was given") if namespace is not None else _caller_namespace()
         callback_cls = _callback_class(namespace)
         callback = callback_cls(
             root_name=self.root_name,
@@ -159,6 +194,10 @@ class CheckpointManager:
             monitor=monitor,
             mode=mode,
             **kwargs,
+        )
+        callback._origin = (
+            f"{type(self).__name__}.get_checkpoint_callback(), which chose `{namespace}` because {why}; pass "
+            "namespace='lightning.pytorch' or namespace='pytorch_lightning' to choose"
         )
         self._callback = weakref.ref(callback)
         return callback
@@ -194,21 +233,30 @@ class CheckpointManager:
     def save_training_metadata(self, metadata: Mapping[str, Any]) -> str | None:
         """Write ``training_summary.json`` from the seed's metadata dict (``best_epoch``, ``test_results``...).
 
-        Known fields are validated (wrong types or an unknown ``status`` raise :class:`ArtifactError` naming the
-        field, and nothing is written); unknown keys are kept. Without a summary from the callback, the run's names,
-        ``start_time`` (the manager's creation), ``end_time`` (now) and ``status: completed`` are filled in.
+        :attr:`training_metadata` is merged first, then ``metadata``: whatever a script put into either lands in the
+        summary. Known fields are validated (wrong types or an unknown ``status`` raise :class:`ArtifactError` naming
+        the field, and nothing is written); unknown keys are kept. Values the callback measured stay as measured (a
+        differing value goes to ``manual_values``, with a :class:`ManagerWarning`). Without a summary from the
+        callback, the run's names, ``start_time`` (the manager's creation), ``end_time`` (now) and
+        ``status: completed`` are filled in.
 
         Returns:
             The path written; ``None`` on DDP ranks other than 0, which write nothing.
         """
-        updates = _jsonable_mapping(metadata, TrainingSummary.filename)
+        # The seeded entries are defaults: they never replace what the callback recorded (its fit start time).
+        given = {k: v for k, v in self.training_metadata.items() if self._seeded.get(k, _MISSING) != v}
+        given.update(_jsonable_mapping(metadata, TrainingSummary.filename))
+        updates = _jsonable_mapping(given, TrainingSummary.filename)
         monitor = updates.get("monitor")
         for key in [k for k in updates if k.startswith("best_") and k not in TrainingSummary.model_fields]:
             updates.setdefault("best_metric_value", updates[key])
             updates.setdefault("monitor", monitor or key[len("best_") :])
-        now = datetime.now(timezone.utc)
-        defaults = {
-            "status": "completed",
+        defaults = {"status": "completed", **self._summary_defaults(datetime.now(timezone.utc))}
+        return self._merge_and_write(TrainingSummary, updates, defaults=defaults)
+
+    def _summary_defaults(self, now: datetime) -> dict[str, Any]:
+        """The fields of a summary no callback wrote: the run's names and times."""
+        return {
             "start_time": self.start_time,
             "end_time": now,
             "duration_seconds": (now - self.start_time).total_seconds(),
@@ -217,7 +265,6 @@ class CheckpointManager:
             "root_name": self.root_name,
             "run_name": self.run_name,
         }
-        return self._merge_and_write(TrainingSummary, updates, defaults=defaults)
 
     def save_classification_report(self, report: Mapping[str, Any]) -> str | None:
         """Write ``classification_report.json`` from the seed's dict (``test_metrics``, ``class_names``...).
@@ -284,6 +331,22 @@ class CheckpointManager:
         defaults = {"status": summary.status if summary else None}
         return self._merge_and_write(MinimalLogging, updates, defaults=defaults)
 
+    def _record_unfinished(self, error: BaseException | None) -> None:
+        """At exit: a folder that never got a summary gets one saying how the script ended (see ``_Unfinished``)."""
+        recorder = self._recorder()
+        if recorder is None or not storage.exists(recorder.run_dir) or recorder.read(TrainingSummary) is not None:
+            return
+        now = datetime.now(timezone.utc)
+        if error is None:
+            status = "interrupted"
+            info = {"type": "ScriptEnded", "message": "the script ended before training wrote a record"}
+        else:
+            status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
+            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            info = {"type": type(error).__name__, "message": str(error), "traceback": text}
+        defaults = {**self._summary_defaults(now), "status": status, "error": info, "recorded_by": "manual"}
+        recorder.merge_manual(TrainingSummary, {}, defaults=defaults)
+
     def _merge_and_write(
         self, model: type[ArtifactT], updates: dict[str, Any], *, defaults: Mapping[str, Any] | None = None
     ) -> str | None:
@@ -342,10 +405,44 @@ class CutoutMcintoshCheckpointManager(CheckpointManager):
         super().__init__("cutouts/mcintosh", data_folder, model_name, loss_function)
 
 
-def _callback_class(namespace: Namespace | None) -> type[ArcCheckpointLogic]:
-    if namespace is None:
-        only_pl = "pytorch_lightning" in sys.modules and "lightning.pytorch" not in sys.modules
-        namespace = "pytorch_lightning" if only_pl else "lightning.pytorch"
+def _caller_namespace() -> tuple[Namespace, str]:
+    """The Lightning namespace the calling script imported, and why.
+
+    The script's own names decide (``import pytorch_lightning as pl``, ``from lightning.pytorch import Trainer``...),
+    looked up frame by frame outward from the caller, so a notebook or a sweep that trains twice gets the same answer
+    the second time: what the library itself imported never counts.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if not str(frame.f_globals.get("__name__", "")).startswith("arccnet_ckpt"):
+            found = _namespaces_in(frame.f_globals)
+            if len(found) == 1:
+                namespace = found.pop()
+                return namespace, f"{frame.f_globals.get('__name__', 'the caller')} imports `{namespace}`"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "lightning.pytorch", "no calling module imports `pytorch_lightning` alone"
+
+
+def _namespaces_in(names: Mapping[str, Any]) -> set[Namespace]:
+    """The Lightning namespaces whose modules, classes or functions a module's globals hold."""
+    found: set[Namespace] = set()
+    for value in list(names.values()):
+        if isinstance(value, types.ModuleType):
+            origin = value.__name__
+        elif isinstance(value, type) or callable(value):
+            origin = getattr(value, "__module__", None) or ""
+        else:
+            continue
+        if not isinstance(origin, str):
+            continue
+        if origin == "pytorch_lightning" or origin.startswith("pytorch_lightning."):
+            found.add("pytorch_lightning")
+        elif origin == "lightning" or origin == "lightning.pytorch" or origin.startswith("lightning.pytorch."):
+            found.add("lightning.pytorch")
+    return found
+
+
+def _callback_class(namespace: Namespace) -> type[ArcCheckpointLogic]:
     if namespace == "pytorch_lightning":
         from arccnet_ckpt.pytorch_lightning import ArcCheckpointCallback as PLCallback
 
@@ -357,9 +454,46 @@ def _callback_class(namespace: Namespace | None) -> type[ArcCheckpointLogic]:
     raise ValueError(f"namespace must be 'lightning.pytorch' or 'pytorch_lightning', got {namespace!r}")
 
 
-def _is_code(value: Any) -> bool:
-    import types
+class _Unfinished:
+    """Runs whose script ended before ``fit`` wrote a record: they get a ``failed`` (or ``interrupted``) summary.
 
+    A manager creates its folder when the script starts; a script that dies before training (an error in the data
+    set-up, a typo) would otherwise leave an empty folder that looks like a run.
+    """
+
+    def __init__(self) -> None:
+        self._managers: weakref.WeakSet[CheckpointManager] = weakref.WeakSet()
+        self._error: BaseException | None = None
+        self._installed = False
+
+    def watch(self, manager: CheckpointManager) -> None:
+        self._managers.add(manager)
+        if not self._installed:
+            self._installed = True
+            previous = sys.excepthook
+
+            def hook(kind: type[BaseException], error: BaseException, tb: types.TracebackType | None) -> None:
+                self._error = error
+                self.close()
+                previous(kind, error, tb)
+
+            sys.excepthook = hook
+            atexit.register(self.close)
+
+    def close(self) -> None:
+        for manager in list(self._managers):
+            self._managers.discard(manager)
+            try:
+                manager._record_unfinished(self._error)
+            except Exception as e:  # at exit: say it, never raise
+                print(f"arccnet_ckpt: could not record the unfinished run {manager._own_dir}: {e}", file=sys.stderr)
+
+
+_UNFINISHED = _Unfinished()
+_MISSING = object()
+
+
+def _is_code(value: Any) -> bool:
     return isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
 
 

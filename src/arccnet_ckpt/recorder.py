@@ -43,6 +43,7 @@ from arccnet_ckpt.artifacts import (
     MinimalLogging,
     RunKind,
     TrainingSummary,
+    record_dict,
     validate_artifact,
 )
 from arccnet_ckpt.errors import LifecycleError, ManagerWarning
@@ -156,6 +157,7 @@ class RunIdentity:
     start_time: datetime
     root_name: str | None = None
     class_names: list[str] | None = None
+    class_name_sources: dict[str, list[str]] | None = None
 
 
 class RunRecorder:
@@ -252,7 +254,7 @@ class RunRecorder:
                 data["resumes"] = [{"time": now, "checkpoint": checkpoint}]
         else:
             previous, phase = self._advance(Event.RESUME)
-            data = previous.model_dump(mode="json")
+            data = record_dict(previous)
             data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now)]
             data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
             data["recorded_by"] = "callback"
@@ -316,10 +318,14 @@ class RunRecorder:
                 **report_fields,
             },
         )
-        data = previous.model_dump(mode="json")
+        data = record_dict(previous)
         data["test_results"] = dict(test_results)
         data["tested_checkpoint"] = checkpoint
-        self._write([report, self._summary_record(data)])
+        summary = self._summary_record(data)
+        records: list[BaseModel] = [report, summary]
+        if summary.kind == "training":
+            records.insert(1, self._minimal(summary, now))  # the test metrics, as the old files had them
+        self._write(records)
         return phase
 
     # ------------------------------------------------------------------------------------------ the manual API
@@ -345,7 +351,7 @@ class RunRecorder:
             ArtifactError: If the merged record is invalid (nothing is written).
         """
         existing = self.read(model)
-        base = existing.model_dump(mode="json") if existing is not None else dict(defaults or {})
+        base = record_dict(existing) if existing is not None else dict(defaults or {})
         updates = dict(updates)
         if existing is not None and getattr(existing, "recorded_by", None) == "callback":
             manual = dict(base.get("manual_values") or {})
@@ -365,7 +371,7 @@ class RunRecorder:
 
     def _end(self, event: Event, snapshot: FitSnapshot, error: dict[str, Any] | None, now: datetime) -> Phase:
         previous, phase = self._advance(event)
-        data = previous.model_dump(mode="json")
+        data = record_dict(previous)
         resumed_at = previous.resumes[-1] if previous.resumes else None
         trained = resumed_at is None or snapshot.global_step > resumed_at.global_step
         if trained:
@@ -416,12 +422,20 @@ class RunRecorder:
             existing = self.read(MinimalLogging)
         except Exception:
             existing = None
-        base = existing.model_dump(mode="json") if existing is not None else {}
-        base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in MinimalLogging.model_fields)}
+        base = record_dict(existing) if existing is not None else {}
+        stale = {*(existing.test_results if existing is not None else {})}  # top-level copies of the last test's
+        base = {
+            k: v
+            for k, v in base.items()
+            if k not in stale and not (k.startswith("best_") and k not in MinimalLogging.model_fields)
+        }
+        tests = {k: v for k, v in summary.test_results.items() if k not in MinimalLogging.model_fields}
         return validate_artifact(
             MinimalLogging,
             {
                 **base,
+                **tests,
+                "test_results": summary.test_results,
                 "timestamp": summary.end_time or now,
                 "best_epoch": summary.best_epoch,
                 "best_metric_name": summary.monitor,
@@ -440,7 +454,7 @@ class RunRecorder:
             existing = None
         if existing is None:
             return config
-        merged = {**existing.model_dump(mode="json"), **config.model_dump(mode="json", exclude_unset=False)}
+        merged = {**record_dict(existing), **record_dict(config), "schema_version": config.schema_version}
         if not config.config:
             merged["config"] = existing.config  # a manual save_config() before fit, or the first fit's config
         return validate_artifact(ConfigRecord, merged)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from arccnet_ckpt import storage
 from arccnet_ckpt.artifacts import (
     ARTIFACTS,
+    RESERVED_CONFIG_KEY,
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
@@ -378,7 +379,7 @@ class Run:
             raise ArtifactError(f"{source}: not valid JSON: {e}") from e
         if not isinstance(data, dict):
             raise ArtifactError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        if "schema_version" in data:
+        if "schema_version" in data or RESERVED_CONFIG_KEY in data:
             return validate_artifact(model, data, source=source)
         notes: list[str] = []
         data = self._convert_legacy(model, data, notes)
@@ -587,7 +588,8 @@ def find_runs(
     name starts with ``.`` are ignored.
 
     Args:
-        data_folder: Local folder or fsspec URL; ``None`` means ``$ARCCNET_DATA_FOLDER``, else ``./data``.
+        data_folder: Local folder or fsspec URL; ``None`` means ``$ARCCNET_DATA_FOLDER``, else ``$ARCAFF_DATA_FOLDER``,
+            else ``./data``.
         root_name: Only the runs directly in ``checkpoints/<root_name>/`` (e.g. ``"cutouts/hale"``); ``None`` searches
             every root name at any depth.
         model_name: Keep runs whose recorded model name is exactly this.
@@ -618,7 +620,8 @@ def find_runs(
     remote = storage.is_remote(base)
     if not remote and not os.path.isdir(base):
         raise RunNotFoundError(
-            f"data folder {base!r} does not exist: pass data_folder=, or set $ARCCNET_DATA_FOLDER (default ./data)"
+            f"data folder {base!r} does not exist: pass data_folder=, or set $ARCCNET_DATA_FOLDER or "
+            "$ARCAFF_DATA_FOLDER (default ./data)"
         )
     folder = storage.join(base, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
     scan = _scan_remote if remote else _scan_local
