@@ -119,6 +119,7 @@ class ArcCheckpointLogic(_Base):
         self._explicit_dirpath = self.dirpath
         self._origin: str | None = None  # set by the manager: which call built this callback, and why this namespace
         self._identity: RunIdentity | None = None
+        self._identity_state: dict[str, Any] | None = None
         self._recorder: RunRecorder | None = None
         self._restored: dict[str, Any] | None = None
         self._active: Literal["fit", "evaluation"] | None = None  # what an exception would end
@@ -409,12 +410,10 @@ class ArcCheckpointLogic(_Base):
         return self.root_name.split("/") if self.root_name else []
 
     def _run_state(self) -> dict[str, Any]:
-        identity = self._identity
-        state = asdict(identity) if identity is not None else {}
-        if identity is not None:
-            state["start_time"] = identity.start_time.isoformat()
-        state["best"] = list(self._best) if self._best else None
-        return state
+        """What a checkpoint carries of the run (called at every save: the identity part is built once)."""
+        if self._identity_state is None and self._identity is not None:
+            self._identity_state = {**asdict(self._identity), "start_time": self._identity.start_time.isoformat()}
+        return {**(self._identity_state or {}), "best": list(self._best) if self._best else None}
 
     # ----------------------------------------------------------------------------------------------- snapshots
 
