@@ -21,6 +21,7 @@ from arccnet_ckpt.metrics import (
     default_class_names,
     predictions_from_outputs,
 )
+from arccnet_ckpt.metrics import confusion as confusion_module
 
 
 def _labels(num_classes: int, absent: int | None, empty: int | None, n: int, seed: int) -> tuple[Any, Any]:
@@ -60,6 +61,15 @@ def _assert_matches_sklearn(report: dict[str, Any], y_true: Any, y_pred: Any, na
     assert report["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=range(len(names))).tolist()
 
 
+@pytest.fixture(params=["bincount", "sync-free"])
+def counting_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways ConfusionMatrix counts: the CPU's range check + bincount, and the path every other device takes."""
+    if request.param == "sync-free":
+        monkeypatch.setattr(confusion_module, "_host_reads_are_free", lambda device: False)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("counting_path")
 @pytest.mark.parametrize(
     ("num_classes", "absent", "empty"),
     [(2, None, None), (2, 1, None), (3, None, None), (3, 2, 1), (5, 0, 3), (17, None, None), (17, 4, 16)],
@@ -82,6 +92,7 @@ def test_report_matches_sklearn(num_classes: int, absent: int | None, empty: int
     assert validated.confusion_matrix == report["confusion_matrix"]
 
 
+@pytest.mark.usefixtures("counting_path")
 @pytest.mark.parametrize(("num_classes", "batch_sizes"), [(3, [1, 7, 100, 0, 389]), (17, [250, 3, 3, 241])])
 def test_streaming_in_uneven_batches_equals_one_batch(num_classes: int, batch_sizes: list[int]) -> None:
     y_true, y_pred = _labels(num_classes, None, None, n=sum(batch_sizes), seed=1)
@@ -228,6 +239,7 @@ def test_unusable_outputs_give_a_reason(outputs: Any, match: str) -> None:
 # ----------------------------------------------------------------------------------------------- ConfusionMatrix
 
 
+@pytest.mark.usefixtures("counting_path")
 @pytest.mark.parametrize(
     ("preds", "target", "match"),
     [
@@ -249,6 +261,7 @@ def test_out_of_range_labels_raise_at_check(preds: list[int], target: list[int],
     assert cm.matrix.tolist() == expected.tolist()
 
 
+@pytest.mark.usefixtures("counting_path")
 @pytest.mark.parametrize(
     ("preds", "target", "match"),
     [
@@ -276,6 +289,7 @@ def test_unusable_labels_raise(preds: torch.Tensor, target: torch.Tensor, match:
         ConfusionMatrix(2).update(preds, target)
 
 
+@pytest.mark.usefixtures("counting_path")
 def test_matrix_grows_when_num_classes_is_none() -> None:
     cm = ConfusionMatrix()
     assert cm.num_classes == 0
@@ -291,6 +305,7 @@ def test_matrix_grows_when_num_classes_is_none() -> None:
     _assert_matches_sklearn(compute_report(cm.matrix, names), y_true, y_pred, names)
 
 
+@pytest.mark.usefixtures("counting_path")
 def test_grow_to_pads_and_widens_a_fixed_range() -> None:
     cm = ConfusionMatrix(2)
     cm.update(torch.tensor([0, 1, 1]), torch.tensor([1, 1, 0]))
@@ -335,6 +350,7 @@ def _stream_with_bad_labels(bad_preds: dict[int, int], bad_target: dict[int, int
     return preds, target
 
 
+@pytest.mark.usefixtures("counting_path")
 @pytest.mark.parametrize(
     ("bad_preds", "bad_target", "message"),
     [
@@ -392,6 +408,7 @@ def test_check_names_the_range_a_label_was_counted_against() -> None:
         cm.check()
 
 
+@pytest.mark.usefixtures("counting_path")
 def test_merged_sums_the_counts_and_the_bad_labels_of_every_state() -> None:
     ranks = [ConfusionMatrix(3), ConfusionMatrix(3)]
     ranks[0].update(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 1]))
@@ -574,6 +591,8 @@ def test_fixed_size_updates_read_nothing_on_the_host(monkeypatch: pytest.MonkeyP
     preds, target = torch.tensor([0, 4, 2, 7, 1]), torch.tensor([0, 4, 1, 2, -1])
     logits, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 3, 5])
     cm, by_width, by_names = ConfusionMatrix(5), TestPredictionCollector(), TestPredictionCollector()
+    # Take the path every device but the CPU takes (the CPU's own reads values, which costs nothing there).
+    monkeypatch.setattr(confusion_module, "_host_reads_are_free", lambda device: False)
     with monkeypatch.context() as patch:
         _forbid_host_reads(patch)
         for _ in range(3):

@@ -56,9 +56,12 @@ class ConfusionMatrix:
 
     Cost of a batch: six small tensor operations on the batch's device (the bins, one ``index_add_`` into the
     accumulator and one ``scatter_reduce_`` for the smallest labels). With ``num_classes`` given there is no host
-    sync: on CUDA the host queues the work and moves on to the next batch (``torch.bincount`` is not used, because on
-    CUDA it reads its input's range on the host). Without ``num_classes`` the matrix's size depends on the labels, so
-    each batch costs one more reduction and one host read of its result, which on CUDA waits for the batch's kernels.
+    sync: on CUDA the host queues the work and moves on to the next batch (``torch.bincount`` is not used there,
+    because on CUDA it reads its input's range on the host). On the CPU, where reading values costs no wait, a batch
+    whose labels are all in range takes one range check and one ``torch.bincount`` (or, for a matrix larger than
+    twice the batch, one ``index_add_``) instead. Without ``num_classes``
+    the matrix's size depends on the labels, so each batch costs one more reduction and one host read of its result,
+    which on CUDA waits for the batch's kernels.
 
     Args:
         num_classes: The number of classes ``C``, or ``None`` to grow with the labels seen.
@@ -95,9 +98,15 @@ class ConfusionMatrix:
     def _new_state(self, device: torch.device) -> None:
         """Empty counts for the current ``C``, made on ``device`` (never copied there: a copy to CUDA is a sync)."""
         w = self._c + 2
-        self._counts = torch.zeros(w * w, dtype=torch.int64, device=device)
+        self._set_counts(torch.zeros(w * w, dtype=torch.int64, device=device))
         self._lowest = torch.full((2, w), _NO_LABEL, dtype=torch.int64, device=device)
         self._one = torch.ones((), dtype=torch.int64, device=device)
+
+    def _set_counts(self, counts: Tensor) -> None:
+        """Adopt a flat ``(C + 2) ** 2`` accumulator, and the view of its class block (built once, used per batch)."""
+        w = self._c + 2
+        self._counts = counts
+        self._matrix = counts.view(w, w)[1:-1, 1:-1]
 
     @property
     def num_classes(self) -> int:
@@ -113,8 +122,7 @@ class ConfusionMatrix:
     def matrix(self) -> Tensor:
         """The ``C x C`` ``int64`` counts: a live view of the accumulator's inner block (in-place operations update
         it; to sum matrices across processes, gather :meth:`state` and use :meth:`merged`)."""
-        w = self._c + 2
-        return self._counts.view(w, w)[1:-1, 1:-1]
+        return self._matrix
 
     @property
     def num_samples(self) -> int:
@@ -186,6 +194,12 @@ class ConfusionMatrix:
             return
         if preds.device != target.device:
             preds, target = _same_device(preds, target)
+        if (
+            preds.device == self._counts.device
+            and _host_reads_are_free(preds.device)
+            and self._update_in_range(preds, target)
+        ):
+            return
         labels = torch.stack((preds, target))
         if not self._fixed:
             largest = int(labels.max())  # the one host read: the matrix's size depends on the labels
@@ -197,10 +211,48 @@ class ConfusionMatrix:
             else:
                 self._new_state(labels.device)  # nothing counted yet
         c = self._c
+        w = c + 2
         bins = labels.add(1).clamp_(0, c + 1)  # row 0 predictions, row 1 targets; see the class docstring
-        self._counts.index_add_(0, torch.add(bins[0], bins[1], alpha=c + 2), self._one.expand(n))
+        self._counts.index_add_(0, torch.add(bins[0], bins[1], alpha=w), self._one.expand(n))
         self._lowest.scatter_reduce_(1, bins, labels, "amin")
         self._touched = True
+
+    def _update_in_range(self, preds: Tensor, target: Tensor) -> bool:
+        """Where reading values is free (the CPU): count a batch whose labels are all classes, and say whether it was.
+
+        The range of the predictions is read; the targets' range shows in the bincount itself (a negative index
+        raises, one ``>= C * C`` lengthens the result), so a batch costs one reduction, one ``torch.bincount`` into
+        the ``C x C`` block (or, for a matrix larger than twice the batch, a range read and one ``index_add_``), and
+        no smallest-label bookkeeping. A batch with a bad label is left untouched here, for the general path.
+        """
+        if self._fixed:
+            lowest, largest = _min_max(preds)
+            if lowest < 0 or largest >= self._c:
+                return False
+        else:
+            lowest, largest = _min_max(torch.cat((preds, target)))
+            if lowest < 0:
+                return False
+            if largest >= self._c:
+                self.grow_to(largest + 1)
+        c, n = self._c, preds.shape[0]
+        if c * c <= 2 * n:
+            try:
+                counts = torch.bincount(torch.add(preds, target, alpha=c), minlength=c * c)
+            except RuntimeError:  # a negative target
+                return False
+            if counts.shape[0] != c * c:  # a target >= C
+                return False
+            self.matrix.add_(counts.view(c, c))
+        else:
+            if self._fixed:
+                lowest, largest = _min_max(target)
+                if lowest < 0 or largest >= c:
+                    return False
+            w = c + 2
+            self._counts.index_add_(0, torch.add(preds, target, alpha=w).add_(w + 1), self._one.expand(n))
+        self._touched = True
+        return True
 
     def check(self) -> None:
         """Raise :class:`LabelError` if a label counted so far was outside the allowed range (one host sync).
@@ -271,11 +323,23 @@ class ConfusionMatrix:
         rows = states.reshape(-1, size)
         merged = copy.copy(self)
         merged._earlier_sizes = list(self._earlier_sizes)
-        merged._counts = rows[:, : w * w].sum(0)
+        merged._set_counts(rows[:, : w * w].sum(0))
         merged._lowest = rows[:, w * w :].amin(0).view(2, w)
         merged._one = merged._counts.new_ones(())
         merged._touched = True
         return merged
+
+
+def _min_max(values: Tensor) -> tuple[int, int]:
+    """The smallest and largest value (read on the host: for the CPU path only)."""
+    lowest, largest = torch.aminmax(values)
+    return int(lowest), int(largest)
+
+
+def _host_reads_are_free(device: torch.device) -> bool:
+    """Whether reading a tensor's values on the host costs no wait: on the CPU there is no device to wait for, so a
+    range check and ``torch.bincount`` (faster there than ``index_add_``) are used; elsewhere nothing is read."""
+    return device.type == "cpu"
 
 
 def _check_num_classes(value: Any, name: str, *, minimum: int = 1) -> None:
