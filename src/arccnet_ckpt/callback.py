@@ -32,12 +32,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, layout, ranks, staging, storage
-from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, check_config_keys, validate_artifact
-from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, NamespaceMismatchError
+from arccnet_ckpt import capture, layout, ranks, runfolder, staging, storage
+from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
+from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
 from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder
-from arccnet_ckpt.runs import read_record
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -159,16 +158,17 @@ class ArcCheckpointLogic(_Base):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self._check_trainer(trainer)
+        _check_namespace(self, trainer)
         if self._explicit_dirpath is None and self._identity is None:
             # Until the run folder is decided at fit (or test) start, point ModelCheckpoint at its parent: same file
             # system, so the one ModelCheckpoint opens here serves the run folder too.
-            self.dirpath = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self._root_segments())
+            segments = self.root_name.split("/") if self.root_name else []
+            self.dirpath = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
         with warnings.catch_warnings():
             if (
                 self._identity is not None
                 or self._explicit_dirpath is None
-                or _is_run_folder(os.fspath(self.dirpath or ""))
+                or runfolder.is_run_folder(os.fspath(self.dirpath or ""))
             ):
                 # A parent of other runs, a resumed run, or the manual API's folder holding config.json: expected.
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
@@ -201,7 +201,10 @@ class ArcCheckpointLogic(_Base):
         recorder = self._require_recorder()
 
         def finish() -> None:
-            self._remove_superseded(trainer)
+            if staging.saves_in_background(trainer.strategy, self._namespace):
+                keep = {*self.best_k_models, self.best_model_path, self.last_model_path, str(trainer.ckpt_path or "")}
+                staging.remove_superseded(trainer.strategy, self._saved, keep, recorder.run_dir)
+            self._saved.clear()
             recorder.finish(snapshot)
 
         ranks.on_rank_zero(trainer.strategy, finish, "writing the completed run record")
@@ -318,85 +321,28 @@ class ArcCheckpointLogic(_Base):
 
     def _claim(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
         """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
-        config = capture.safely("the config", lambda: capture.config_to_dict(self.config), {})
-        if self.config is None and self._explicit_dirpath is not None:
-            config = self._saved_config(os.fspath(self._explicit_dirpath))
-        try:
-            check_config_keys(config)  # before a folder is made: a refused config leaves nothing behind
-        except ValueError as e:
-            raise ArtifactError(f"{ConfigRecord.filename}: not a valid config: {e}") from e
-        hparams = capture.safely("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {})
-        model_name = self.model_name or capture.infer_model_name(config, hparams, pl_module)
-        loss_function = self.loss_function or capture.infer_loss_function(config, hparams, pl_module)
-        class_names, name_sources = self._class_names(config, pl_module, getattr(trainer, "datamodule", None))
-        now = _utcnow()
-        ckpt_path = os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None
-
-        existing = self._existing_run_dir(ckpt_path)
         explicit = os.fspath(self._explicit_dirpath) if self._explicit_dirpath is not None else None
-        if existing is not None and explicit is not None and not _same_folder(existing, explicit):
-            existing = None  # an explicit dirpath is the run folder: resuming another run's checkpoint starts this one
-        start: datetime | None = None
-        if existing is not None:
-            run_dir = existing
-            recorded = capture.safely(f"the summary in {run_dir}", lambda: read_record(run_dir, TrainingSummary), None)
-            if recorded is not None:
-                start, model_name, loss_function = recorded.start_time, recorded.model_name, recorded.loss_function
-            elif self._restored and self._restored.get("start_time"):
-                start = datetime.fromisoformat(self._restored["start_time"])
-        elif explicit is not None:
-            run_dir = explicit
-            storage.makedirs(run_dir)
+        if self.config is None and explicit is not None:
+            config = runfolder.saved_config(explicit)  # a manual save_config() before fit: the seed's order
         else:
-            parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self._root_segments())
-            run_dir = storage.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
-        storage.check_writable(run_dir)
-        return RunIdentity(
-            run_dir=run_dir,
-            run_name=storage.basename(run_dir),
-            model_name=str(model_name),
-            loss_function=str(loss_function),
-            start_time=start or now,
-            root_name=self.root_name,
-            class_names=class_names,
-            class_name_sources=name_sources if len(name_sources) > 1 else None,
+            config = capture.safely("the config", lambda: capture.config_to_dict(self.config), {})
+        names = runfolder.run_names(
+            config,
+            capture.safely("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
+            pl_module,
+            getattr(trainer, "datamodule", None),
+            model_name=self.model_name,
+            loss_function=self.loss_function,
+            class_names=self.class_names,
         )
-
-    @staticmethod
-    def _saved_config(folder: str) -> dict[str, Any]:
-        """The config a manual ``save_config()`` put into the folder before fit (the seed's order), else ``{}``."""
-        if not storage.exists(storage.join(folder, ConfigRecord.filename)):
-            return {}
-        record = capture.safely("the saved config.json", lambda: read_record(folder, ConfigRecord), None)
-        return record.config if record is not None else {}
-
-    def _class_names(
-        self, config: dict[str, Any], pl_module: pl.LightningModule, datamodule: Any
-    ) -> tuple[list[str] | None, dict[str, list[str]]]:
-        """The class names that name label *i*, and every source that offered a list (warns when they disagree)."""
-        sources = capture.safely("class names", lambda: capture.class_name_sources(config, pl_module, datamodule), {})
-        if self.class_names:
-            sources = {"argument": self.class_names, **sources}
-        chosen = next(iter(sources.values()), None)
-        if len({tuple(names) for names in sources.values()}) > 1:
-            listed = "; ".join(f"{where}: {names}" for where, names in sources.items())
-            _warn(
-                f"the class names disagree ({listed}). The report names label i after {next(iter(sources))}'s list "
-                f"{chosen} (the explicit class_names= argument, then the module's and the datamodule's, which follow "
-                "the label encoder, then the config's); config.json records every list under class_name_sources"
-            )
-        return chosen, sources
-
-    def _existing_run_dir(self, ckpt_path: str | None) -> str | None:
-        """The run folder to continue: the one holding ``ckpt_path`` when it is a run folder."""
-        if ckpt_path is None:
-            return None
-        folder = storage.dirname(ckpt_path)
-        if self._restored and storage.exists(self._restored.get("run_dir", "")):
-            restored = str(self._restored["run_dir"])
-            if folder in (restored, os.path.realpath(restored)):
-                return restored
-        return folder if _is_run_folder(folder) else None
+        request = runfolder.FolderRequest(
+            data_folder=self.data_folder,
+            root_name=self.root_name,
+            explicit_dir=explicit,
+            ckpt_path=os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None,
+            restored=self._restored,
+        )
+        return runfolder.open_run_folder(request, names, _utcnow())
 
     def _adopt(self, identity: RunIdentity) -> None:
         """Every rank: remember the run decided on rank 0, and save checkpoints into its folder."""
@@ -405,9 +351,6 @@ class ArcCheckpointLogic(_Base):
             self._recorder = RunRecorder(identity)
         if self._explicit_dirpath is None:
             self.dirpath = identity.run_dir
-
-    def _root_segments(self) -> list[str]:
-        return self.root_name.split("/") if self.root_name else []
 
     def _run_state(self) -> dict[str, Any]:
         """What a checkpoint carries of the run (called at every save: the identity part is built once)."""
@@ -433,8 +376,8 @@ class ArcCheckpointLogic(_Base):
             mode=self.mode if self.monitor else None,
             best_epoch=self._best_epoch(best_path),
             best_metric_value=capture.scalar(self.best_model_score) if self.monitor else None,
-            best_model_path=_relative(best_path, run_dir),
-            last_model_path=_relative(self.last_model_path or None, run_dir),
+            best_model_path=runfolder.relative(best_path, run_dir),
+            last_model_path=runfolder.relative(self.last_model_path or None, run_dir),
             num_epochs_trained=int(trainer.fit_loop.epoch_progress.current.completed),
             global_step=int(trainer.global_step),
             early_stopping=states,
@@ -453,7 +396,7 @@ class ArcCheckpointLogic(_Base):
         return int(match.group(1)) if match else None
 
     def _ckpt_path(self, trainer: pl.Trainer, identity: RunIdentity) -> str | None:
-        return _relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, identity.run_dir)
+        return runfolder.relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, identity.run_dir)
 
     def _build_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, identity: RunIdentity) -> ConfigRecord:
         ns = importlib.import_module(self._namespace)
@@ -477,42 +420,10 @@ class ArcCheckpointLogic(_Base):
 
     # ----------------------------------------------------------------------------------------------- mechanics
 
-    def _remove_superseded(self, trainer: pl.Trainer) -> None:
-        """With AsyncCheckpointIO, a checkpoint ModelCheckpoint dropped while its save was still queued is written
-        after the removal: remove it again now that every save is done (rank 0, at fit end)."""
-        if not staging.saves_in_background(trainer.strategy, self._namespace):
-            return
-        keep = {*self.best_k_models, self.best_model_path, self.last_model_path, os.fspath(trainer.ckpt_path or "")}
-        run_dir = self.run_dir or ""
-        for path in [p for p in self._saved if p not in keep and storage.dirname(p) == run_dir]:
-            try:
-                if storage.exists(path):
-                    trainer.strategy.remove_checkpoint(path)
-            except Exception as e:
-                _warn(f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}")
-        self._saved.clear()
-
     def _require_recorder(self) -> RunRecorder:
         if self._recorder is None:
             raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
         return self._recorder
-
-    def _check_trainer(self, trainer: Any) -> None:
-        ns = importlib.import_module(self._namespace)
-        if isinstance(trainer, ns.Trainer):
-            return
-        other = "pytorch_lightning" if self._namespace == "lightning.pytorch" else "lightning.pytorch"
-        module = "arccnet_ckpt.pytorch_lightning" if other == "pytorch_lightning" else "arccnet_ckpt"
-        fix = (
-            f"It came from {self._origin}."
-            if self._origin
-            else f"Use `from {module} import ArcCheckpointCallback` with a `{other}` Trainer."
-        )
-        raise NamespaceMismatchError(
-            f"{type(self).__name__} from {type(self).__module__!r} is built on `{self._namespace}`, but it was given "
-            f"a `{type(trainer).__module__}.{type(trainer).__name__}`. The two namespaces have separate class trees "
-            f"and a callback of one only half-works in a Trainer of the other. {fix}"
-        )
 
 
 class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
@@ -575,17 +486,6 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 # -------------------------------------------------------------------------------------------------------- helpers
 
 
-def _is_run_folder(folder: str) -> bool:
-    markers = (TrainingSummary.filename, ConfigRecord.filename)
-    return any(storage.exists(storage.join(folder, name)) for name in markers)
-
-
-def _same_folder(a: str, b: str) -> bool:
-    if storage.is_remote(a) or storage.is_remote(b):
-        return a.rstrip("/") == b.rstrip("/")
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -596,20 +496,6 @@ def _callbacks(trainer: Any) -> list[Any]:
 
 def _warn(message: str) -> None:
     rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
-
-
-def _relative(path: str | None, run_dir: str) -> str | None:
-    """``path`` relative to the run folder when it is inside it, else as given."""
-    if not path:
-        return None
-    path = os.fspath(path)
-    if not run_dir:
-        return path
-    for base in {run_dir, os.path.realpath(run_dir) if not storage.is_remote(run_dir) else run_dir}:
-        prefix = base.rstrip("/\\") + ("/" if storage.is_remote(base) else os.sep)
-        if path.startswith(prefix):
-            return path[len(prefix) :].replace(os.sep, "/")
-    return path
 
 
 def _optional_name(what: str, value: Any) -> str | None:
@@ -636,3 +522,22 @@ def _check_class_names(class_names: Any) -> list[str] | None:
 def _is_interruption(exception: BaseException) -> bool:
     # Lightning turns SIGTERM into SIGTERMException, a SystemExit; Ctrl-C is a KeyboardInterrupt.
     return isinstance(exception, (KeyboardInterrupt, SystemExit))
+
+
+def _check_namespace(callback: ArcCheckpointLogic, trainer: Any) -> None:
+    """Refuse a Trainer of the other Lightning namespace, naming what built the callback and what to use."""
+    namespace = callback._namespace
+    if isinstance(trainer, importlib.import_module(namespace).Trainer):
+        return
+    other = "pytorch_lightning" if namespace == "lightning.pytorch" else "lightning.pytorch"
+    module = "arccnet_ckpt.pytorch_lightning" if other == "pytorch_lightning" else "arccnet_ckpt"
+    fix = (
+        f"It came from {callback._origin}."
+        if callback._origin
+        else f"Use `from {module} import ArcCheckpointCallback` with a `{other}` Trainer."
+    )
+    raise NamespaceMismatchError(
+        f"{type(callback).__name__} from {type(callback).__module__!r} is built on `{namespace}`, but it was given "
+        f"a `{type(trainer).__module__}.{type(trainer).__name__}`. The two namespaces have separate class trees "
+        f"and a callback of one only half-works in a Trainer of the other. {fix}"
+    )

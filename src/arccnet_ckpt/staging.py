@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from arccnet_ckpt import storage
@@ -104,3 +105,18 @@ def saves_in_background(strategy: Any, namespace: str) -> bool:
             return True
         io = getattr(io, "checkpoint_io", None)
     return False
+
+
+def remove_superseded(strategy: Any, saved: Iterable[str], keep: Collection[str], run_dir: str) -> None:
+    """Remove the checkpoints of ``run_dir`` that were saved but are no longer kept (rank 0, once saves are done).
+
+    With ``AsyncCheckpointIO`` a checkpoint ModelCheckpoint dropped while its save was still queued is written after
+    the removal; at fit end, once the strategy has waited for every save, it is removed again.
+    """
+    for path in [p for p in saved if p not in keep and storage.dirname(p) == run_dir]:
+        try:
+            if storage.exists(path):
+                strategy.remove_checkpoint(path)
+        except Exception as e:
+            message = f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}"
+            warnings.warn(message, ArcCkptWarning, stacklevel=2)
