@@ -269,3 +269,28 @@ def test_the_namespace_error_names_the_call_that_chose_it(tmp_path: Path, data_f
     trainer.callbacks.append(callback)
     with pytest.raises(NamespaceMismatchError, match=r"It came from MulticlassFlareCheckpointManager\.get_checkpoint_"):
         trainer.fit(pl_model(), datamodule=pl_data())
+
+
+def test_a_requeued_pytorch_lightning_run_keeps_its_record(tmp_path: Path, data_folder: Path) -> None:
+    from arccnet_ckpt.pytorch_lightning import ArcCheckpointCallback as PLCallback
+
+    pl_model, pl_data = make_classes("pytorch_lightning")
+
+    def job() -> PLCallback:
+        cb = PLCallback(root_name="flares/multiclass", data_folder=data_folder, save_last=True)
+        trainer = make_trainer(tmp_path, [cb], namespace="pytorch_lightning", max_epochs=2)
+        last = sorted(data_folder.glob("checkpoints/flares/multiclass/*/last.ckpt"))
+        model = pl_model(val_scores=(0.5, 0.9, 0.7))
+        trainer.fit(model, datamodule=pl_data(), ckpt_path=str(last[0]) if last else None)
+        trainer.test(model, datamodule=pl_data(), ckpt_path="best")
+        return cb
+
+    first = job()
+    before = read_json(Path(first.run_dir) / "training_summary.json")
+    requeued = job()  # the cluster runs the same script again: it resumes from last.ckpt, max_epochs already reached
+    assert requeued.run_dir == first.run_dir
+    after = read_json(Path(first.run_dir) / "training_summary.json")
+    for key in ("status", "best_epoch", "best_metric_value", "num_epochs_trained", "end_time", "start_time"):
+        assert after[key] == before[key], key
+    assert after["resumes"][0]["previous_status"] == "completed"
+    assert after["test_results"] == before["test_results"]  # tested again: the same best checkpoint, the same numbers
