@@ -244,9 +244,11 @@ class CheckpointManager:
             The path written; ``None`` on DDP ranks other than 0, which write nothing.
         """
         # The seeded entries are defaults: they never replace what the callback recorded (its fit start time).
-        given = {k: v for k, v in self.training_metadata.items() if self._seeded.get(k, _MISSING) != v}
-        given.update(_jsonable_mapping(metadata, TrainingSummary.filename))
-        updates = _jsonable_mapping(given, TrainingSummary.filename)
+        added = {k: v for k, v in self.training_metadata.items() if self._seeded.get(k, _MISSING) != v}
+        updates = {
+            **_jsonable_mapping(added, TrainingSummary.filename),
+            **_jsonable_mapping(metadata, TrainingSummary.filename),
+        }
         monitor = updates.get("monitor")
         for key in [k for k in updates if k.startswith("best_") and k not in TrainingSummary.model_fields]:
             updates.setdefault("best_metric_value", updates[key])

@@ -242,9 +242,8 @@ class RunRecorder:
         """
         now = now or _now()
         previous = self.summary()
-        phase = Phase.NEW if previous is None else Phase(previous.status)
-        if phase is Phase.NEW:
-            phase = transition(phase, Event.EVALUATE if kind == "evaluation" else Event.START)
+        if previous is None:
+            phase = transition(Phase.NEW, Event.EVALUATE if kind == "evaluation" else Event.START)
             data = self._fresh(snapshot, kind)
             if kind == "evaluation":
                 data["tested_checkpoint"] = checkpoint
@@ -253,7 +252,7 @@ class RunRecorder:
                 data["resumed_from"] = checkpoint
                 data["resumes"] = [{"time": now, "checkpoint": checkpoint}]
         else:
-            previous, phase = self._advance(Event.RESUME)
+            phase = transition(Phase(previous.status), Event.RESUME)
             data = record_dict(previous)
             data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now)]
             data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
