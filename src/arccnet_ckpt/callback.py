@@ -432,13 +432,17 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
     For each ``fit`` it creates ``<data_folder>/checkpoints/<root_name>/<UTC start>_<model>_<loss>/`` and writes
     there, besides the best checkpoint (``best-epoch02-val_f1-0.847.ckpt``):
 
-    * ``config.json`` at fit start: the user config, hparams, Trainer, optimizer, callback, model, environment,
-      git and seed;
-    * ``training_summary.json`` at fit start (``running``), train end (``completed``; with ``AsyncCheckpointIO`` at
-      fit end, once the checkpoints are written), on failure (``failed`` or ``interrupted``) and after test;
-    * ``minimal_logging.json`` at train end (and on failure);
+    * ``config.json`` at fit start: the user's config keys at the top level, and under ``_arccnet`` the hparams,
+      Trainer, optimizers, callbacks, model, environment, git and seed;
+    * ``training_summary.json`` at fit start (``running``), at fit end (``completed``, after every fit that did
+      not raise, once every checkpoint is written), on failure (``failed`` or ``interrupted``) and after test; a
+      resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.recorder`);
+    * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
     * ``classification_report.json`` at test end, with a per-class report when ``test_step`` returns
       ``{"preds": ..., "target": ...}``.
+
+    A Trainer used only for ``test`` writes into the tested checkpoint's run, or into a new ``kind: "evaluation"``
+    folder.
 
     Every ``ModelCheckpoint`` argument keeps its meaning (except the defaults ``monitor="val_f1"``, ``mode="max"``).
 
