@@ -305,3 +305,15 @@ def test_the_recorder_imports_neither_torch_nor_lightning() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_fit_in_an_evaluations_folder_makes_it_a_training_run(tmp_path: Path) -> None:
+    recorder = _recorder(tmp_path)
+    recorder.start(FitSnapshot(), kind="evaluation", now=T0)
+    recorder.record_test({"test_f1": 0.8}, report_fields={}, checkpoint=None, now=T0)
+    recorder.finish(FitSnapshot(), now=T0)
+    recorder.start(FitSnapshot(monitor="val_f1", mode="max"), now=T0)
+    recorder.finish(DONE, now=T0)
+    summary = _summary(recorder)
+    assert (summary["kind"], summary["status"], summary["num_epochs_trained"]) == ("training", "completed", 3)
+    assert summary["test_results"] == {"test_f1": 0.8}

@@ -256,7 +256,7 @@ class RunRecorder:
             data = record_dict(previous)
             data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now)]
             data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
-            data["recorded_by"] = "callback"
+            data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
             if _trained_past(snapshot, previous):
                 data.update(snapshot.fields())
         records: list[BaseModel] = []
