@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import traceback
 import types
 import warnings
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from arccnet_ckpt import capture, layout, ranks, runfolder, staging, storage
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder
+from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder, error_info, is_interruption
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -217,15 +216,10 @@ class ArcCheckpointLogic(_Base):
         if active is None or self._recorder is None or not trainer.is_global_zero:
             return
         # Rank 0 alone, no collective: the other ranks may be gone. Never mask the original exception.
-        error = {
-            "type": type(exception).__name__,
-            "message": str(exception),
-            "traceback": "".join(traceback.format_exception(type(exception), exception, exception.__traceback__)),
-        }
         try:
             if self._recorder.phase is Phase.RUNNING:
                 snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
-                self._recorder.fail(snapshot, error, interrupted=_is_interruption(exception))
+                self._recorder.fail(snapshot, error_info(exception), interrupted=is_interruption(exception))
         except Exception as e:
             _warn(f"could not write the record of the run that raised to {self.run_dir}: {type(e).__name__}: {e}")
 
@@ -521,11 +515,6 @@ def _check_class_names(class_names: Any) -> list[str] | None:
     if len(set(names)) != len(names):
         raise ValueError(f"class_names must be unique, got {names!r}")
     return names
-
-
-def _is_interruption(exception: BaseException) -> bool:
-    # Lightning turns SIGTERM into SIGTERMException, a SystemExit; Ctrl-C is a KeyboardInterrupt.
-    return isinstance(exception, (KeyboardInterrupt, SystemExit))
 
 
 def _check_namespace(callback: ArcCheckpointLogic, trainer: Any) -> None:

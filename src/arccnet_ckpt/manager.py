@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import traceback
 import types
 import weakref
 from collections.abc import Mapping
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from arccnet_ckpt import capture, layout, ranks, storage
 from arccnet_ckpt.artifacts import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
-from arccnet_ckpt.recorder import RunIdentity, RunRecorder
+from arccnet_ckpt.recorder import RunIdentity, RunRecorder, error_info, is_interruption
 
 if TYPE_CHECKING:
     from arccnet_ckpt.callback import ArcCheckpointLogic
@@ -343,9 +342,8 @@ class CheckpointManager:
             status = "interrupted"
             info = {"type": "ScriptEnded", "message": "the script ended before training wrote a record"}
         else:
-            status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
-            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            info = {"type": type(error).__name__, "message": str(error), "traceback": text}
+            status = "interrupted" if is_interruption(error) else "failed"
+            info = error_info(error)
         defaults = {**self._summary_defaults(now), "status": status, "error": info, "recorded_by": "manual"}
         recorder.merge_manual(TrainingSummary, {}, defaults=defaults)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
+import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -463,6 +464,21 @@ class RunRecorder:
             storage.write_artifact(self.run_dir, record)
             if isinstance(record, TrainingSummary):
                 self._summary = record
+
+
+def is_interruption(exception: BaseException) -> bool:
+    """Ctrl-C (``KeyboardInterrupt``) or SIGTERM (Lightning's ``SIGTERMException`` is a ``SystemExit``): a run
+    ended this way is ``interrupted``, any other exception makes it ``failed``."""
+    return isinstance(exception, (KeyboardInterrupt, SystemExit))
+
+
+def error_info(exception: BaseException) -> dict[str, Any]:
+    """The summary's ``error``: the exception's type, message and formatted traceback."""
+    return {
+        "type": type(exception).__name__,
+        "message": str(exception),
+        "traceback": "".join(traceback.format_exception(type(exception), exception, exception.__traceback__)),
+    }
 
 
 def _now() -> datetime:
