@@ -110,7 +110,8 @@ def test_best_model_path_names_a_checkpoint_that_exists_when_fit_returns(
 
     # "completed" was never written while the checkpoint it names was missing.
     assert [w for w in writes if w[0] == "completed" and not w[2]] == []
-    assert [w[0] for w in writes] == ["running", "completed"]
+    # Fit start, one heartbeat per validation (epoch), then the final record.
+    assert [w[0] for w in writes] == ["running"] * (1 + summary.num_epochs_trained) + ["completed"]
 
     run = load_run(run_dir)
     assert run.best_checkpoint == str(run_dir / summary.best_model_path)
@@ -148,5 +149,5 @@ def test_a_failed_background_save_is_recorded_as_failed_never_completed(
     assert summary.error is not None
     assert summary.error.type == "OSError"
     assert "simulated upload failure" in summary.error.message
-    assert [w[0] for w in writes] == ["running", "failed"]
+    assert [w[0] for w in writes] == ["running"] * (len(writes) - 1) + ["failed"]  # start, heartbeats, the end
     assert read_json(run_dir / "minimal_logging.json")["status"] == "failed"

@@ -57,7 +57,9 @@ def test_fit_and_test_write_the_complete_folder(tmp_path: Path, data_folder: Pat
         "best-epoch01-val_f1-0.900.ckpt",
         "classification_report.json",
         "config.json",
+        "history.json",
         "minimal_logging.json",
+        "report.html",
         "training_summary.json",
     ]
 
@@ -291,6 +293,7 @@ def test_two_runs_in_the_same_second_get_two_folders(tmp_path, data_folder, monk
         assert files == [
             "best-epoch00-val_f1-0.500.ckpt",
             "config.json",
+            "history.json",
             "minimal_logging.json",
             "training_summary.json",
         ]
@@ -305,6 +308,7 @@ def test_explicit_dirpath_and_filename_are_used_as_given(tmp_path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [
         "config.json",
         "epoch=1-custom.ckpt",
+        "history.json",
         "minimal_logging.json",
         "training_summary.json",
     ]

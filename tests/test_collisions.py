@@ -90,6 +90,7 @@ def test_racing_fits_get_a_folder_each(tmp_path: Path, procs: workers.ProcessGro
         assert sorted(os.listdir(run_dir)) == [
             "best-epoch01-val_f1-0.900.ckpt",
             "config.json",
+            "history.json",
             "minimal_logging.json",
             "training_summary.json",
         ]

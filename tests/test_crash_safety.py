@@ -24,7 +24,14 @@ import pytest
 import torch
 from helpers import workers
 
-from arccnet_ckpt import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary, find_runs, load_run
+from arccnet_ckpt import (
+    ClassificationReport,
+    ConfigRecord,
+    MinimalLogging,
+    TrainingSummary,
+    find_runs,
+    load_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +39,8 @@ SEED = 20250212
 JSON_KILLS = 24
 CKPT_KILLS = 20
 ARTIFACTS = (ConfigRecord, TrainingSummary, MinimalLogging, ClassificationReport)
-JSON_TEMP = re.compile(rf"^\.arc-tmp-(?:{'|'.join(re.escape(m.filename) for m in ARTIFACTS)})\.[0-9a-f]{{12}}$")
+FINAL_FILES = {m.filename for m in ARTIFACTS} | {"history.json", "report.html"}
+JSON_TEMP = re.compile(rf"^\.arc-tmp-(?:{'|'.join(re.escape(name) for name in FINAL_FILES)})\.[0-9a-f]{{12}}$")
 CKPT_TEMP = re.compile(r"^\.arc-tmp-best-epoch\d+-val_f1-[0-9.]+\.ckpt\.[0-9a-f]{12}$")
 RUN_FILES = {"config.json", "training_summary.json"}
 
@@ -52,7 +60,7 @@ def _check_json_run(run_dir: Path) -> list[str]:
     """Every final JSON file parses strictly and validates; return the leftover temporary files."""
     names = sorted(os.listdir(run_dir))
     assert {m.filename for m in ARTIFACTS} <= set(names)
-    leftovers = [n for n in names if n not in {m.filename for m in ARTIFACTS}]
+    leftovers = [n for n in names if n not in FINAL_FILES]
     assert all(JSON_TEMP.match(n) for n in leftovers), leftovers
     for model in ARTIFACTS:
         text = (run_dir / model.filename).read_text(encoding="utf-8")
@@ -127,7 +135,11 @@ def _check_checkpoints(data_folder: Path) -> tuple[list[Path], list[Path]]:
     for run_dir in runs:
         names = set(os.listdir(run_dir))
         assert names >= RUN_FILES, run_dir
-        assert all(n in RUN_FILES or n.endswith(".ckpt") or CKPT_TEMP.match(n) for n in names), names
+        # history.json (and its temporary file) once a validation has run
+        assert all(
+            n in RUN_FILES or n == "history.json" or n.endswith(".ckpt") or CKPT_TEMP.match(n) or JSON_TEMP.match(n)
+            for n in names
+        ), names
         run = load_run(run_dir)
         assert all(p.endswith(".ckpt") and "/.arc-tmp-" not in p for p in run.checkpoints)
         if run.best_checkpoint is not None:

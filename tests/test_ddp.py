@@ -44,7 +44,9 @@ def test_ddp_run_writes_one_folder_from_rank_zero(tmp_path: Path) -> None:
         "best-epoch01-val_f1-0.900.ckpt",
         "classification_report.json",
         "config.json",
+        "history.json",
         "minimal_logging.json",
+        "report.html",
         "training_summary.json",
     ]
     # both ranks resolved the same folder
@@ -54,7 +56,10 @@ def test_ddp_run_writes_one_folder_from_rank_zero(tmp_path: Path) -> None:
     assert not (tmp_path / "logs" / "writes-rank1.log").exists()
     writes = (tmp_path / "logs" / "writes-rank0.log").read_text().split()
     assert writes.count("config.json") == 1
-    assert writes.count("training_summary.json") == 3
+    epochs = len(read_json(run_dir / "history.json")["entries"])
+    assert epochs == 2
+    assert writes.count("history.json") == epochs  # one per validation, from rank 0 alone
+    assert writes.count("training_summary.json") == 3 + epochs  # start, a heartbeat per validation, end, test
     assert writes.count("minimal_logging.json") == 2  # at fit end, and with the test metrics after test
     assert writes.count("classification_report.json") == 1
 
@@ -120,6 +125,7 @@ def test_the_seed_script_under_ddp_makes_exactly_one_folder(tmp_path: Path) -> N
     assert sorted(p.name for p in run_dir.iterdir() if p.suffix == ".json") == [
         "classification_report.json",
         "config.json",
+        "history.json",
         "minimal_logging.json",
         "training_summary.json",
     ]

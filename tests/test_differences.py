@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from arccnet_ckpt import ArcCheckpointCallback
 
-JSON_FILES = ["config.json", "minimal_logging.json", "training_summary.json"]
+JSON_FILES = ["config.json", "history.json", "minimal_logging.json", "training_summary.json"]
 
 
 def test_default_dirpath_is_the_run_folder_not_the_root_dir_or_the_loggers(tmp_path: Path) -> None:
@@ -36,6 +36,7 @@ def test_the_json_records_sit_beside_the_checkpoints(tmp_path: Path) -> None:
         "config.json",
         "epoch00-step2.ckpt",
         "epoch01-step4.ckpt",
+        "history.json",
         "minimal_logging.json",
         "training_summary.json",
     ]

@@ -87,6 +87,8 @@ def _apply(recorder: RunRecorder, event: Event) -> Phase:
         return recorder.fail(DONE, {"type": "RuntimeError", "message": "boom"}, now=T0)
     if event is Event.INTERRUPT:
         return recorder.fail(DONE, {"type": "KeyboardInterrupt", "message": ""}, interrupted=True, now=T0)
+    if event is Event.VALIDATE:
+        return recorder.validated(DONE, {"val_f1": 0.9}, epoch=1, now=T0)
     return recorder.record_test({"test_f1": 0.8}, report_fields={}, checkpoint=None, now=T0)
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import posixpath
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,11 +17,13 @@ from typing import Any, NamedTuple
 import fsspec
 import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer
+from helpers.s3server import moto_s3
 
 from arccnet_ckpt import (
     ArcCheckpointCallback,
     ClassificationReport,
     ConfigRecord,
+    History,
     MinimalLogging,
     RunFolderError,
     TrainingSummary,
@@ -36,9 +36,8 @@ from arccnet_ckpt import callback as callback_module
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
-SERVER_START_TIMEOUT_S = 30
 BEST = "best-epoch01-val_f1-0.900.ckpt"
-JSON_MODELS = (ConfigRecord, TrainingSummary, MinimalLogging, ClassificationReport)
+JSON_MODELS = (ConfigRecord, TrainingSummary, MinimalLogging, ClassificationReport, History)
 _bucket_numbers = itertools.count(1)
 
 
@@ -50,43 +49,8 @@ class Bucket(NamedTuple):
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on a free loopback port, with dummy credentials and s3fs pointed at it."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    # start() waits without a time limit for the server thread; a thread that never gets there must not hang CI.
-    starter = threading.Thread(target=server.start, daemon=True)
-    starter.start()
-    starter.join(SERVER_START_TIMEOUT_S)
-    if starter.is_alive():
-        pytest.fail(f"the moto S3 server did not start within {SERVER_START_TIMEOUT_S} s")
-    host, port = server.get_host_and_port()
-    assert host == "127.0.0.1"
-    endpoint = f"http://{host}:{port}"
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)  # one log line per request otherwise
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            env = {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ENDPOINT_URL": endpoint,  # botocore honours it
-                "AWS_CONFIG_FILE": "/nonexistent/aws-config",  # no user profile may change region or endpoint
-                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "NO_PROXY": "127.0.0.1",
-                "no_proxy": "127.0.0.1",
-            }
-            for name, value in env.items():
-                mp.setenv(name, value)
-            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-                mp.delenv(name, raising=False)
-            # fsspec read its FSSPEC_S3_* variables at import; its live config is what new s3fs instances use.
-            mp.setitem(fsspec.config.conf, "s3", {"endpoint_url": endpoint})
-            yield endpoint
-    finally:
-        werkzeug.setLevel(level)
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
+    with moto_s3() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
@@ -146,7 +110,9 @@ def _check_complete_run(fs: Any, data_url: str, cb: ArcCheckpointCallback) -> No
     assert run_dir is not None
     assert run_dir.startswith(f"{data_url}/checkpoints/flares/binary_classification/")
     assert _files_under(fs, data_url) == {
-        fs._strip_protocol(run_dir): sorted([BEST, storage.CLAIM_MARKER, *(m.filename for m in JSON_MODELS)])
+        fs._strip_protocol(run_dir): sorted(
+            [BEST, storage.CLAIM_MARKER, "report.html", *(m.filename for m in JSON_MODELS)]
+        )
     }
     records = {m: m.model_validate(_strict_json(f"{run_dir}/{m.filename}")) for m in JSON_MODELS}
     summary = records[TrainingSummary]
@@ -199,9 +165,11 @@ def test_fit_and_test_to_s3_write_one_complete_run_folder(
     puts = [posixpath.basename(key) for op, key in s3_calls if op == "put_object"]
     assert {name: puts.count(name) for name in (*(m.filename for m in JSON_MODELS), BEST)} == {
         "config.json": 1,
-        "training_summary.json": 3,  # running at fit start, completed at fit end, test results after test
+        # running at fit start, a heartbeat per validation (3 epochs), completed at fit end, test results after test
+        "training_summary.json": 6,
         "minimal_logging.json": 2,  # at fit end, and with the test metrics after test
         "classification_report.json": 1,
+        "history.json": 3,  # one per validation
         BEST: 1,
     }
 

@@ -1,4 +1,4 @@
-"""Pydantic models of the four JSON files in a run folder: one class per file.
+"""Pydantic models of the JSON files in a run folder: one class per file.
 
 Every file carries ``"schema_version": 1``. Top-level models allow extra keys (``extra="allow"``): the manual API
 and future versions may add fields, and a reader must keep, not drop, what it does not know. Nested records that the
@@ -78,16 +78,20 @@ UtcDatetime = Annotated[
 """A timezone-aware moment, stored in UTC, written as ISO 8601 with ``+00:00``."""
 
 
+# defer_build: a model's validator is built on first use, so a listing that reads only summaries does not pay for
+# the others at import (the command line starts in a fresh process each time).
+
+
 class _Record(BaseModel):
     """Nested record written by the package alone: unknown keys are an error."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class _Artifact(BaseModel):
     """Base of the top-level file models."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     filename: ClassVar[str]
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -122,7 +126,7 @@ class _BestMetricMixin(BaseModel):
 class TrainerSettings(BaseModel):
     """The Trainer settings that decide what a run did."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     max_epochs: int | None = None
     min_epochs: int | None = None
@@ -157,7 +161,7 @@ class ModelInfo(_Record):
 class EnvironmentInfo(BaseModel):
     """Where the run happened."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     python: str | None = None
     platform: str | None = None
@@ -336,6 +340,10 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
     tested_checkpoint: str | None = None
     recorded_by: RecordedBy | None = None
     manual_values: dict[str, Any] = Field(default_factory=dict)
+    updated_at: UtcDatetime | None = Field(
+        default=None,
+        description="the last time the run wrote its record: a heartbeat, renewed at every validation of a fit",
+    )
 
     @model_validator(mode="after")
     def _best_alias(self) -> TrainingSummary:
@@ -403,13 +411,52 @@ class ClassificationReport(_Artifact):
     created_at: UtcDatetime | None = None
 
 
+# ---------------------------------------------------------------------------------------------------- history.json
+
+
+class HistoryEntry(_Record):
+    """One validation run of a fit: where the fit was and every scalar metric Lightning had."""
+
+    epoch: int
+    step: int = Field(description="the trainer's global step")
+    time: UtcDatetime
+    attempt: int = Field(default=0, description="0 for the first fit, n for the n-th resumed fit")
+    metrics: dict[str, MetricValue] = Field(
+        default_factory=dict, description="val_*, train_* epoch aggregates, lr-<optimizer> learning rates..."
+    )
+
+
+class History(_Artifact):
+    """``history.json``: one entry per validation run, oldest first (rewritten atomically at each one)."""
+
+    filename: ClassVar[str] = "history.json"
+
+    monitor: str | None = None
+    mode: Literal["min", "max"] | None = None
+    entries: list[HistoryEntry] = Field(default_factory=list)
+
+    def series(self, metric: str) -> list[tuple[HistoryEntry, float]]:
+        """The entries that recorded a finite ``metric``, each with its value; the latest attempt wins per step."""
+        latest: dict[int, tuple[HistoryEntry, float]] = {}
+        for entry in self.entries:
+            value = entry.metrics.get(metric)
+            if value is not None:
+                latest[entry.step] = (entry, value)
+        return [latest[step] for step in sorted(latest)]
+
+    def metric_names(self) -> list[str]:
+        """Every metric any entry recorded, sorted."""
+        return sorted({name for entry in self.entries for name in entry.metrics})
+
+
 ARTIFACTS: dict[str, type[_Artifact]] = {
     "config": ConfigRecord,
     "summary": TrainingSummary,
     "minimal": MinimalLogging,
     "report": ClassificationReport,
+    "history": History,
 }
-"""The four file models by the ``Run`` attribute that holds them."""
+"""The file models by the ``Run`` attribute that holds them."""
 
 ArtifactT = TypeVar("ArtifactT", bound=_Artifact)
 

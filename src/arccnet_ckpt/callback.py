@@ -123,6 +123,8 @@ class ArcCheckpointLogic(_Base):
         self._active: Literal["fit", "evaluation"] | None = None  # what an exception would end
         self._best: tuple[str, int] | None = None  # (best_model_path, the epoch that saved it)
         self._saved: dict[str, None] = {}  # every checkpoint this fit saved (AsyncCheckpointIO clean-up)
+        self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
+        self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
             target_keys=(target_key,) if target_key else None,
@@ -178,6 +180,8 @@ class ArcCheckpointLogic(_Base):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_fit_start(trainer, pl_module)
         self._saved.clear()
+        self._pending_epoch = None
+        self._epoch_end_metrics = {}
 
         def start() -> RunIdentity:
             identity = self._identity or self._claim(trainer, pl_module)
@@ -190,12 +194,32 @@ class ArcCheckpointLogic(_Base):
         self._active = "fit"
 
     @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)  # ModelCheckpoint saves here: the snapshot sees the new best
+        if self._active != "fit" or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        self._pending_epoch = int(trainer.current_epoch)
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            self._record_validation(trainer, epoch_end=False)  # inside the epoch: no epoch aggregates will follow
+        # At the epoch's end, on_train_epoch_end comes next with the training aggregates: one write, there.
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._pending_epoch == trainer.current_epoch and trainer.is_global_zero:
+            self._record_validation(trainer, epoch_end=True)
+
+    @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning calls this after every fit that did not raise, also one that trained nothing, and after the
         # strategy's teardown has waited for AsyncCheckpointIO: every checkpoint is on disk now.
         super().on_fit_end(trainer, pl_module)
         if self._active != "fit":
             return
+        if self._pending_epoch is not None and trainer.is_global_zero:
+            self._record_validation(
+                trainer, epoch_end=True
+            )  # a fit stopped between its last validation and the epoch's end
         snapshot = self._snapshot(trainer, across_ranks=True)
         recorder = self._require_recorder()
 
@@ -216,6 +240,8 @@ class ArcCheckpointLogic(_Base):
         if active is None or self._recorder is None or not trainer.is_global_zero:
             return
         # Rank 0 alone, no collective: the other ranks may be gone. Never mask the original exception.
+        if active == "fit" and self._pending_epoch is not None:
+            self._record_validation(trainer, epoch_end=True)
         try:
             if self._recorder.phase is Phase.RUNNING:
                 snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
@@ -273,6 +299,7 @@ class ArcCheckpointLogic(_Base):
             recorder.record_test(test_results, report_fields=fields, checkpoint=self._ckpt_path(trainer, identity))
             if evaluation:
                 recorder.finish(FitSnapshot())
+            recorder.write_report()
 
         ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
         if evaluation:
@@ -353,6 +380,28 @@ class ArcCheckpointLogic(_Base):
         return {**(self._identity_state or {}), "best": list(self._best) if self._best else None}
 
     # ----------------------------------------------------------------------------------------------- snapshots
+
+    def _record_validation(self, trainer: pl.Trainer, *, epoch_end: bool) -> None:
+        """On rank 0, no collective: the history entry and heartbeat of the last validation run.
+
+        Inside an epoch, Lightning still holds the previous epoch's aggregates (``train_loss_epoch``): a value equal
+        to the one the last epoch-end entry recorded is such a leftover, not a measurement of this point, and is
+        left out. A failed write costs a warning, never the training: the final record is written at fit end.
+        """
+        epoch, self._pending_epoch = self._pending_epoch, None
+        if self._recorder is None or epoch is None:
+            return
+        try:
+            metrics = capture.scalar_metrics(trainer.callback_metrics)
+            if epoch_end:
+                self._epoch_end_metrics = dict(metrics)
+            else:
+                last = self._epoch_end_metrics
+                metrics = {k: v for k, v in metrics.items() if k not in last or last[k] != v}
+            metrics.update(capture.learning_rates(trainer.optimizers))
+            self._recorder.validated(self._snapshot(trainer), metrics, epoch=epoch)
+        except Exception as e:
+            _warn(f"could not write the history of {self.run_dir}: {type(e).__name__}: {e}")
 
     def _snapshot(self, trainer: pl.Trainer, *, across_ranks: bool = False) -> FitSnapshot:
         """Where the fit is, as plain values. ``across_ranks``: a collective that reduces early stopping."""

@@ -553,6 +553,51 @@ def metrics_with_prefix(metrics: Mapping[str, Any], prefix: str) -> dict[str, fl
     return dict(sorted(out.items()))
 
 
+def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every one-element metric in ``metrics`` as a float (non-finite -> ``None``), with one device read per device.
+
+    Lightning's ``callback_metrics`` hold tensors that may live on a GPU: reading them one ``.item()`` at a time
+    would wait for the device once per metric, so the tensors of each device are stacked and read together.
+    """
+    out: dict[str, float | None] = {}
+    by_device: dict[Any, list[tuple[str, Any]]] = {}
+    for key, value in metrics.items():
+        if key in ("epoch", "step"):
+            continue  # Lightning's own counters, recorded as the entry's epoch and step
+        numel = getattr(value, "numel", None)
+        if callable(numel) and hasattr(value, "device"):
+            if numel() == 1:
+                by_device.setdefault(value.device, []).append((key, value.detach().reshape(())))
+            continue
+        numeric, number = _as_number(value)
+        if numeric:
+            out[key] = number
+    for items in by_device.values():
+        import torch  # only reached with tensors, i.e. inside a Lightning run
+
+        values = torch.stack([t.to(torch.float64) for _, t in items]).tolist()
+        for (key, _), number in zip(items, values, strict=True):
+            out[key] = number if math.isfinite(number) else None
+    return dict(sorted(out.items()))
+
+
+def learning_rates(optimizers: Sequence[Any]) -> dict[str, float | None]:
+    """The current learning rates, named as Lightning's ``LearningRateMonitor`` names them (``lr-Adam``,
+    ``lr-SGD/pg1`` for a second parameter group, ``lr-Adam-1`` for a second Adam)."""
+    out: dict[str, float | None] = {}
+    seen: dict[str, int] = {}
+    for optimizer in optimizers:
+        name = f"lr-{type(optimizer).__name__}"
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        base = f"{name}-{count}" if count else name
+        groups = getattr(optimizer, "param_groups", [])
+        for index, group in enumerate(groups):
+            key = base if len(groups) == 1 else f"{base}/pg{index + 1}"
+            out[key] = scalar(group.get("lr"))
+    return out
+
+
 def scalar(value: Any) -> float | None:
     """A tensor or number as a finite float, else ``None``."""
     return _as_number(value)[1]

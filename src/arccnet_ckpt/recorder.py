@@ -8,6 +8,7 @@ The life cycle is one state machine (:class:`Phase`, :data:`TRANSITIONS`, :func:
                      ▲
     completed | failed | interrupted | running ──resume──▶ running      (a requeued or resumed fit)
     any phase but new ──test──▶ the same phase                          (test results added)
+    running ──validate──▶ running                                       (history.json entry and heartbeat)
 
 The recorder builds every record from plain snapshots (:class:`FitSnapshot`: numbers and dicts the Lightning hooks
 gather), and enforces two rules:
@@ -41,13 +42,15 @@ from arccnet_ckpt.artifacts import (
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
+    History,
+    HistoryEntry,
     MinimalLogging,
     RunKind,
     TrainingSummary,
     record_dict,
     validate_artifact,
 )
-from arccnet_ckpt.errors import LifecycleError, ManagerWarning
+from arccnet_ckpt.errors import ArcCkptWarning, LifecycleError, ManagerWarning
 
 
 class Phase(enum.Enum):
@@ -70,6 +73,7 @@ class Event(enum.Enum):
     FAIL = "fail"  # it raised
     INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM
     TEST = "test"  # trainer.test results arrived
+    VALIDATE = "validate"  # a validation run of the fit ended: a history entry and the heartbeat
 
 
 _ENDED = (Phase.COMPLETED, Phase.FAILED, Phase.INTERRUPTED)
@@ -82,6 +86,7 @@ TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.RUNNING, Event.FAIL): Phase.FAILED,
     (Phase.RUNNING, Event.INTERRUPT): Phase.INTERRUPTED,
     **{(phase, Event.TEST): phase for phase in (Phase.RUNNING, *_ENDED)},
+    (Phase.RUNNING, Event.VALIDATE): Phase.RUNNING,
 }
 """Every allowed ``(phase, event) -> next phase``; anything else raises :class:`LifecycleError`."""
 
@@ -178,6 +183,7 @@ class RunRecorder:
     def __init__(self, identity: RunIdentity) -> None:
         self.identity = identity
         self._summary: TrainingSummary | None = None
+        self._history: list[HistoryEntry] | None = None
 
     # ------------------------------------------------------------------------------------------------ reading
 
@@ -263,7 +269,7 @@ class RunRecorder:
         records: list[BaseModel] = []
         if config is not None:
             records.append(self._merged_config(config))
-        records.append(self._summary_record(data))
+        records.append(self._summary_record(data, now))
         self._write(records)
         return phase
 
@@ -321,12 +327,85 @@ class RunRecorder:
         data = record_dict(previous)
         data["test_results"] = dict(test_results)
         data["tested_checkpoint"] = checkpoint
-        summary = self._summary_record(data)
+        summary = self._summary_record(data, now)
         records: list[BaseModel] = [report, summary]
         if summary.kind == "training":
             records.insert(1, self._minimal(summary, now))  # the test metrics, as the old files had them
         self._write(records)
         return phase
+
+    def validated(
+        self,
+        snapshot: FitSnapshot,
+        metrics: Mapping[str, float | None],
+        *,
+        epoch: int,
+        now: datetime | None = None,
+    ) -> Phase:
+        """A validation run of the fit ended: add a ``history.json`` entry and renew the summary's heartbeat.
+
+        ``history.json`` is rewritten whole (atomically); an entry at the same global step as the last one (the
+        same validation, completed with the epoch's training aggregates) replaces it. The summary gets
+        ``updated_at`` and the progress so far (epochs, step, best value), so a listing shows how far a running run
+        got; its status stays ``running``.
+
+        Args:
+            snapshot: The fit's state after the validation (and the checkpoint it saved).
+            metrics: Every scalar metric, as floats (``None`` for non-finite).
+            epoch: The epoch the validation ran in.
+            now: The moment (default: now, UTC).
+        """
+        now = now or _now()
+        previous, phase = self._advance(Event.VALIDATE)
+        entries = self._history_entries()
+        entry = HistoryEntry.model_validate(
+            {
+                "epoch": epoch,
+                "step": snapshot.global_step,
+                "time": now,
+                "attempt": len(previous.resumes),
+                "metrics": dict(metrics),
+            }
+        )
+        if entries and entries[-1].step == entry.step and entries[-1].attempt == entry.attempt:
+            entries[-1] = entry
+        else:
+            entries.append(entry)
+        history = History.model_construct(
+            schema_version=History.model_fields["schema_version"].default,
+            monitor=snapshot.monitor,
+            mode=snapshot.mode if snapshot.mode in ("min", "max") else None,
+            entries=entries,
+        )
+        data = record_dict(previous)
+        data.update(snapshot.fields())
+        self._write([history, self._summary_record(data, now)])
+        return phase
+
+    def _history_entries(self) -> list[HistoryEntry]:
+        """The history on disk, read once per recorder (a resumed fit continues the file its folder holds)."""
+        if self._history is None:
+            try:
+                existing = self.read(History)
+            except Exception as e:  # a damaged file is replaced, not fatal: say so once
+                _warn(f"{storage.join(self.run_dir, History.filename)} could not be read ({e}); starting it anew")
+                existing = None
+            self._history = list(existing.entries) if existing is not None else []
+        return self._history
+
+    def write_report(self) -> str | None:
+        """Render ``report.html`` from the files on disk; a failure costs a warning (the JSON files are the record).
+
+        Returns:
+            The path written, or ``None`` when it could not be.
+        """
+        from arccnet_ckpt.html_report import write_report
+
+        try:
+            return write_report(self.run_dir)
+        except Exception as e:
+            _warn(f"could not write the HTML report of {self.run_dir}: {type(e).__name__}: {e}")
+            return None
 
     # ------------------------------------------------------------------------------------------ the manual API
 
@@ -383,7 +462,7 @@ class RunRecorder:
             data["end_time"] = now
         data["duration_seconds"] = (_as_datetime(data["end_time"]) - previous.start_time).total_seconds()
         data.update(status=phase.value, error=error, recorded_by="callback")
-        summary = self._summary_record(data)
+        summary = self._summary_record(data, now)
         records: list[BaseModel] = [summary]
         if summary.kind == "training":
             records.insert(0, self._minimal(summary, now))
@@ -412,7 +491,8 @@ class RunRecorder:
             **snapshot.fields(),
         }
 
-    def _summary_record(self, data: dict[str, Any]) -> TrainingSummary:
+    def _summary_record(self, data: dict[str, Any], now: datetime) -> TrainingSummary:
+        data["updated_at"] = now
         if not data.get("monitor"):
             data = {k: v for k, v in data.items() if k != "best_none"}
         return validate_artifact(TrainingSummary, data, source=storage.join(self.run_dir, TrainingSummary.filename))
@@ -530,6 +610,10 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
     return bool(a == b)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, ArcCkptWarning, stacklevel=3)
 
 
 def _warn_kept(filename: str, name: str, value: Any, measured: Any) -> None:
