@@ -1,0 +1,903 @@
+"""``arccnet-ckpt``: list, compare, check, prune and report run folders from the shell.
+
+Run ``arccnet-ckpt --help`` or ``python -m arccnet_ckpt --help``. Verbs: ``ls``, ``show``, ``best``, ``diff``,
+``verify``, ``prune``, ``trash``, ``report``. Nothing here imports torch or Lightning, except ``verify --load``.
+
+Exit codes: 0 ok; 1 problems found (``verify``), nothing matched, or a file could not be read; 2 usage error (a bad
+option, a bad ``--where``, an ambiguous run prefix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, NoReturn
+
+from arccnet_ckpt import storage
+from arccnet_ckpt.cli import output
+from arccnet_ckpt.cli.select import (
+    DEFAULT_STALE_AFTER,
+    MISSING,
+    Found,
+    NoMatch,
+    UsageError,
+    Where,
+    check_key,
+    find,
+    is_stale,
+    main_test_metric,
+    parse_duration,
+    parse_since,
+    resolve,
+    resolve_run,
+    sort_key,
+)
+from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.query import better, config_settings, flatten, metric_mode
+from arccnet_ckpt.runs import Run
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+PROG = "arccnet-ckpt"
+_STATUSES = ("running", "stale", "completed", "failed", "interrupted")
+_DEFAULT_COLUMNS = ("run", "status", "start", "epochs", "best", "test")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ------------------------------------------------------------------------------------------------- run records
+
+
+def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any]:
+    """The stable JSON shape of one run in ``ls``/``best``/``show`` output (version :data:`output.JSON_VERSION`).
+
+    Keys: ``run`` (folder name), ``path``, ``root_name``, ``kind``, ``status`` (as recorded), ``stale``,
+    ``start_time``, ``end_time``, ``updated_at``, ``duration_seconds``, ``model_name``, ``loss_function``,
+    ``epochs``, ``global_step``, ``monitor``, ``mode``, ``best_value``, ``best_epoch``, ``early_stopping_reason``,
+    ``test_results``; missing values are ``null``.
+    """
+    summary = run.summary
+    if summary is None:  # a run that stopped before its summary: what the other files say
+        return {
+            **dict.fromkeys(_RECORD_KEYS),
+            "run": run.name,
+            "path": run.path,
+            "root_name": run.root_name,
+            "kind": run.kind,
+            "status": run.status,
+            "stale": False,
+            "start_time": run.start_time,
+            "model_name": run.model_name,
+            "loss_function": run.loss_function,
+            "test_results": {},
+        }
+    stopper = next((s.reason for s in summary.early_stopping if s.reason != "NOT_STOPPED"), None)
+    names_known = summary.model_name != "unknown" and summary.loss_function != "unknown"
+    return {
+        "run": run.name,
+        "path": run.path,
+        "root_name": summary.root_name or run.root_name,
+        "kind": summary.kind,
+        "status": summary.status,
+        "stale": is_stale(summary, now, stale_after),
+        "start_time": summary.start_time,
+        "end_time": summary.end_time,
+        "updated_at": summary.updated_at,
+        "duration_seconds": summary.duration_seconds,
+        "model_name": summary.model_name if names_known else run.model_name,
+        "loss_function": summary.loss_function if names_known else run.loss_function,
+        "epochs": summary.num_epochs_trained,
+        "global_step": summary.global_step,
+        "monitor": summary.monitor,
+        "mode": summary.mode,
+        "best_value": summary.best_metric_value,
+        "best_epoch": summary.best_epoch,
+        "early_stopping_reason": stopper,
+        "test_results": summary.test_results,
+    }
+
+
+_RECORD_KEYS = (
+    "run",
+    "path",
+    "root_name",
+    "kind",
+    "status",
+    "stale",
+    "start_time",
+    "end_time",
+    "updated_at",
+    "duration_seconds",
+    "model_name",
+    "loss_function",
+    "epochs",
+    "global_step",
+    "monitor",
+    "mode",
+    "best_value",
+    "best_epoch",
+    "early_stopping_reason",
+    "test_results",
+)
+
+
+def _shown_status(record: dict[str, Any]) -> str:
+    return "stale" if record["stale"] else (record["status"] or "-")
+
+
+def _column(run: Run, record: dict[str, Any], name: str) -> Any:
+    """A column of ``ls``: one of the default columns, else any key :func:`select.resolve` knows."""
+    if name == "run":
+        return record["run"]
+    if name == "root":
+        return record["root_name"]
+    if name == "status":
+        return _shown_status(record)
+    if name == "start":
+        return record["start_time"]
+    if name == "epochs":
+        return record["epochs"]
+    if name == "best":
+        if record["monitor"] is None or record["best_value"] is None:
+            return None
+        epoch = f" @{record['best_epoch']}" if record["best_epoch"] is not None else ""
+        return f"{record['monitor']} {output.cell(record['best_value'])}{epoch}"
+    if name == "test":
+        key = main_test_metric(run.summary) if record["test_results"] else None
+        return f"{key} {output.cell(record['test_results'][key])}" if key else None
+    if name == "path":
+        return record["path"]
+    if name == "checkpoint":
+        return run.best_checkpoint
+    value = resolve(run, name)
+    return None if value is MISSING else value
+
+
+# ------------------------------------------------------------------------------------------------------ filters
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY OP VALUE",
+        help="keep runs where KEY OP VALUE holds, e.g. 'test_results.test_f1>=0.6' or 'config.LEARNING_RATE=1e-4' "
+        "(OP: = != > >= < <= ~regex; repeatable; quote it)",
+    )
+    group.add_argument("--status", help=f"comma-separated statuses: {', '.join(_STATUSES)}")
+    group.add_argument("--kind", choices=("training", "evaluation", "all"), help="training or evaluation runs")
+    group.add_argument("--since", help="started within a duration (14d, 12h) or since a date (2025-02-01)")
+    group.add_argument("--root", help="root name, or a prefix of it (flares matches flares/multiclass)")
+    group.add_argument("--model", help="exact model name")
+    group.add_argument("--loss", help="exact loss function")
+
+
+def _add_common(parser: argparse.ArgumentParser, formats: Sequence[str] | None = output.FORMATS) -> None:
+    parser.add_argument("--data", help="the data folder (default: $ARCCNET_DATA_FOLDER, $ARCAFF_DATA_FOLDER, ./data)")
+    parser.add_argument(
+        "--stale-after",
+        default="1h",
+        help="a running run silent longer than this (and than 3 of its epochs) is stale (default 1h)",
+    )
+    if formats:
+        parser.add_argument("--format", choices=formats, default="table", help="output format (default table)")
+
+
+def _stale_after(args: argparse.Namespace) -> timedelta:
+    return parse_duration(args.stale_after, "--stale-after") if args.stale_after else DEFAULT_STALE_AFTER
+
+
+def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_kind: str | None) -> list[Run]:
+    wheres = [Where.parse(w) for w in args.where]
+    statuses = None
+    if args.status:
+        statuses = {s.strip() for s in args.status.split(",") if s.strip()}
+        unknown = statuses - set(_STATUSES)
+        if unknown:
+            raise UsageError(
+                f"--status {args.status!r}: unknown {', '.join(sorted(unknown))}; use {', '.join(_STATUSES)}"
+            )
+    kind = args.kind or default_kind
+    since = parse_since(args.since, now) if args.since else None
+    stale_after = _stale_after(args)
+    kept = []
+    for run in found.runs:
+        try:
+            if kind not in (None, "all") and run.kind != kind:
+                continue
+            if args.root and not (run.root_name == args.root or (run.root_name or "").startswith(args.root + "/")):
+                continue
+            if args.model and run.model_name != args.model:
+                continue
+            if args.loss and run.loss_function != args.loss:
+                continue
+            if since is not None and (run.start_time is None or run.start_time < since):
+                continue
+            if statuses is not None:
+                stale = is_stale(run.summary, now, stale_after)
+                status = "stale" if stale else run.status
+                if status not in statuses:
+                    continue
+            if not all(w.matches(run) for w in wheres):
+                continue
+        except ArcCkptError as e:
+            found.problems.append((run.path, str(e)))
+            continue
+        kept.append(run)
+    return kept
+
+
+def _warn_problems(found: Found) -> None:
+    for path, problem in found.problems:
+        _message(f"warning: skipped {path}: {problem}")
+
+
+def _message(text: str) -> None:
+    sys.stderr.write(f"{PROG}: {text}\n")
+
+
+def _sorted(runs: list[Run], spec: str | None) -> list[Run]:
+    if not spec:
+        return runs
+    key, _, order = spec.partition(":")
+    if order not in ("", "asc", "desc"):
+        raise UsageError(f"--sort {spec!r}: the order after ':' must be asc or desc")
+    check_key(key, "--sort")
+    values = {run.path: resolve(run, key) for run in runs}
+    present = [r for r in runs if sort_key(values[r.path])[0] < 2]
+    missing = [r for r in runs if sort_key(values[r.path])[0] == 2]
+    present.sort(key=lambda r: sort_key(values[r.path]), reverse=order == "desc")
+    return present + missing  # runs without the key last, whichever the order
+
+
+# --------------------------------------------------------------------------------------------------------- verbs
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """``ls``: list runs, filtered, sorted, in columns or as JSON/JSONL/CSV."""
+    now = datetime.now(timezone.utc)
+    found = find(args.targets, args.data)
+    runs = _sorted(_filtered(args, found, now, default_kind=None), args.sort)
+    if args.limit is not None:
+        runs = runs[: args.limit]
+    _warn_problems(found)
+    stale_after = _stale_after(args)
+    records = [(run, run_record(run, now, stale_after)) for run in runs]
+    columns = [c.strip() for c in args.cols.split(",")] if args.cols else list(_DEFAULT_COLUMNS)
+    for c in columns:
+        check_key(c, "--cols")
+    if not args.cols and len({r["root_name"] for _, r in records}) > 1:
+        columns.insert(1, "root")
+    if args.format == "json":
+        output.dump_json(
+            {
+                "schema": "arccnet-ckpt/runs",
+                "version": output.JSON_VERSION,
+                "runs": [_with_columns(run, rec, columns, args.cols) for run, rec in records],
+            }
+        )
+    elif args.format == "jsonl":
+        output.dump_jsonl(_with_columns(run, rec, columns, args.cols) for run, rec in records)
+    else:
+        rows = [[_column(run, rec, c) for c in columns] for run, rec in records]
+        if args.format == "csv":
+            output.dump_csv(columns, rows)
+        else:
+            colour = output.use_colour(sys.stdout)
+            styles = [[_shown_status(rec) if c == "status" else None for c in columns] for _, rec in records]
+            output.table(columns, rows, styles=styles, colour=colour)
+    if not runs:
+        _message("no run matches")
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def _with_columns(run: Run, record: dict[str, Any], columns: list[str], requested: str | None) -> dict[str, Any]:
+    if not requested:
+        return record
+    return {**record, "columns": {c: _column(run, record, c) for c in columns}}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``show``: one run in full: the summary, early stopping, per-class table, confusion matrix, the files."""
+    now = datetime.now(timezone.utc)
+    run = _loaded(resolve_run(args.run, args.data))
+    record = run_record(run, now, _stale_after(args))
+    files = _files(run)
+    if args.format == "json":
+        output.dump_json(
+            {
+                "schema": "arccnet-ckpt/show",
+                "version": output.JSON_VERSION,
+                "run": record,
+                "summary": _dump(run.summary),
+                "report": _dump(run.report),
+                "config": config_settings(run.config),
+                "notes": run.notes,
+                "files": [{"name": name, "bytes": size} for name, size in files],
+            }
+        )
+        return EXIT_OK
+    colour = output.use_colour(sys.stdout)
+    summary = run.summary
+    lines = [
+        ("run", f"{record['root_name']}/{run.name}" if record["root_name"] else run.name),
+        ("path", run.path),
+        ("status", output.paint(_shown_status(record), _shown_status(record), colour) + f"  ({record['kind']})"),
+        ("model / loss", f"{record['model_name']} / {record['loss_function']}"),
+        ("started", _when(record["start_time"])),
+        ("ended", _when(record["end_time"])),
+        ("duration", _duration(record["duration_seconds"])),
+        ("last heartbeat", _when(record["updated_at"])),
+        ("epochs / steps", f"{output.cell(record['epochs'])} / {output.cell(record['global_step'])}"),
+    ]
+    if record["monitor"]:
+        lines.append(
+            (
+                "best",
+                f"{record['monitor']} = {output.cell(record['best_value'])} "
+                f"at epoch {output.cell(record['best_epoch'])} ({record['mode'] or metric_mode(record['monitor'])})",
+            )
+        )
+    if summary is not None:
+        for state in summary.early_stopping:
+            lines.append(
+                (
+                    "early stopping",
+                    f"{state.reason} on {state.monitor}" + (f": {state.message}" if state.message else ""),
+                )
+            )
+        if summary.error is not None:
+            lines.append(("error", f"{summary.error.type}: {summary.error.message}"))
+        for resume in summary.resumes:
+            lines.append(("resumed", f"{_when(resume.time)} from {resume.checkpoint or '-'}"))
+    checkpoint = run.best_checkpoint
+    lines.append(("best checkpoint", storage.basename(checkpoint) if checkpoint else "-"))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        sys.stdout.write(f"{key.ljust(width)}  {value}\n")
+    if record["test_results"]:
+        sys.stdout.write("\n")
+        output.table(["test metric", "value"], sorted(record["test_results"].items()), colour=colour)
+    report = run.report
+    if report is not None and report.per_class:
+        sys.stdout.write("\n")
+        rows: list[list[Any]] = [[n, m.precision, m.recall, m.f1, m.support] for n, m in report.per_class.items()]
+        for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
+            if avg is not None:
+                rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
+        output.table(["class", "precision", "recall", "f1", "support"], rows, colour=colour)
+        if report.accuracy is not None:
+            sys.stdout.write(
+                f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples\n"
+            )
+    if report is not None and report.confusion_matrix:
+        sys.stdout.write("\nconfusion matrix (rows: true class, columns: predicted)\n")
+        names = report.class_names or [str(i) for i in range(len(report.confusion_matrix))]
+        matrix_rows = [[names[i], *row, sum(row)] for i, row in enumerate(report.confusion_matrix)]
+        totals = [sum(col) for col in zip(*report.confusion_matrix, strict=True)]
+        matrix_rows.append(["total", *totals, sum(totals)])
+        output.table(["true \\ pred", *names, "total"], matrix_rows, colour=colour)
+    notes = run.notes
+    if notes:
+        sys.stdout.write("\nnotes\n" + "".join(f"  {n}\n" for n in notes))
+    sys.stdout.write("\nfiles\n")
+    for name, size in files:
+        sys.stdout.write(f"  {name}  {output.human_bytes(size)}\n")
+    return EXIT_OK
+
+
+def _loaded(run: Run) -> Run:
+    """``run`` with every file read; an invalid file is a problem (exit 1) naming the file and the field."""
+    from arccnet_ckpt.runs import load_run
+
+    try:
+        return load_run(run.path)
+    except ArcCkptError as e:
+        raise NoMatch(str(e)) from e
+
+
+def _dump(record: Any) -> Any:
+    from arccnet_ckpt.artifacts import record_dict
+
+    return record_dict(record) if record is not None else None
+
+
+def _files(run: Run) -> list[tuple[str, int]]:
+    if storage.is_remote(run.path):
+        fs, stripped = storage._fs(run.path)
+        return sorted((e["name"].rsplit("/", 1)[-1], int(e.get("size") or 0)) for e in fs.ls(stripped, detail=True))
+    with os.scandir(run.path) as it:
+        return sorted((e.name, e.stat().st_size) for e in it if e.is_file())
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    """``best``: the run with the best value of ``--by``; prints its folder, its best checkpoint, or its JSON."""
+    now = datetime.now(timezone.utc)
+    check_key(args.by, "--by")
+    found = find([args.root_target] if args.root_target else [], args.data)
+    runs = _filtered(args, found, now, default_kind="training")
+    _warn_problems(found)
+    mode = args.mode or metric_mode(args.by)
+    scored = []
+    for run in runs:
+        value = resolve(run, args.by)
+        if value is not MISSING and sort_key(value)[0] == 0:
+            scored.append((float(value), run))
+    if not scored:
+        raise NoMatch(f"no run records {args.by!r} among {len(runs)} run(s)")
+    best_value, best = (max if mode == "max" else min)(scored, key=lambda vr: vr[0])
+    if args.print == "ckpt":
+        checkpoint = best.best_checkpoint
+        if checkpoint is None:
+            raise NoMatch(f"{best.path}: the best run by {args.by} ({best_value:.4g}) has no checkpoint")
+        sys.stdout.write(checkpoint + "\n")
+    elif args.print == "json":
+        output.dump_json(
+            {
+                "schema": "arccnet-ckpt/best",
+                "version": output.JSON_VERSION,
+                "by": args.by,
+                "mode": mode,
+                "value": best_value,
+                "checkpoint": best.best_checkpoint,
+                "run": run_record(best, now, _stale_after(args)),
+            }
+        )
+    else:
+        sys.stdout.write(best.path + "\n")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``diff A B``: changed config keys, metric deltas judged better or worse, per-class F1, package versions."""
+    a, b = (_loaded(resolve_run(t, args.data)) for t in (args.a, args.b))
+    changes = diff_runs(a, b, everything=args.all)
+    if args.format == "json":
+        output.dump_json(
+            {"schema": "arccnet-ckpt/diff", "version": output.JSON_VERSION, "a": a.path, "b": b.path, **changes}
+        )
+        return EXIT_OK
+    rows = _diff_rows(changes)
+    if args.format == "jsonl":
+        output.dump_jsonl(
+            dict(zip(("section", "key", "a", "b", "delta", "judgement"), row, strict=True)) for row in rows
+        )
+    elif args.format == "csv":
+        output.dump_csv(["section", "key", "a", "b", "delta", "judgement"], rows)
+    else:
+        colour = output.use_colour(sys.stdout)
+        sys.stdout.write(f"a: {a.path}\nb: {b.path}\n")
+        if not rows:
+            sys.stdout.write("no differences\n")
+        for section in ("config", "metric", "per-class f1", "package"):
+            part = [row[1:] for row in rows if row[0] == section]
+            if not part:
+                continue
+            sys.stdout.write(f"\n{section}\n")
+            styles = [[None, None, None, r[4], r[4]] for r in part]
+            output.table(
+                ["key", "a", "b", "delta", ""], [[*r[:4], r[4] or ""] for r in part], styles=styles, colour=colour
+            )
+    return EXIT_OK
+
+
+def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """What differs between two runs, as plain data (the ``diff`` JSON document without its header)."""
+    conf_a, conf_b = config_settings(a.config), config_settings(b.config)
+    config = [
+        {"key": k, "a": conf_a.get(k), "b": conf_b.get(k)}
+        for k in sorted(set(conf_a) | set(conf_b))
+        if everything or conf_a.get(k, MISSING) != conf_b.get(k, MISSING)
+    ]
+    summary_b = b.summary
+    monitor = summary_b.monitor if summary_b else None
+    mode = summary_b.mode if summary_b else None
+    numbers_a, numbers_b = _numbers(a), _numbers(b)
+    metrics = []
+    for name in sorted(set(numbers_a) | set(numbers_b)):
+        va, vb = numbers_a.get(name), numbers_b.get(name)
+        if not everything and va == vb:
+            continue
+        delta = vb - va if va is not None and vb is not None else None
+        judged = better(name, delta, monitor, mode) if delta is not None else None
+        metrics.append({"name": name, "a": va, "b": vb, "delta": delta, "better": judged})
+    f1_a = {n: m.f1 for n, m in ((a.report.per_class or {}) if a.report else {}).items()}
+    f1_b = {n: m.f1 for n, m in ((b.report.per_class or {}) if b.report else {}).items()}
+    per_class = []
+    for name in [*f1_a, *(n for n in f1_b if n not in f1_a)]:
+        va, vb = f1_a.get(name), f1_b.get(name)
+        if not everything and va == vb:
+            continue
+        delta = vb - va if va is not None and vb is not None else None
+        per_class.append(
+            {
+                "class": name,
+                "a": va,
+                "b": vb,
+                "delta": delta,
+                "better": better("f1", delta) if delta is not None else None,
+            }
+        )
+    env_a = _packages(a)
+    env_b = _packages(b)
+    packages = [
+        {"package": k, "a": env_a.get(k), "b": env_b.get(k)}
+        for k in sorted(set(env_a) | set(env_b))
+        if everything or env_a.get(k) != env_b.get(k)
+    ]
+    return {"config": config, "metrics": metrics, "per_class_f1": per_class, "packages": packages}
+
+
+def _numbers(run: Run) -> dict[str, float]:
+    summary = run.summary
+    out: dict[str, float] = {}
+    if summary is not None:
+        if summary.monitor and summary.best_metric_value is not None:
+            out[f"best_{summary.monitor}"] = summary.best_metric_value
+        if summary.duration_seconds is not None:
+            out["duration_seconds"] = summary.duration_seconds
+        out["num_epochs_trained"] = float(summary.num_epochs_trained)
+        out.update({k: v for k, v in summary.test_results.items() if v is not None})
+    report = run.report
+    if report is not None:
+        out.update({k: v for k, v in report.test_metrics.items() if v is not None and k not in out})
+        if report.accuracy is not None:
+            out.setdefault("accuracy", report.accuracy)
+    return out
+
+
+def _packages(run: Run) -> dict[str, Any]:
+    config = run.config
+    if config is None or config.environment is None:
+        return {}
+    env = flatten(config.environment.model_dump(mode="json"))
+    return {k: v for k, v in env.items() if k not in ("argv", "hostname", "platform")}
+
+
+def _diff_rows(changes: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for item in changes["config"]:
+        rows.append(["config", item["key"], item["a"], item["b"], None, None])
+    for item in changes["metrics"]:
+        rows.append(["metric", item["name"], item["a"], item["b"], item["delta"], _judgement(item["better"])])
+    for item in changes["per_class_f1"]:
+        rows.append(["per-class f1", item["class"], item["a"], item["b"], item["delta"], _judgement(item["better"])])
+    for item in changes["packages"]:
+        rows.append(["package", item["package"], item["a"], item["b"], None, None])
+    return rows
+
+
+def _judgement(value: bool | None) -> str | None:
+    return None if value is None else ("better" if value else "worse")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``verify``: every file validates, the best checkpoint exists (``--load``: loads), no temporary leftovers."""
+    from arccnet_ckpt.cli.verify import verify_runs
+
+    now = datetime.now(timezone.utc)
+    found = find(args.targets, args.data)
+    problems = list(found.problems)
+    problems += verify_runs(found.runs, load=args.load, now=now, stale_after=_stale_after(args))
+    if args.format == "json":
+        output.dump_json(
+            {
+                "schema": "arccnet-ckpt/verify",
+                "version": output.JSON_VERSION,
+                "runs": len(found.runs) + len(found.problems),
+                "problems": [{"path": p, "problem": m} for p, m in problems],
+            }
+        )
+    elif args.format == "jsonl":
+        output.dump_jsonl({"path": p, "problem": m} for p, m in problems)
+    elif args.format == "csv":
+        output.dump_csv(["path", "problem"], problems)
+    else:
+        for path, problem in problems:
+            sys.stdout.write(f"{path}: {problem}\n")
+    checked = len(found.runs) + len(found.problems)
+    _message(f"verified {checked} run(s): {len(problems)} problem(s)")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """``prune``: move failed, old or surplus runs (or their weights) to the trash; a dry run unless ``--yes``."""
+    from arccnet_ckpt.cli import trash
+
+    now = datetime.now(timezone.utc)
+    rules = trash.KeepRules(
+        best=args.keep_best or 0,
+        by=args.by,
+        mode=args.mode,
+        last=args.keep_last or 0,
+        within=parse_duration(args.keep_within, "--keep-within") if args.keep_within else None,
+    )
+    if args.keep_best and not args.by:
+        raise UsageError("--keep-best N needs --by KEY (e.g. --keep-best 3 --by test_f1)")
+    if args.by:
+        check_key(args.by, "--by")
+    narrowed = bool(args.status or args.older_than or args.where or args.since)
+    if not (rules.any or narrowed):
+        raise UsageError(
+            "prune needs a rule: a keep rule (--keep-best N --by KEY, --keep-last N, --keep-within 14d) or a "
+            "narrowing (--status failed,interrupted, --older-than 30d, --where ...)"
+        )
+    found = find(args.targets, args.data)
+    scope = _filtered(args, found, now, default_kind=None)
+    candidates = scope
+    if args.older_than:
+        cutoff = now - parse_duration(args.older_than, "--older-than")
+        candidates = [r for r in scope if r.start_time is not None and r.start_time < cutoff]
+    _warn_problems(found)
+    if args.status or args.where or args.since:
+        # The keep rules compare against every run of the same roots, not only the ones the filters picked.
+        scope_for_rules = _filtered(_without_narrowing(args), find(args.targets, args.data), now, default_kind=None)
+    else:
+        scope_for_rules = scope
+    planned = trash.plan(
+        candidates, scope_for_rules, rules=rules, what=args.what, now=now, stale_after=_stale_after(args)
+    )
+    entries = trash.move_to_trash(planned.items, now) if args.yes and planned.items else []
+    if args.format == "json":
+        output.dump_json(
+            {
+                "schema": "arccnet-ckpt/prune",
+                "version": output.JSON_VERSION,
+                "dry_run": not args.yes,
+                "what": args.what,
+                "bytes": planned.size,
+                "items": [{"path": i.path, "run": i.run.path, "what": i.what, "bytes": i.size} for i in planned.items],
+                "skipped": [{"path": p, "reason": r} for p, r in planned.skipped],
+                "trash": entries,
+            }
+        )
+    elif args.format in ("jsonl", "csv"):
+        rows = [[i.path, i.what, i.size, "moved" if args.yes else "would move"] for i in planned.items]
+        rows += [[p, "skipped", 0, r] for p, r in planned.skipped]
+        if args.format == "csv":
+            output.dump_csv(["path", "what", "bytes", "action"], rows)
+        else:
+            output.dump_jsonl(dict(zip(("path", "what", "bytes", "action"), r, strict=True)) for r in rows)
+    else:
+        colour = output.use_colour(sys.stdout)
+        verb = "moved" if args.yes else "would move"
+        rows2 = [[i.run.name, i.run.status, i.what, output.human_bytes(i.size), i.path] for i in planned.items]
+        if rows2:
+            output.table(["run", "status", "what", "size", "path"], rows2, colour=colour)
+        for path, reason in planned.skipped:
+            sys.stdout.write(f"kept {path}: {reason}\n")
+        summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
+        if args.yes and entries:
+            summary += f" to {', '.join(entries)} (undo: arccnet-ckpt trash restore {storage.basename(entries[0])})"
+        elif not args.yes and planned.items:
+            summary += " (dry run: add --yes to move them to the trash)"
+        _message(summary)
+    return EXIT_OK
+
+
+def _without_narrowing(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "status": None, "where": [], "since": None})
+
+
+def cmd_trash(args: argparse.Namespace) -> int:
+    """``trash ls|restore|empty``: what prune moved, put back, or deleted for good."""
+    from arccnet_ckpt.cli import trash
+    from arccnet_ckpt.layout import resolve_data_folder
+
+    data = resolve_data_folder(args.data)
+    now = datetime.now(timezone.utc)
+    if args.action == "ls":
+        entries = trash.entries(data)
+        rows = [[e.id, e.created_at, len(e.items), e.size, e.items[0]["original"] if e.items else ""] for e in entries]
+        if args.format == "json":
+            output.dump_json(
+                {
+                    "schema": "arccnet-ckpt/trash",
+                    "version": output.JSON_VERSION,
+                    "entries": [
+                        {"id": e.id, "path": e.path, "created_at": e.created_at, "items": e.items} for e in entries
+                    ],
+                }
+            )
+        elif args.format == "jsonl":
+            output.dump_jsonl(
+                {"id": e.id, "path": e.path, "created_at": e.created_at, "items": e.items} for e in entries
+            )
+        elif args.format == "csv":
+            output.dump_csv(["id", "created_at", "items", "bytes", "first"], rows)
+        else:
+            output.table(["id", "created", "items", "bytes", "first item"], rows, colour=output.use_colour(sys.stdout))
+        return EXIT_OK
+    if args.action == "restore":
+        if not args.entry:
+            raise UsageError("trash restore needs the entry id (see: arccnet-ckpt trash ls)")
+        entry = trash.find_entry(data, args.entry)
+        problems = trash.restore(entry)
+        for path, problem in problems:
+            _message(f"{path}: {problem}")
+        _message(f"restored {len(entry.items) - len(problems)} of {len(entry.items)} item(s) from {entry.id}")
+        return EXIT_PROBLEMS if problems else EXIT_OK
+    older = parse_duration(args.older_than, "--older-than") if args.older_than else timedelta(0)
+    doomed = [e for e in trash.entries(data) if now - e.created_at >= older]
+    for entry in doomed:
+        if args.yes:
+            trash.remove(entry.path)
+    verb = "deleted" if args.yes else "would delete"
+    size = sum(e.size for e in doomed)
+    tail = "" if args.yes or not doomed else " (dry run: add --yes to delete them for good)"
+    _message(f"{verb} {len(doomed)} trash entr{'y' if len(doomed) == 1 else 'ies'}, {output.human_bytes(size)}{tail}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``report RUN…``: the self-contained HTML report (several runs: side by side)."""
+    from arccnet_ckpt import html_report
+
+    runs = [_loaded(resolve_run(t, args.data)) for t in args.runs]
+    if args.output:
+        target = args.output
+    elif len(runs) == 1:
+        target = storage.join(runs[0].path, html_report.REPORT_FILENAME)
+    else:
+        raise UsageError("several runs need -o FILE (e.g. -o compare.html)")
+    storage.write_text(target, html_report.render_html(runs))
+    sys.stdout.write(f"{target}\n")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``arccnet-ckpt`` argument parser."""
+    from arccnet_ckpt import __version__
+
+    parser = _Parser(
+        prog=PROG,
+        description="List, compare, check, prune and report arccnet-ckpt run folders.",
+        epilog="Exit codes: 0 ok, 1 problems found or no match, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+
+    ls = verbs.add_parser("ls", help="list runs", description="List runs, filtered and sorted.")
+    ls.add_argument("targets", nargs="*", metavar="DATA_OR_ROOT", help="data folders, root folders or root names")
+    _add_filters(ls)
+    ls.add_argument("--sort", metavar="KEY[:desc]", help="sort by a key, e.g. test_results.test_f1:desc")
+    ls.add_argument("--limit", type=_positive, help="show at most N runs")
+    ls.add_argument("--cols", help="comma-separated columns or keys (default: run,status,start,epochs,best,test)")
+    _add_common(ls)
+    ls.set_defaults(func=cmd_ls, parser=ls)
+
+    show = verbs.add_parser("show", help="one run in full", description="Show one run in full.")
+    show.add_argument("run", help="run folder, a .ckpt inside it, or a unique prefix of its name")
+    _add_common(show, ("table", "json"))
+    show.set_defaults(func=cmd_show, parser=show)
+
+    best = verbs.add_parser("best", help="the best run by a key", description="Print the best run by a key.")
+    best.add_argument("root_target", nargs="?", metavar="ROOT", help="data folder, root folder or root name")
+    best.add_argument("--by", required=True, help="the key to compare, e.g. test_f1 or history.best.val_f1")
+    best.add_argument("--mode", choices=("max", "min"), help="default: min for losses and errors, else max")
+    best.add_argument("--print", choices=("path", "ckpt", "json"), default="path", help="what to print (default path)")
+    _add_filters(best)
+    _add_common(best, None)
+    best.set_defaults(func=cmd_best, parser=best)
+
+    diff = verbs.add_parser("diff", help="what changed between two runs", description="Compare two runs.")
+    diff.add_argument("a")
+    diff.add_argument("b")
+    diff.add_argument("--all", action="store_true", help="also the keys and metrics that did not change")
+    _add_common(diff)
+    diff.set_defaults(func=cmd_diff, parser=diff)
+
+    verify = verbs.add_parser("verify", help="check run folders", description="Check run folders; exit 1 on problems.")
+    verify.add_argument("targets", nargs="*", metavar="PATH", help="data folders, root folders or run folders")
+    verify.add_argument("--load", action="store_true", help="also torch.load each best checkpoint (imports torch)")
+    _add_common(verify)
+    verify.set_defaults(func=cmd_verify, parser=verify)
+
+    prune = verbs.add_parser(
+        "prune",
+        help="move runs or weights to the trash",
+        description="Move runs (or their weights) to <data>/.trash. A dry run unless --yes. Keep rules are a union, "
+        "applied per root name. Never touches a running run with a fresh heartbeat, nor a checkpoint another run "
+        "resumed from.",
+    )
+    prune.add_argument("targets", nargs="*", metavar="DATA_OR_ROOT")
+    prune.add_argument("--keep-best", type=_positive, metavar="N", help="keep the N best runs by --by")
+    prune.add_argument("--by", help="the key for --keep-best")
+    prune.add_argument("--mode", choices=("max", "min"), help="for --by (default: min for losses, else max)")
+    prune.add_argument("--keep-last", type=_positive, metavar="N", help="keep the N most recent runs")
+    prune.add_argument("--keep-within", metavar="DURATION", help="keep runs started within, e.g. 14d")
+    prune.add_argument("--older-than", metavar="DURATION", help="only runs started longer ago, e.g. 30d")
+    prune.add_argument("--what", choices=("weights", "run"), default="run", help="the whole run, or its .ckpt files")
+    prune.add_argument("--yes", action="store_true", help="act (default: a dry run)")
+    _add_filters(prune)
+    _add_common(prune)
+    prune.set_defaults(func=cmd_prune, parser=prune)
+
+    trash_parser = verbs.add_parser("trash", help="what prune moved", description="List, restore or empty the trash.")
+    trash_parser.add_argument("action", choices=("ls", "restore", "empty"))
+    trash_parser.add_argument("entry", nargs="?", help="for restore: the entry id (or a unique prefix)")
+    trash_parser.add_argument("--older-than", metavar="DURATION", help="for empty: only entries older, e.g. 7d")
+    trash_parser.add_argument("--yes", action="store_true", help="for empty: act (default: a dry run)")
+    _add_common(trash_parser)
+    trash_parser.set_defaults(func=cmd_trash, parser=trash_parser)
+
+    report = verbs.add_parser("report", help="the HTML report", description="Write the self-contained HTML report.")
+    report.add_argument("runs", nargs="+", metavar="RUN")
+    report.add_argument("-o", "--output", help="the file to write (default: report.html in the run folder)")
+    report.add_argument("--data", help="the data folder, for run name prefixes")
+    report.set_defaults(func=cmd_report, parser=report)
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 problems or no match, 2 usage error)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the verb's own parser says it, so the message names the verb and its --help
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # A short-lived process that builds many acyclic objects: the cyclic garbage collector only costs time here.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return int(args.func(args))
+    except UsageError as e:
+        sys.stderr.write(f"{PROG} {args.verb}: error: {e}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:  # `arccnet-ckpt ls | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (ArcCkptError, OSError) as e:
+        sys.stderr.write(f"{PROG} {args.verb}: {e}\n")
+        return EXIT_PROBLEMS
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def run() -> None:
+    """The console script's entry point."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # pragma: no cover
+        code = 130
+    sys.stdout.flush()
+    raise SystemExit(code)

@@ -1,0 +1,168 @@
+"""Printing for the command line: aligned tables (coloured on a terminal only), JSON, JSON Lines and CSV.
+
+JSON documents carry ``"schema"`` (what they describe) and ``"version"`` (:data:`JSON_VERSION`); nothing but the
+document goes to stdout, so ``arccnet-ckpt ls --format json | jq`` always works. Messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+JSON_VERSION = 1
+"""The version of every JSON document the command line prints; bumped only when a field changes meaning."""
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+_COLOURS = {
+    "completed": "32",
+    "better": "32",
+    "failed": "31",
+    "worse": "31",
+    "interrupted": "33",
+    "running": "36",
+    "stale": "35",
+    "header": "1",
+    "dim": "2",
+}
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, style: str | None, colour: bool) -> str:
+    """``text`` in the colour of ``style`` (a status, ``better``/``worse``, ``header``) when ``colour``."""
+    code = _COLOURS.get(style or "")
+    return f"\033[{code}m{text}\033[0m" if colour and code else text
+
+
+def cell(value: Any) -> str:
+    """A value as a table shows it: 4 significant digits, ``-`` for missing, times to the minute."""
+    kind = type(value)
+    if kind is str:
+        return str(value)
+    if value is None:
+        return "-"
+    if kind is int:
+        return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    styles: Iterable[Sequence[str | None]] | None = None,
+    colour: bool = False,
+    out: TextIO | None = None,
+) -> None:
+    """Print an aligned table: numbers right-aligned, two spaces between columns.
+
+    Args:
+        headers: Column titles.
+        rows: One sequence of values per row (formatted with :func:`cell`).
+        styles: Per row, per column, a style name for :func:`paint` (``None`` for plain).
+        colour: Whether to colour (see :func:`use_colour`).
+        out: The stream (default stdout).
+    """
+    out = out or sys.stdout
+    raw = [list(r) for r in rows]
+    columns = list(zip(*raw, strict=True)) if raw else [() for _ in headers]
+    text_columns = [[cell(v) for v in column] for column in columns]
+    widths = [max([len(h), *map(len, column)]) for h, column in zip(headers, text_columns, strict=True)]
+    numeric = [_numeric_column(column) for column in columns]
+    last = len(headers) - 1
+    for i, column in enumerate(text_columns):
+        if numeric[i]:
+            text_columns[i] = [v.rjust(widths[i]) for v in column]
+        elif i < last:
+            text_columns[i] = [v.ljust(widths[i]) for v in column]
+    if colour and styles is not None:
+        for r, style in enumerate(styles):
+            for i, name in enumerate(style):
+                if name:
+                    text_columns[i][r] = paint(text_columns[i][r], name, colour)
+    header = "  ".join(h.upper().ljust(widths[i]) if i < last else h.upper() for i, h in enumerate(headers))
+    lines = [paint(header.rstrip(), "header", colour)]
+    lines.extend("  ".join(parts).rstrip() for parts in zip(*text_columns, strict=True))
+    out.write("\n".join(lines) + "\n")
+
+
+def _numeric_column(values: Sequence[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
+
+
+def dump_json(document: dict[str, Any], out: TextIO | None = None) -> None:
+    """Print one JSON document (indented, strict: no NaN)."""
+    (out or sys.stdout).write(json.dumps(_jsonable(document), indent=2, allow_nan=False) + "\n")
+
+
+def dump_jsonl(items: Iterable[dict[str, Any]], out: TextIO | None = None) -> None:
+    """Print one compact JSON object per line."""
+    stream = out or sys.stdout
+    for item in items:
+        stream.write(json.dumps(_jsonable(item), separators=(",", ":"), allow_nan=False) + "\n")
+
+
+def dump_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO | None = None) -> None:
+    """Print CSV with a header row: raw values (full precision, ISO times, empty for missing)."""
+    writer = csv.writer(out or sys.stdout, lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if v is None else _csv_value(v) for v in row])
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def human_bytes(size: int) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover - the loop always returns

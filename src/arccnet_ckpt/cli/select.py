@@ -1,0 +1,455 @@
+"""Finding runs for the command line: targets, keys, ``--where`` filters, durations, staleness, sorting.
+
+Everything here works on :class:`~arccnet_ckpt.runs.Run` objects and the JSON form of their files; nothing imports
+torch or Lightning.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from arccnet_ckpt import storage
+from arccnet_ckpt.artifacts import (
+    ClassificationReport,
+    ConfigRecord,
+    History,
+    MinimalLogging,
+    TrainingSummary,
+    record_dict,
+)
+from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, validate_root_name
+from arccnet_ckpt.query import captured_settings, config_settings, metric_mode
+from arccnet_ckpt.runs import Run, scan_runs
+
+MISSING: Any = object()
+"""What a key resolves to when the run does not record it."""
+
+DEFAULT_STALE_AFTER = timedelta(hours=1)
+"""A running run silent for longer than this (and than three of its epochs) is shown as stale."""
+
+_RUN_MARKERS = (TrainingSummary.filename, ConfigRecord.filename, MinimalLogging.filename)
+
+
+class UsageError(ArcCkptError):
+    """The command line asked for something malformed (exit code 2)."""
+
+
+class NoMatch(ArcCkptError):
+    """Nothing matched, or a file could not be read (exit code 1)."""
+
+
+# ------------------------------------------------------------------------------------------------------ durations
+
+
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|min|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """``"90s"``, ``"30m"``, ``"12h"``, ``"14d"`` or ``"2w"`` as a timedelta.
+
+    Raises:
+        UsageError: Naming the option and the forms allowed.
+    """
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise UsageError(f"{option} {text!r}: expected a duration such as 90s, 30m, 12h, 14d or 2w")
+    return timedelta(seconds=float(match["n"]) * _UNITS[match["unit"]])
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since``: a duration back from ``now`` (``14d``) or an ISO date or time (``2025-02-01``, UTC if naive)."""
+    try:
+        return now - parse_duration(text, "--since")
+    except UsageError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: expected a duration (14d, 12h) or an ISO date or time (2025-02-01, 2025-02-01T12:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------------------- staleness
+
+
+def is_stale(summary: TrainingSummary | None, now: datetime, stale_after: timedelta) -> bool:
+    """A ``running`` run whose heartbeat is older than ``stale_after`` and than three of its epochs.
+
+    The heartbeat is ``updated_at`` (renewed at each validation), else the start time for runs written before it
+    existed. A SIGKILLed or lost job stays ``running`` on disk forever: this is how it is told from a live one.
+    """
+    if summary is None or summary.status != "running":
+        return False
+    beat = summary.updated_at or summary.start_time
+    allowed = stale_after
+    if summary.num_epochs_trained > 0 and summary.updated_at is not None:
+        per_epoch = (summary.updated_at - summary.start_time) / summary.num_epochs_trained
+        allowed = max(allowed, 3 * per_epoch)
+    return now - beat > allowed
+
+
+# --------------------------------------------------------------------------------------------------------- targets
+
+
+@dataclass
+class Found:
+    """The runs a command found, and the run folders it had to skip (``(path, reason)``)."""
+
+    runs: list[Run]
+    problems: list[tuple[str, str]]
+
+
+def _is_run_folder(path: str) -> bool:
+    return any(storage.exists(storage.join(path, name)) for name in _RUN_MARKERS)
+
+
+def _normalise(path: str) -> str:
+    return path.rstrip("/") if storage.is_remote(path) else os.path.abspath(path)
+
+
+def _exists(path: str) -> bool:
+    return storage.exists(path) if storage.is_remote(path) else os.path.exists(path)
+
+
+def _root_below_checkpoints(path: str) -> str:
+    parts = path.replace("\\", "/").rstrip("/").split("/")
+    if CHECKPOINTS_DIRNAME not in parts:
+        return ""
+    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
+    return "/".join(parts[index + 1 :])
+
+
+def find(targets: Iterable[str | None], data: str | None) -> Found:
+    """The runs at each target: a data folder, a ``checkpoints`` or root folder, a run folder, a URL, or a root
+    name under the data folder (``flares/multiclass``); no target means the whole data folder.
+
+    Raises:
+        NoMatch: If a target is neither an existing folder nor a root name under the data folder.
+        UsageError: If a target that is not a folder is not a valid root name either.
+    """
+    found = Found([], [])
+    seen: set[str] = set()
+    for target in list(targets) or [None]:
+        runs, problems = _find_one(target, data)
+        for run in runs:
+            if run.path not in seen:
+                seen.add(run.path)
+                found.runs.append(run)
+        found.problems.extend(problems)
+    return found
+
+
+def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tuple[str, str]]]:
+    base = resolve_data_folder(data)
+    if target is None:
+        folder = storage.join(base, CHECKPOINTS_DIRNAME)
+        if not _exists(folder):
+            raise NoMatch(
+                f"no runs: {folder} does not exist (pass a folder, --data, or set $ARCCNET_DATA_FOLDER or "
+                "$ARCAFF_DATA_FOLDER)"
+            )
+        return scan_runs(folder, "")
+    path = target[len("file://") :] if target.startswith("file://") else target
+    if storage.is_remote(path) or os.path.exists(path):
+        path = _normalise(path)
+        if path.endswith(".ckpt") and not storage.is_remote(path) and os.path.isfile(path):
+            path = os.path.dirname(path)
+        if _is_run_folder(path):
+            return [Run(path)], []
+        nested = storage.join(path, CHECKPOINTS_DIRNAME)
+        if _exists(nested):
+            return scan_runs(nested, "")
+        return scan_runs(path, _root_below_checkpoints(path))
+    try:
+        root = validate_root_name(target)
+    except ValueError as e:
+        raise UsageError(f"{target!r} is not an existing folder, and not a valid root name: {e}") from e
+    folder = storage.join(base, CHECKPOINTS_DIRNAME, *root.split("/"))
+    if not _exists(folder):
+        raise NoMatch(f"{target}: no such folder, and no root name {root!r} under {base}/{CHECKPOINTS_DIRNAME}")
+    return scan_runs(folder, root)
+
+
+def resolve_run(target: str, data: str | None) -> Run:
+    """One run: its folder, a ``.ckpt`` inside it, or a unique prefix of its name (or of ``<root>/<name>``).
+
+    Raises:
+        NoMatch: If nothing matches.
+        UsageError: If the prefix matches several runs (they are named).
+    """
+    path = target[len("file://") :] if target.startswith("file://") else target
+    if storage.is_remote(path) or os.path.exists(path):
+        path = _normalise(path)
+        folder = storage.dirname(path) if path.endswith(".ckpt") else path
+        if _is_run_folder(folder):
+            return Run(folder)
+        raise NoMatch(f"{target}: not a run folder (it holds none of {', '.join(_RUN_MARKERS)})")
+    try:
+        candidates = find([], data).runs
+    except NoMatch as e:
+        raise NoMatch(f"{target}: no such folder, and no run to match it against: {e}") from e
+    matches = [r for r in candidates if r.name.startswith(target) or f"{r.root_name or ''}/{r.name}".startswith(target)]
+    exact = [r for r in matches if r.name == target]
+    if len(exact) == 1:
+        return exact[0]
+    if not matches:
+        raise NoMatch(f"{target}: no run folder, and no run name starts with it under {resolve_data_folder(data)}")
+    if len(matches) > 1:
+        names = ", ".join(f"{r.root_name}/{r.name}" if r.root_name else r.name for r in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise UsageError(
+            f"{target!r} is ambiguous: it matches {len(matches)} runs ({names}{more}); give more of the name"
+        )
+    return matches[0]
+
+
+# ------------------------------------------------------------------------------------------------------------ keys
+
+
+_FILE_PREFIXES: dict[str, type[Any]] = {
+    "config": ConfigRecord,
+    "report": ClassificationReport,
+    "minimal": MinimalLogging,
+    "history": History,
+}
+_HISTORY_REDUCERS = ("last", "best", "min", "max")
+
+
+def check_key(key: str, option: str) -> str:
+    """A key as ``--where``/``--sort``/``--cols``/``--by`` accept it: dotted segments, no blanks.
+
+    Raises:
+        UsageError: For an empty key or an empty segment.
+    """
+    if not key or any(not part.strip() for part in key.split(".")):
+        raise UsageError(
+            f"{option}: bad key {key!r}: use a dotted path such as test_results.test_f1, config.LEARNING_RATE, "
+            "report.per_class.M.f1 or history.best.val_f1"
+        )
+    return key
+
+
+def resolve(run: Run, key: str) -> Any:
+    """The value ``key`` names for ``run``, or :data:`MISSING`.
+
+    ``KEY`` is a dotted path into ``training_summary.json`` (``test_results.test_f1``, ``early_stopping.0.reason``);
+    a first segment ``config.``, ``report.``, ``minimal.`` or ``history.`` reaches into that file instead
+    (``config.LEARNING_RATE``, ``report.per_class.M.f1``, ``history.best.val_f1``, ``history.last.val_loss``). A
+    single name that the summary lacks is looked up as :meth:`Run.metric` does (``test_f1``, ``best_val_f1``).
+
+    Raises:
+        ArtifactError: If the file the key reaches into is invalid.
+    """
+    head, _, rest = key.partition(".")
+    if head in _FILE_PREFIXES and rest:
+        if head == "config":
+            return _resolve_config(run.config, rest)
+        if head == "history":
+            return _resolve_history(run.history, rest)
+        record = run.report if head == "report" else run.minimal
+        return _walk(record_dict(record), rest.split(".")) if record is not None else MISSING
+    summary = run.summary
+    if summary is not None:
+        value = _walk(record_dict(summary), key.split("."))
+        if value is not MISSING:
+            return value
+    if "." not in key:
+        metric = run.metric(key)
+        if metric is not None:
+            return metric
+    return MISSING
+
+
+def _resolve_config(config: ConfigRecord | None, rest: str) -> Any:
+    if config is None:
+        return MISSING
+    for flat in (config_settings(config), captured_settings(config)):
+        if rest in flat:
+            return flat[rest]
+    return _walk(record_dict(config), rest.split("."))
+
+
+def _resolve_history(history: History | None, rest: str) -> Any:
+    if history is None:
+        return MISSING
+    reducer, _, metric = rest.partition(".")
+    if reducer in _HISTORY_REDUCERS and metric:
+        values = [value for _, value in history.series(metric)]
+        if not values:
+            return MISSING
+        if reducer == "last":
+            return values[-1]
+        if reducer == "best":
+            reducer = "min" if metric_mode(metric, history.monitor, history.mode) == "min" else "max"
+        return min(values) if reducer == "min" else max(values)
+    return _walk(record_dict(history), rest.split("."))
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    """Follow ``parts`` into nested dicts and lists; a dict key may itself hold dots (``optim.lr``)."""
+    i = 0
+    while i < len(parts):
+        if isinstance(value, dict):
+            for j in range(len(parts), i, -1):
+                joined = ".".join(parts[i:j])
+                if joined in value:
+                    value, i = value[joined], j
+                    break
+            else:
+                return MISSING
+        elif isinstance(value, list):
+            try:
+                value, i = value[int(parts[i])], i + 1
+            except (ValueError, IndexError):
+                return MISSING
+        else:
+            return MISSING
+    return value
+
+
+# -------------------------------------------------------------------------------------------------------- --where
+
+
+_WHERE = re.compile(r"^\s*(?P<key>[^<>=!~\s]+)\s*(?P<op>>=|<=|==|!=|=|>|<|~)\s*(?P<value>.*?)\s*$")
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass(frozen=True)
+class Where:
+    """One ``--where KEY OP VALUE`` condition."""
+
+    key: str
+    op: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Where:
+        """Parse ``"test_results.test_f1>=0.6"`` (spaces around the operator allowed).
+
+        Raises:
+            UsageError: Naming the operators allowed, with an example.
+        """
+        match = _WHERE.match(text)
+        if match is None or not match["value"]:
+            raise UsageError(
+                f"--where {text!r}: expected KEY OP VALUE with OP one of = != > >= < <= ~ (regex), e.g. "
+                "--where 'test_results.test_f1>=0.6' (quote it: the shell reads > as a redirection)"
+            )
+        if match["op"] == "~":
+            try:
+                re.compile(match["value"])
+            except re.error as e:
+                raise UsageError(f"--where {text!r}: bad regular expression: {e}") from e
+        return cls(check_key(match["key"], "--where"), match["op"], match["value"])
+
+    def matches(self, run: Run) -> bool:
+        """Whether ``run`` satisfies the condition; a run that lacks the key never does."""
+        actual = resolve(run, self.key)
+        if actual is MISSING:
+            return False
+        if self.op == "~":
+            return re.search(self.value, _text(actual)) is not None
+        wanted = _literal(self.value)
+        a, b = _comparable(actual), _comparable(wanted)
+        try:
+            return _OPS[self.op](a, b)
+        except TypeError:  # a number against a word: only = and != can hold
+            return _OPS[self.op](_text(actual), self.value) if self.op in ("=", "==", "!=") else False
+
+
+def _literal(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip("'\"")
+
+
+def _comparable(value: Any) -> Any:
+    """Numbers (and numeric strings such as ``"1e-4"``) as floats; datetimes as ISO text; the rest as is."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """Order values of one key: numbers, then text, then missing ones last."""
+    value = _comparable(value) if value is not MISSING else MISSING
+    if value is MISSING or value is None:
+        return (2, 0)
+    if isinstance(value, (bool, float)):
+        return (0, float(value))
+    return (1, _text(value))
+
+
+def main_test_metric(summary: TrainingSummary | None) -> str | None:
+    """The test metric a listing shows: the monitored one's ``test_`` twin, else F1, accuracy, then loss."""
+    if summary is None or not summary.test_results:
+        return None
+    tests = summary.test_results
+    preferred = []
+    if summary.monitor:
+        preferred.append("test_" + summary.monitor.split("_", 1)[-1])
+    preferred += ["test_f1", "test_acc", "test_accuracy", "test_loss"]
+    for name in preferred:
+        if name in tests:
+            return name
+    return sorted(tests)[0]
+
+
+def data_folder_of(path: str) -> str | None:
+    """The data folder a run folder sits in (the parent of its ``checkpoints`` segment), or ``None``."""
+    parts = path.rstrip("/").split("/")
+    if CHECKPOINTS_DIRNAME not in parts:
+        return None
+    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
+    return "/".join(parts[:index]) or "/"
+
+
+def require_runs(found: Found, what: str) -> list[Run]:
+    """The runs found, or :class:`NoMatch` naming ``what`` was searched."""
+    if not found.runs:
+        raise NoMatch(f"no run matches {what}")
+    return found.runs

@@ -1,0 +1,81 @@
+"""``verify``: one line per problem in run folders, for CI jobs and cron."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from arccnet_ckpt import storage
+from arccnet_ckpt.cli.select import is_stale
+from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.runs import Run
+from arccnet_ckpt.storage import _TMP_PREFIX
+
+
+def verify_runs(runs: list[Run], *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
+    """``(path, problem)`` for every problem in ``runs``.
+
+    Checks that every JSON file validates (legacy files converted as the loader does), that the best checkpoint
+    the summary names exists, that a completed training run has a checkpoint at all, that no temporary file of an
+    interrupted write is left, and that no run says ``running`` with a stale heartbeat. With ``load``, each best
+    checkpoint is read with ``torch.load`` (this imports torch).
+    """
+    problems: list[tuple[str, str]] = []
+    for run in runs:
+        problems.extend(_verify_one(run, load=load, now=now, stale_after=stale_after))
+    return problems
+
+
+def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
+    from arccnet_ckpt.artifacts import ARTIFACTS
+
+    problems: list[tuple[str, str]] = []
+    for attribute in ARTIFACTS:
+        try:
+            getattr(run, attribute)
+        except ArcCkptError as e:
+            problems.append((run.path, str(e).removeprefix(run.path + "/").removeprefix(run.path + os.sep)))
+    names = [storage.basename(p) for p in _files(run.path)]
+    problems.extend(
+        (run.path, f"leftover temporary file {n} (an interrupted write)") for n in names if n.startswith(_TMP_PREFIX)
+    )
+    try:
+        summary = run.summary
+    except ArcCkptError:
+        return problems
+    recorded = summary.best_model_path if summary else None
+    checkpoint = run.best_checkpoint
+    if recorded and (checkpoint is None or storage.basename(checkpoint) != storage.basename(recorded)):
+        problems.append((run.path, f"best_model_path {recorded!r} does not exist"))
+    elif summary is not None and summary.status == "completed" and summary.kind == "training" and not run.checkpoints:
+        problems.append((run.path, "a completed training run without any checkpoint"))
+    if is_stale(summary, now, stale_after):
+        beat = summary.updated_at or summary.start_time if summary else None
+        problems.append((run.path, f"says running, but its last heartbeat was {beat:%Y-%m-%d %H:%M} UTC (stale)"))
+    if load and checkpoint is not None:
+        problems.extend(_load(run.path, checkpoint))
+    return problems
+
+
+def _files(folder: str) -> list[str]:
+    if storage.is_remote(folder):
+        fs, stripped = storage._fs(folder)
+        return [p.rstrip("/") for p in fs.ls(stripped, detail=False)]
+    with os.scandir(folder) as it:
+        return [e.path for e in it]
+
+
+def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
+    import torch  # only here: verify --load
+
+    try:
+        if storage.is_remote(checkpoint):
+            import fsspec
+
+            with fsspec.open(checkpoint, "rb") as f:
+                torch.load(f, map_location="cpu", weights_only=False)  # noqa: S614 - the user's own checkpoint
+        else:
+            torch.load(checkpoint, map_location="cpu", weights_only=False)  # noqa: S614
+    except Exception as e:
+        return [(folder, f"{storage.basename(checkpoint)} cannot be loaded: {type(e).__name__}: {e}")]
+    return []
