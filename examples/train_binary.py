@@ -1,7 +1,7 @@
 """Flare / no-flare classifier with weighted BCE, F1, EarlyStopping and a test run.
 
 The only line that concerns the record is the ``ArcCheckpointCallback`` in the Trainer's callbacks: the run folder,
-its checkpoint and its four JSON files are written without any other code.
+its checkpoint, its JSON files and its HTML report are written without any other code.
 
     python examples/train_binary.py [--data-folder ./data] [--max-epochs 8]
 """

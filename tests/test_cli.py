@@ -660,3 +660,160 @@ def test_os_environ_data_folder_is_the_default(
     monkeypatch.setenv("ARCCNET_DATA_FOLDER", os.fspath(zoo.data))
     code, out, _ = cli(capsys, "ls", "--kind", "evaluation")
     assert (code, _names(out)) == (0, [zoo.evaluation.name])
+
+
+# ------------------------------------------------------------------------------------- hostile and odd input
+
+
+def test_prune_keeps_a_checkpoint_named_by_a_relative_path(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    best = Path(load_run(copy.a).best_checkpoint)
+    # As a script run from elsewhere recorded it (Lightning keeps ckpt_path as the user typed it).
+    relative = f"../../binary/{copy.a.name}/{best.name}"
+    _rewrite_summary(
+        copy.b, resumed_from=relative, resumes=[{"time": "2025-01-01T00:00:00+00:00", "checkpoint": relative}]
+    )
+    code, out, _ = cli(capsys, "prune", copy.data, "--older-than", "0s", "--what", "weights", "--format", "json")
+    assert code == 0
+    document = json.loads(out)
+    assert str(best) not in {i["path"] for i in document["items"]}
+    assert {s["path"]: s["reason"] for s in document["skipped"]}[
+        str(best)
+    ] == f"the checkpoint that {copy.b} resumed from"
+
+
+def test_prune_moves_nothing_while_a_summary_is_unreadable(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    (copy.multi / "training_summary.json").write_text("{")
+    code, out, err = cli(capsys, "prune", copy.data, "--status", "failed", "--yes")
+    assert code == 1
+    assert "nothing moved: 1 run folder(s) cannot be read" in err
+    assert copy.failed.is_dir()
+
+
+def test_one_unreadable_file_does_not_stop_a_listing(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    (copy.a / "classification_report.json").write_text("{")
+    code, out, err = cli(capsys, "ls", copy.data, "--sort", "test_accuracy:desc", "--cols", "run,test_accuracy")
+    assert code == 0
+    assert copy.b.name in out
+    assert f"warning: skipped {copy.a}: " in err
+    code, out, err = cli(capsys, "best", copy.data, "--by", "test_accuracy", "--status", "completed")
+    assert code == 0
+    assert out.strip() in {str(copy.b), str(copy.multi)}
+    assert "not valid JSON" in err
+
+
+def test_best_ckpt_skips_runs_without_a_checkpoint(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    # The legacy run has the highest test_f1 but its weights are not in the fixture.
+    code, out, _ = cli(capsys, "best", zoo.data, "--by", "test_f1")
+    assert out.strip() == str(zoo.legacy)
+    code, out, _ = cli(capsys, "best", zoo.data, "--by", "test_f1", "--print", "ckpt")
+    assert code == 1
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["verify", "{empty}"], 1, "no run folder found: nothing was verified"),
+        (["ls", "{file}"], 1, "is a file; give a data folder"),
+        (["ls", "/nonexistent/folder"], 1, "/nonexistent/folder: no such folder"),
+        (["ls", "--since", "99999999d"], 2, "too long a duration"),
+        (["ls", "--status", ","], 2, "name at least one of"),
+    ],
+)
+def test_odd_targets_and_values(
+    tmp_path: Path, zoo: Zoo, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.json").write_text("{}")
+    args = [a.format(empty=tmp_path / "empty", file=tmp_path / "file.json") for a in args]
+    got, _, err = cli(capsys, *args, "--data", zoo.data)
+    assert got == code
+    assert message in err
+
+
+def test_a_data_folder_with_a_config_of_its_own_is_still_a_data_folder(
+    copy: Zoo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (copy.data / "config.json").write_text("{}")
+    code, out, _ = cli(capsys, "ls", copy.data, "--format", "json")
+    assert len(json.loads(out)["runs"]) == 8
+
+
+def test_options_between_targets(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "ls", "flares/multiclass", "--data", zoo.data, "flares/evaluations", "--format", "json")
+    assert code == 0
+    assert sorted(r["run"] for r in json.loads(out)["runs"]) == sorted([zoo.multi.name, zoo.evaluation.name])
+
+
+def test_column_names_are_keys_and_times_compare_as_times(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = cli(capsys, "ls", zoo.data, "--sort", "start:desc", "--limit", "1")
+    assert _names(out) == [zoo.evaluation.name]  # the last one started
+    _, out, _ = cli(capsys, "ls", zoo.data, "--where", "epochs>=20")
+    assert sorted(_names(out)) == sorted([zoo.stale.name, zoo.legacy.name])
+    start = datetime.fromisoformat(read_json(zoo.a / "training_summary.json")["start_time"])
+    one_hour_ahead = (start + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=1))).isoformat()
+    _, out, _ = cli(capsys, "ls", zoo.data, "--where", f"start_time<{one_hour_ahead}", "--where", "model_name=resnet18")
+    assert zoo.a.name in _names(out)  # 1 s after a's start, written in UTC+01:00
+    _, out2, _ = cli(capsys, "ls", zoo.data, "--where", 'report.class_names=["Quiet","C","M"]')
+    assert _names(out2) == [zoo.multi.name]
+
+
+def test_show_names_the_error_of_an_unreadable_run(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    (copy.failed / "training_summary.json").write_text("[]")
+    code, _, err = cli(capsys, "show", copy.failed.name[:-3], "--data", copy.data)
+    assert code == 1
+    assert f"{copy.failed}: cannot be read: " in err
+    assert "expected a JSON object" in err
+
+
+def test_incomplete_runs_can_be_selected(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = copy.data / "checkpoints" / "flares" / "binary" / "2026-01-01_00-00-00_junk_ce"
+    junk.mkdir()
+    (junk / "config.json").write_text(json.dumps({"LEARNING_RATE": 1}))
+    code, out, _ = cli(capsys, "ls", copy.data, "--status", "incomplete")
+    assert _names(out) == [junk.name]
+    assert " incomplete " in out
+    code, out, _ = cli(capsys, "prune", copy.data, "--status", "incomplete", "--format", "json")
+    assert [i["path"] for i in json.loads(out)["items"]] == [str(junk)]
+
+
+def test_trash_restore_with_options_first_and_the_undo_hint(copy: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "prune", "--data", copy.data, "--status", "failed", "--yes")
+    assert code == 0
+    hint = err.split("(undo: ")[1].rstrip(")\n")
+    assert hint.startswith("arccnet-ckpt trash restore ")
+    assert hint.endswith(f" --data {copy.data}")
+    entry = hint.split()[3]
+    code, _, err = cli(capsys, "trash", "restore", "--data", copy.data, entry)
+    assert code == 0, err
+    assert copy.failed.is_dir()
+
+
+def test_diff_does_not_judge_epochs_or_duration(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = cli(capsys, "diff", zoo.a, zoo.b, "--format", "json", "--all")
+    metrics = {m["name"]: m for m in json.loads(out)["metrics"]}
+    assert metrics["num_epochs_trained"]["better"] is None
+    assert metrics["duration_seconds"]["better"] is None
+
+
+def test_report_to_stdout(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "report", zoo.a, "-o", "-")
+    assert code == 0
+    assert out.startswith("<!DOCTYPE html>")
+
+
+def test_a_storage_back_end_error_is_one_line(
+    zoo: Zoo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arccnet_ckpt.cli import select
+
+    class NoCredentialsError(Exception):  # what botocore raises without credentials: not an OSError
+        pass
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise NoCredentialsError("Unable to locate credentials")
+
+    monkeypatch.setattr(select, "scan_runs", fail)
+    code, out, err = cli(capsys, "ls", "--data", zoo.data)
+    assert (code, out) == (1, "")
+    assert err == "arccnet-ckpt ls: NoCredentialsError: Unable to locate credentials\n"

@@ -105,7 +105,7 @@ def _files_under(fs: Any, url: str) -> dict[str, list[str]]:
 
 
 def _check_complete_run(fs: Any, data_url: str, cb: ArcCheckpointCallback) -> None:
-    """One run folder under ``data_url`` with the best checkpoint, the four valid JSON files and the claim marker."""
+    """One run folder under ``data_url``: the best checkpoint, the valid JSON files, the report and the claim marker."""
     run_dir = cb.run_dir
     assert run_dir is not None
     assert run_dir.startswith(f"{data_url}/checkpoints/flares/binary_classification/")

@@ -74,11 +74,21 @@ def test_names_follow_the_arguments_then_inference_and_warn_on_disagreeing_class
     [
         ("/runs/a/best.ckpt", "best.ckpt"),
         ("/runs/a/sub/last.ckpt", "sub/last.ckpt"),
-        ("/runs/ab/best.ckpt", "/runs/ab/best.ckpt"),  # a sibling whose name starts the same: as given
+        ("/runs/ab/best.ckpt", "/runs/ab/best.ckpt"),  # a sibling whose name starts the same: absolute
         ("/elsewhere/x.ckpt", "/elsewhere/x.ckpt"),
         (None, None),
     ],
 )
-def test_paths_are_relative_inside_the_run_folder_and_as_given_outside(path: str | None, expected: str | None) -> None:
+def test_paths_are_relative_inside_the_run_folder_and_absolute_outside(path: str | None, expected: str | None) -> None:
     assert relative(path, "/runs/a") == expected
     assert relative("s3://b/runs/a/best.ckpt", "s3://b/runs/a") == "best.ckpt"
+
+
+def test_a_path_relative_to_the_working_directory_is_recorded_so_that_it_still_means_something(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lightning keeps ckpt_path as the user typed it: "data/checkpoints/..." means nothing from another directory.
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "data" / "checkpoints" / "r" / "run"
+    assert relative("data/checkpoints/r/run/last.ckpt", str(run)) == "last.ckpt"
+    assert relative("other/best.ckpt", str(run)) == str(tmp_path / "other" / "best.ckpt")

@@ -166,10 +166,13 @@ def same_folder(a: str, b: str) -> bool:
 
 
 def relative(path: str | None, run_dir: str) -> str | None:
-    """``path`` relative to the run folder when it is inside it, else as given (``None`` stays ``None``)."""
+    """``path`` relative to the run folder when it is inside it, else absolute (a URL as given; ``None`` stays
+    ``None``): a record must not depend on the directory the script ran from."""
     if not path:
         return None
     path = os.fspath(path)
+    if not storage.is_remote(path):
+        path = os.path.abspath(path)
     if not run_dir:
         return path
     for base in {run_dir, os.path.realpath(run_dir) if not storage.is_remote(run_dir) else run_dir}:

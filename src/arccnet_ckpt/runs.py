@@ -853,9 +853,7 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
 
 def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanItem]:
     """As :func:`_scan_local` for fsspec URLs: one ``find`` listing, then one batched ``cat`` of the summaries."""
-    import fsspec
-
-    fs, stripped = fsspec.core.url_to_fs(folder)
+    fs, stripped = storage.fs_for_many_reads(folder)
     base = stripped.rstrip("/")
     try:
         files = fs.find(base, maxdepth=None if recursive else 2)

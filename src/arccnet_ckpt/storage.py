@@ -52,6 +52,29 @@ def _fs(path: PathLike) -> tuple[Any, str]:
     return fs, stripped
 
 
+WIDE_POOL = 64
+"""Connections to S3 when many small objects are read at once (aiobotocore's default of 10 caps concurrent GETs)."""
+
+
+def fs_for_many_reads(url: PathLike) -> tuple[Any, str]:
+    """The file system of ``url`` for reading many small files concurrently, and the stripped path.
+
+    On S3, the connection pool is widened to :data:`WIDE_POOL` unless the fsspec configuration sets one: listing a
+    thousand runs is a thousand small GETs, and ten at a time leaves most of the wait unused.
+    """
+    import fsspec
+
+    text = os.fspath(url)
+    protocol = text.split("://", 1)[0]
+    options: dict[str, Any] = {}
+    if protocol in ("s3", "s3a"):
+        configured = dict((fsspec.config.conf.get(protocol) or {}).get("config_kwargs") or {})
+        configured.setdefault("max_pool_connections", WIDE_POOL)
+        options["config_kwargs"] = configured
+    fs, stripped = fsspec.core.url_to_fs(text, **options)
+    return fs, stripped
+
+
 def join(base: PathLike, *parts: str) -> str:
     """Join path parts, with ``/`` for URLs and the OS separator for local paths."""
     if is_remote(base):

@@ -13,13 +13,14 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from arccnet_ckpt import storage
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import (
+    COLUMN_KEYS,
     DEFAULT_STALE_AFTER,
     MISSING,
     Found,
@@ -32,7 +33,7 @@ from arccnet_ckpt.cli.select import (
     main_test_metric,
     parse_duration,
     parse_since,
-    resolve,
+    resolve_or_note,
     resolve_run,
     sort_key,
 )
@@ -45,7 +46,9 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
 PROG = "arccnet-ckpt"
-_STATUSES = ("running", "stale", "completed", "failed", "interrupted")
+_STATUSES = ("running", "stale", "completed", "failed", "interrupted", "incomplete")
+"""What ``--status`` selects: a stale run is not ``running``; ``incomplete`` is a run folder that records no status
+(it stopped before its summary was written: only ``config.json``)."""
 _DEFAULT_COLUMNS = ("run", "status", "start", "epochs", "best", "test")
 
 
@@ -133,34 +136,58 @@ _RECORD_KEYS = (
 
 
 def _shown_status(record: dict[str, Any]) -> str:
-    return "stale" if record["stale"] else (record["status"] or "-")
+    return "stale" if record["stale"] else (record["status"] or "incomplete")
 
 
-def _column(run: Run, record: dict[str, Any], name: str) -> Any:
-    """A column of ``ls``: one of the default columns, else any key :func:`select.resolve` knows."""
-    if name == "run":
-        return record["run"]
-    if name == "root":
-        return record["root_name"]
-    if name == "status":
-        return _shown_status(record)
-    if name == "start":
-        return record["start_time"]
-    if name == "epochs":
-        return record["epochs"]
-    if name == "best":
-        if record["monitor"] is None or record["best_value"] is None:
-            return None
-        epoch = f" @{record['best_epoch']}" if record["best_epoch"] is not None else ""
-        return f"{record['monitor']} {output.cell(record['best_value'])}{epoch}"
-    if name == "test":
-        key = main_test_metric(run.summary) if record["test_results"] else None
-        return f"{key} {output.cell(record['test_results'][key])}" if key else None
-    if name == "path":
-        return record["path"]
-    if name == "checkpoint":
-        return run.best_checkpoint
-    value = resolve(run, name)
+def _best_cell(run: Run, record: dict[str, Any]) -> str | None:
+    if record["monitor"] is None or record["best_value"] is None:
+        return None
+    epoch = f" @{record['best_epoch']}" if record["best_epoch"] is not None else ""
+    return f"{record['monitor']} {output.cell(record['best_value'])}{epoch}"
+
+
+def _test_cell(run: Run, record: dict[str, Any]) -> str | None:
+    key = main_test_metric(run.summary) if record["test_results"] else None
+    return f"{key} {output.cell(record['test_results'][key])}" if key else None
+
+
+_COLUMNS: dict[str, Callable[[Run, dict[str, Any]], Any]] = {
+    "run": lambda run, record: record["run"],
+    "root": lambda run, record: record["root_name"],
+    "status": lambda run, record: _shown_status(record),
+    "start": lambda run, record: record["start_time"],
+    "epochs": lambda run, record: record["epochs"],
+    "best": _best_cell,
+    "test": _test_cell,
+    "path": lambda run, record: record["path"],
+    "checkpoint": lambda run, record: run.best_checkpoint,
+}
+"""The named columns of ``ls``; any other column is a key :func:`select.resolve` looks up."""
+
+
+def _column(run: Run, record: dict[str, Any], name: str, problems: list[tuple[str, str]]) -> Any:
+    """A column of ``ls``: one of :data:`_COLUMNS`, else any key :func:`select.resolve` knows."""
+    named = _COLUMNS.get(name)
+    if named is not None:
+        return named(run, record)
+    value = resolve_or_note(run, name, problems)
+    return None if value is MISSING else value
+
+
+def _row(run: Run, record: dict[str, Any], columns: list[str], problems: list[tuple[str, str]]) -> list[Any]:
+    return [_column(run, record, name, problems) for name in columns]
+
+
+def _raw_row(run: Run, record: dict[str, Any], columns: list[str], problems: list[tuple[str, str]]) -> list[Any]:
+    """A CSV row: raw values (``best`` and ``test`` as numbers, not ``val_f1 0.9 @3``)."""
+    return [
+        record["best_value"] if name == "best" else _value_of("test", run) if name == "test" else value
+        for name, value in zip(columns, _row(run, record, columns, problems), strict=True)
+    ]
+
+
+def _value_of(key: str, run: Run) -> Any:
+    value = COLUMN_KEYS[key](run)
     return None if value is MISSING else value
 
 
@@ -203,22 +230,27 @@ def _stale_after(args: argparse.Namespace) -> timedelta:
 def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_kind: str | None) -> list[Run]:
     wheres = [Where.parse(w) for w in args.where]
     statuses = None
-    if args.status:
+    if args.status is not None:
         statuses = {s.strip() for s in args.status.split(",") if s.strip()}
+        if not statuses:
+            raise UsageError(f"--status {args.status!r}: name at least one of {', '.join(_STATUSES)}")
         unknown = statuses - set(_STATUSES)
         if unknown:
             raise UsageError(
                 f"--status {args.status!r}: unknown {', '.join(sorted(unknown))}; use {', '.join(_STATUSES)}"
             )
     kind = args.kind or default_kind
+    root = args.root.strip("/") if args.root else None
     since = parse_since(args.since, now) if args.since else None
     stale_after = _stale_after(args)
+    if not (wheres or statuses or since or root or args.model or args.loss or kind not in (None, "all")):
+        return list(found.runs)
     kept = []
     for run in found.runs:
         try:
             if kind not in (None, "all") and run.kind != kind:
                 continue
-            if args.root and not (run.root_name == args.root or (run.root_name or "").startswith(args.root + "/")):
+            if root and not (run.root_name == root or (run.root_name or "").startswith(root + "/")):
                 continue
             if args.model and run.model_name != args.model:
                 continue
@@ -228,7 +260,7 @@ def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_
                 continue
             if statuses is not None:
                 stale = is_stale(run.summary, now, stale_after)
-                status = "stale" if stale else run.status
+                status = "stale" if stale else (run.status or "incomplete")
                 if status not in statuses:
                     continue
             if not all(w.matches(run) for w in wheres):
@@ -249,14 +281,16 @@ def _message(text: str) -> None:
     sys.stderr.write(f"{PROG}: {text}\n")
 
 
-def _sorted(runs: list[Run], spec: str | None) -> list[Run]:
+def _sorted(runs: list[Run], spec: str | None, problems: list[tuple[str, str]]) -> list[Run]:
     if not spec:
         return runs
     key, _, order = spec.partition(":")
     if order not in ("", "asc", "desc"):
         raise UsageError(f"--sort {spec!r}: the order after ':' must be asc or desc")
     check_key(key, "--sort")
-    values = {run.path: resolve(run, key) for run in runs}
+    values = {run.path: resolve_or_note(run, key, problems) for run in runs}
+    if runs and all(v is MISSING for v in values.values()):
+        _message(f"warning: --sort {key}: no run records this key")
     present = [r for r in runs if sort_key(values[r.path])[0] < 2]
     missing = [r for r in runs if sort_key(values[r.path])[0] == 2]
     present.sort(key=lambda r: sort_key(values[r.path]), reverse=order == "desc")
@@ -269,46 +303,50 @@ def _sorted(runs: list[Run], spec: str | None) -> list[Run]:
 def cmd_ls(args: argparse.Namespace) -> int:
     """``ls``: list runs, filtered, sorted, in columns or as JSON/JSONL/CSV."""
     now = datetime.now(timezone.utc)
-    found = find(args.targets, args.data)
-    runs = _sorted(_filtered(args, found, now, default_kind=None), args.sort)
-    if args.limit is not None:
-        runs = runs[: args.limit]
-    _warn_problems(found)
-    stale_after = _stale_after(args)
-    records = [(run, run_record(run, now, stale_after)) for run in runs]
     columns = [c.strip() for c in args.cols.split(",")] if args.cols else list(_DEFAULT_COLUMNS)
     for c in columns:
         check_key(c, "--cols")
+    found = find(args.targets, args.data)
+    runs = _sorted(_filtered(args, found, now, default_kind=None), args.sort, found.problems)
+    if args.limit is not None:
+        runs = runs[: args.limit]
+    stale_after = _stale_after(args)
+    records = [(run, run_record(run, now, stale_after)) for run in runs]
     if not args.cols and len({r["root_name"] for _, r in records}) > 1:
         columns.insert(1, "root")
+    problems = found.problems
     if args.format == "json":
         output.dump_json(
             {
                 "schema": "arccnet-ckpt/runs",
                 "version": output.JSON_VERSION,
-                "runs": [_with_columns(run, rec, columns, args.cols) for run, rec in records],
+                "runs": [_with_columns(run, rec, columns, args.cols, problems) for run, rec in records],
             }
         )
     elif args.format == "jsonl":
-        output.dump_jsonl(_with_columns(run, rec, columns, args.cols) for run, rec in records)
+        output.dump_jsonl(_with_columns(run, rec, columns, args.cols, problems) for run, rec in records)
+    elif args.format == "csv":
+        output.dump_csv(columns, [_raw_row(run, rec, columns, problems) for run, rec in records])
     else:
-        rows = [[_column(run, rec, c) for c in columns] for run, rec in records]
-        if args.format == "csv":
-            output.dump_csv(columns, rows)
-        else:
-            colour = output.use_colour(sys.stdout)
-            styles = [[_shown_status(rec) if c == "status" else None for c in columns] for _, rec in records]
-            output.table(columns, rows, styles=styles, colour=colour)
+        rows = [_row(run, rec, columns, problems) for run, rec in records]
+        styles = [[_shown_status(rec) if c == "status" else None for c in columns] for _, rec in records]
+        output.table(columns, rows, styles=styles, colour=output.use_colour(sys.stdout))
+    _warn_problems(found)
+    for name in columns if args.cols and runs else []:
+        if name not in _COLUMNS and all(resolve_or_note(run, name, []) is MISSING for run in runs):
+            _message(f"warning: --cols {name}: no run records this key")
     if not runs:
         _message("no run matches")
         return EXIT_PROBLEMS
     return EXIT_OK
 
 
-def _with_columns(run: Run, record: dict[str, Any], columns: list[str], requested: str | None) -> dict[str, Any]:
+def _with_columns(
+    run: Run, record: dict[str, Any], columns: list[str], requested: str | None, problems: list[tuple[str, str]]
+) -> dict[str, Any]:
     if not requested:
         return record
-    return {**record, "columns": {c: _column(run, record, c) for c in columns}}
+    return {**record, "columns": dict(zip(columns, _raw_row(run, record, columns, problems), strict=True))}
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -442,15 +480,21 @@ def cmd_best(args: argparse.Namespace) -> int:
     check_key(args.by, "--by")
     found = find([args.root_target] if args.root_target else [], args.data)
     runs = _filtered(args, found, now, default_kind="training")
-    _warn_problems(found)
     mode = args.mode or metric_mode(args.by)
     scored = []
+    without_checkpoint = 0
     for run in runs:
-        value = resolve(run, args.by)
-        if value is not MISSING and sort_key(value)[0] == 0:
-            scored.append((float(value), run))
+        value = resolve_or_note(run, args.by, found.problems)
+        if value is MISSING or sort_key(value)[0] != 0:
+            continue
+        if args.print == "ckpt" and run.best_checkpoint is None:
+            without_checkpoint += 1  # a checkpoint was asked for: the best run that has one
+            continue
+        scored.append((float(value), run))
+    _warn_problems(found)
     if not scored:
-        raise NoMatch(f"no run records {args.by!r} among {len(runs)} run(s)")
+        why = f" ({without_checkpoint} that do have no checkpoint)" if without_checkpoint else ""
+        raise NoMatch(f"no run records {args.by!r} among {len(runs)} run(s){why}")
     best_value, best = (max if mode == "max" else min)(scored, key=lambda vr: vr[0])
     if args.print == "ckpt":
         checkpoint = best.best_checkpoint
@@ -525,7 +569,7 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dic
         if not everything and va == vb:
             continue
         delta = vb - va if va is not None and vb is not None else None
-        judged = better(name, delta, monitor, mode) if delta is not None else None
+        judged = better(name, delta, monitor, mode) if delta is not None and name not in _NEUTRAL else None
         metrics.append({"name": name, "a": va, "b": vb, "delta": delta, "better": judged})
     f1_a = {n: m.f1 for n, m in ((a.report.per_class or {}) if a.report else {}).items()}
     f1_b = {n: m.f1 for n, m in ((b.report.per_class or {}) if b.report else {}).items()}
@@ -552,6 +596,10 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dic
         if everything or env_a.get(k) != env_b.get(k)
     ]
     return {"config": config, "metrics": metrics, "per_class_f1": per_class, "packages": packages}
+
+
+_NEUTRAL = frozenset({"num_epochs_trained", "duration_seconds"})
+"""Numbers a diff shows without calling a change better or worse."""
 
 
 def _numbers(run: Run) -> dict[str, float]:
@@ -623,6 +671,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{path}: {problem}\n")
     checked = len(found.runs) + len(found.problems)
     _message(f"verified {checked} run(s): {len(problems)} problem(s)")
+    if not checked:
+        _message("no run folder found: nothing was verified")
+        return EXIT_PROBLEMS
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
@@ -663,6 +714,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
     planned = trash.plan(
         candidates, scope_for_rules, rules=rules, what=args.what, now=now, stale_after=_stale_after(args)
     )
+    if args.yes and planned.items and planned.unknown:
+        path, why = planned.unknown[0]
+        raise NoMatch(
+            f"nothing moved: {len(planned.unknown)} run folder(s) cannot be read, so which checkpoints they resumed "
+            f"from is unknown ({path}: {why}); fix or remove them first (arccnet-ckpt verify lists them)"
+        )
     entries = trash.move_to_trash(planned.items, now) if args.yes and planned.items else []
     if args.format == "json":
         output.dump_json(
@@ -674,6 +731,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
                 "bytes": planned.size,
                 "items": [{"path": i.path, "run": i.run.path, "what": i.what, "bytes": i.size} for i in planned.items],
                 "skipped": [{"path": p, "reason": r} for p, r in planned.skipped],
+                "unreadable": [{"path": p, "problem": r} for p, r in planned.unknown],
                 "trash": entries,
             }
         )
@@ -692,9 +750,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
             output.table(["run", "status", "what", "size", "path"], rows2, colour=colour)
         for path, reason in planned.skipped:
             sys.stdout.write(f"kept {path}: {reason}\n")
+        for path, problem in planned.unknown:
+            _message(f"warning: {path} cannot be read ({problem}): --yes will refuse to move anything")
         summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
         if args.yes and entries:
-            summary += f" to {', '.join(entries)} (undo: arccnet-ckpt trash restore {storage.basename(entries[0])})"
+            undo = "; ".join(
+                f"arccnet-ckpt trash restore {storage.basename(e)} --data {storage.dirname(storage.dirname(e))}"
+                for e in entries
+            )
+            summary += f" to {', '.join(entries)} (undo: {undo})"
         elif not args.yes and planned.items:
             summary += " (dry run: add --yes to move them to the trash)"
         _message(summary)
@@ -735,8 +799,6 @@ def cmd_trash(args: argparse.Namespace) -> int:
             output.table(["id", "created", "items", "bytes", "first item"], rows, colour=output.use_colour(sys.stdout))
         return EXIT_OK
     if args.action == "restore":
-        if not args.entry:
-            raise UsageError("trash restore needs the entry id (see: arccnet-ckpt trash ls)")
         entry = trash.find_entry(data, args.entry)
         problems = trash.restore(entry)
         for path, problem in problems:
@@ -766,7 +828,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         target = storage.join(runs[0].path, html_report.REPORT_FILENAME)
     else:
         raise UsageError("several runs need -o FILE (e.g. -o compare.html)")
-    storage.write_text(target, html_report.render_html(runs))
+    page = html_report.render_html(runs)
+    if target == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    storage.write_text(target, page)
     sys.stdout.write(f"{target}\n")
     return EXIT_OK
 
@@ -843,16 +909,25 @@ def build_parser() -> argparse.ArgumentParser:
     prune.set_defaults(func=cmd_prune, parser=prune)
 
     trash_parser = verbs.add_parser("trash", help="what prune moved", description="List, restore or empty the trash.")
-    trash_parser.add_argument("action", choices=("ls", "restore", "empty"))
-    trash_parser.add_argument("entry", nargs="?", help="for restore: the entry id (or a unique prefix)")
-    trash_parser.add_argument("--older-than", metavar="DURATION", help="for empty: only entries older, e.g. 7d")
-    trash_parser.add_argument("--yes", action="store_true", help="for empty: act (default: a dry run)")
-    _add_common(trash_parser)
-    trash_parser.set_defaults(func=cmd_trash, parser=trash_parser)
+    actions = trash_parser.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    trash_ls = actions.add_parser("ls", help="list the trash entries", description="List the trash entries.")
+    _add_common(trash_ls)
+    trash_ls.set_defaults(func=cmd_trash, parser=trash_ls)
+    restore = actions.add_parser("restore", help="put an entry back", description="Move an entry's items back.")
+    restore.add_argument("entry", help="the entry id (or a unique prefix), as trash ls shows it")
+    _add_common(restore, None)
+    restore.set_defaults(func=cmd_trash, parser=restore)
+    empty = actions.add_parser("empty", help="delete entries for good", description="Delete trash entries for good.")
+    empty.add_argument("--older-than", metavar="DURATION", help="only entries older than this, e.g. 7d")
+    empty.add_argument("--yes", action="store_true", help="act (default: a dry run)")
+    _add_common(empty, None)
+    empty.set_defaults(func=cmd_trash, parser=empty)
 
     report = verbs.add_parser("report", help="the HTML report", description="Write the self-contained HTML report.")
     report.add_argument("runs", nargs="+", metavar="RUN")
-    report.add_argument("-o", "--output", help="the file to write (default: report.html in the run folder)")
+    report.add_argument(
+        "-o", "--output", help="the file to write, - for stdout (default: report.html in the run folder)"
+    )
     report.add_argument("--data", help="the data folder, for run name prefixes")
     report.set_defaults(func=cmd_report, parser=report)
     return parser
@@ -872,7 +947,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 ok, 1 problems or no match, 2 usage error)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:  # the verb's own parser says it, so the message names the verb and its --help
+    if extra and isinstance(getattr(args, "targets", None), list) and not any(e.startswith("-") for e in extra):
+        args.targets.extend(extra)  # targets after an option: ls flares/a --data d flares/b
+    elif extra:  # the verb's own parser says it, so the message names the verb and its --help
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     # A short-lived process that builds many acyclic objects: the cyclic garbage collector only costs time here.
     collecting = gc.isenabled()
@@ -887,6 +964,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except (ArcCkptError, OSError) as e:
         sys.stderr.write(f"{PROG} {args.verb}: {e}\n")
+        return EXIT_PROBLEMS
+    except Exception as e:  # a storage back-end's own error (botocore: no credentials, no endpoint...)
+        sys.stderr.write(f"{PROG} {args.verb}: {type(e).__name__}: {e}\n")
         return EXIT_PROBLEMS
     finally:
         if collecting:

@@ -6,6 +6,7 @@ torch or Lightning.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -61,15 +62,18 @@ def parse_duration(text: str, option: str) -> timedelta:
     match = _DURATION.match(text.strip().lower())
     if match is None:
         raise UsageError(f"{option} {text!r}: expected a duration such as 90s, 30m, 12h, 14d or 2w")
-    return timedelta(seconds=float(match["n"]) * _UNITS[match["unit"]])
+    try:
+        duration = timedelta(seconds=float(match["n"]) * _UNITS[match["unit"]])
+        datetime.now(timezone.utc) - duration  # noqa: B018 - a duration that reaches before year 1 is refused here
+    except OverflowError:
+        raise UsageError(f"{option} {text!r}: too long a duration (it reaches before the year 1)") from None
+    return duration
 
 
 def parse_since(text: str, now: datetime) -> datetime:
     """``--since``: a duration back from ``now`` (``14d``) or an ISO date or time (``2025-02-01``, UTC if naive)."""
-    try:
+    if _DURATION.match(text.strip().lower()):
         return now - parse_duration(text, "--since")
-    except UsageError:
-        pass
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -162,14 +166,18 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
     path = target[len("file://") :] if target.startswith("file://") else target
     if storage.is_remote(path) or os.path.exists(path):
         path = _normalise(path)
-        if path.endswith(".ckpt") and not storage.is_remote(path) and os.path.isfile(path):
+        if not storage.is_remote(path) and os.path.isfile(path):
+            if not path.endswith(".ckpt"):
+                raise NoMatch(f"{target}: is a file; give a data folder, a root folder, a run folder or a .ckpt")
             path = os.path.dirname(path)
+        nested = storage.join(path, CHECKPOINTS_DIRNAME)
+        if _exists(nested):  # a data folder, even one that holds a config.json of its own
+            return scan_runs(nested, "")
         if _is_run_folder(path):
             return [Run(path)], []
-        nested = storage.join(path, CHECKPOINTS_DIRNAME)
-        if _exists(nested):
-            return scan_runs(nested, "")
         return scan_runs(path, _root_below_checkpoints(path))
+    if _looks_like_a_path(target):
+        raise NoMatch(f"{target}: no such folder")
     try:
         root = validate_root_name(target)
     except ValueError as e:
@@ -178,6 +186,11 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
     if not _exists(folder):
         raise NoMatch(f"{target}: no such folder, and no root name {root!r} under {base}/{CHECKPOINTS_DIRNAME}")
     return scan_runs(folder, root)
+
+
+def _looks_like_a_path(target: str) -> bool:
+    """``/abs``, ``./rel``, ``../up``, ``~/home`` or a Windows path: never a root name, so a missing folder."""
+    return target.startswith(("/", ".", "~")) or "\\" in target
 
 
 def resolve_run(target: str, data: str | None) -> Run:
@@ -195,13 +208,18 @@ def resolve_run(target: str, data: str | None) -> Run:
             return Run(folder)
         raise NoMatch(f"{target}: not a run folder (it holds none of {', '.join(_RUN_MARKERS)})")
     try:
-        candidates = find([], data).runs
+        found = find([], data)
     except NoMatch as e:
         raise NoMatch(f"{target}: no such folder, and no run to match it against: {e}") from e
+    candidates = found.runs
+    unreadable = [(p, why) for p, why in found.problems if storage.basename(p).startswith(target)]
     matches = [r for r in candidates if r.name.startswith(target) or f"{r.root_name or ''}/{r.name}".startswith(target)]
     exact = [r for r in matches if r.name == target]
     if len(exact) == 1:
         return exact[0]
+    if not matches and unreadable:
+        path, why = unreadable[0]
+        raise NoMatch(f"{path}: cannot be read: {why}")
     if not matches:
         raise NoMatch(f"{target}: no run folder, and no run name starts with it under {resolve_data_folder(data)}")
     if len(matches) > 1:
@@ -250,6 +268,9 @@ def resolve(run: Run, key: str) -> Any:
     Raises:
         ArtifactError: If the file the key reaches into is invalid.
     """
+    alias = COLUMN_KEYS.get(key)
+    if alias is not None:
+        return alias(run)
     head, _, rest = key.partition(".")
     if head in _FILE_PREFIXES and rest:
         if head == "config":
@@ -268,6 +289,43 @@ def resolve(run: Run, key: str) -> Any:
         if metric is not None:
             return metric
     return MISSING
+
+
+def _summary_field(name: str) -> Callable[[Run], Any]:
+    def get(run: Run) -> Any:
+        summary = run.summary
+        value = getattr(summary, name) if summary is not None else None
+        return MISSING if value is None else value
+
+    return get
+
+
+def _main_test_value(run: Run) -> Any:
+    summary = run.summary
+    key = main_test_metric(summary)
+    return summary.test_results.get(key) if summary is not None and key else MISSING
+
+
+COLUMN_KEYS: dict[str, Callable[[Run], Any]] = {
+    "run": lambda run: run.name,
+    "root": lambda run: run.root_name or MISSING,
+    "start": lambda run: run.start_time or MISSING,
+    "epochs": _summary_field("num_epochs_trained"),
+    "best": _summary_field("best_metric_value"),
+    "test": _main_test_value,
+    "model": lambda run: run.model_name or MISSING,
+    "loss": lambda run: run.loss_function or MISSING,
+}
+"""The ``ls`` column names that are keys too (``--sort start:desc``, ``--where 'epochs>10'``)."""
+
+
+def resolve_or_note(run: Run, key: str, problems: list[tuple[str, str]]) -> Any:
+    """:func:`resolve`, with a run whose file cannot be read noted in ``problems`` and treated as lacking the key."""
+    try:
+        return resolve(run, key)
+    except ArcCkptError as e:
+        problems.append((run.path, str(e)))
+        return MISSING
 
 
 def _resolve_config(config: ConfigRecord | None, rest: str) -> Any:
@@ -367,12 +425,30 @@ class Where:
             return False
         if self.op == "~":
             return re.search(self.value, _text(actual)) is not None
+        moments = _as_moments(actual, self.value)
+        if moments is not None:
+            return _OPS[self.op](*moments)
         wanted = _literal(self.value)
         a, b = _comparable(actual), _comparable(wanted)
         try:
             return _OPS[self.op](a, b)
         except TypeError:  # a number against a word: only = and != can hold
             return _OPS[self.op](_text(actual), self.value) if self.op in ("=", "==", "!=") else False
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _as_moments(actual: Any, wanted: str) -> tuple[datetime, datetime] | None:
+    """Both sides as aware datetimes (naive ones read as UTC) when the value is a date or time and so is the field."""
+    if not _DATE.match(wanted.strip()):
+        return None
+    try:
+        right = datetime.fromisoformat(wanted.strip().replace("Z", "+00:00"))
+        left = actual if isinstance(actual, datetime) else datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return tuple(m if m.tzinfo else m.replace(tzinfo=timezone.utc) for m in (left, right))  # type: ignore[return-value]
 
 
 def _literal(text: str) -> Any:
@@ -411,6 +487,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
     return str(value)
 
 

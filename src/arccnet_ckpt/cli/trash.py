@@ -7,7 +7,6 @@ another run resumed from or tested.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -18,7 +17,7 @@ from typing import Any
 
 from arccnet_ckpt import storage
 from arccnet_ckpt.artifacts import TrainingSummary
-from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, is_stale, resolve, sort_key
+from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, is_stale, resolve_or_note, sort_key
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
 from arccnet_ckpt.query import metric_mode
@@ -44,6 +43,8 @@ class Plan:
 
     items: list[Item] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    """Run folders whose summaries cannot be read: what they resumed from is unknown, so nothing may move."""
 
     @property
     def size(self) -> int:
@@ -76,7 +77,7 @@ def kept(runs: list[Run], rules: KeepRules, now: datetime) -> dict[str, str]:
     for group in groups.values():
         if rules.best and rules.by:
             mode = rules.mode or metric_mode(rules.by)
-            scored = [(resolve(run, rules.by), run) for run in group]
+            scored = [(resolve_or_note(run, rules.by, []), run) for run in group]
             scored = [(v, r) for v, r in scored if v is not MISSING and sort_key(v)[0] == 0]
             scored.sort(key=lambda vr: sort_key(vr[0]), reverse=mode == "max")
             for value, run in scored[: rules.best]:
@@ -93,18 +94,49 @@ def kept(runs: list[Run], rules: KeepRules, now: datetime) -> dict[str, str]:
     return reasons
 
 
-def referenced_checkpoints(runs: list[Run]) -> dict[str, str]:
-    """``{checkpoint path: the run that resumed from or tested it}`` over ``runs``."""
-    refs: dict[str, str] = {}
+@dataclass
+class References:
+    """The checkpoints other runs name (``resumed_from``, ``resumes``, ``tested_checkpoint``), and the runs whose
+    summaries could not be read (whose references are unknown)."""
+
+    exact: dict[str, str] = field(default_factory=dict)
+    tails: dict[str, str] = field(default_factory=dict)
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+
+    def by(self, path: str) -> str | None:
+        """The run that names the checkpoint at ``path``, or ``None``.
+
+        A relative reference that is not inside its own run folder was relative to wherever that script ran: it
+        matches any checkpoint whose path ends with it (``..`` and ``.`` removed), erring on the side of keeping.
+        """
+        key = path if storage.is_remote(path) else os.path.realpath(path)
+        if key in self.exact:
+            return self.exact[key]
+        norm = key.replace(os.sep, "/")
+        return next((run for tail, run in self.tails.items() if norm.endswith("/" + tail)), None)
+
+
+def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | None = None) -> References:
+    """What every run in ``runs`` names as its starting or tested checkpoint (see :class:`References`)."""
+    refs = References(unknown=list(problems or []))
     for run in runs:
-        with contextlib.suppress(ArcCkptError):  # an invalid summary references nothing that can be read
+        try:
             summary = run.summary
-            for ref in _references(summary):
-                if storage.is_remote(ref) or os.path.isabs(ref):
-                    path = ref if storage.is_remote(ref) else os.path.normpath(ref)
-                else:
-                    path = storage.join(run.path, *ref.replace("\\", "/").split("/"))
-                refs[path] = run.path
+        except ArcCkptError as e:
+            refs.unknown.append((run.path, str(e)))
+            continue
+        for ref in _references(summary):
+            if storage.is_remote(ref):
+                refs.exact[ref] = run.path
+                continue
+            if os.path.isabs(ref):
+                refs.exact[os.path.realpath(ref)] = run.path
+                continue
+            inside = os.path.realpath(storage.join(run.path, *ref.replace("\\", "/").split("/")))
+            refs.exact[inside] = run.path
+            tail = "/".join(p for p in ref.replace("\\", "/").split("/") if p not in ("", ".", ".."))
+            if tail:
+                refs.tails[tail] = run.path
     return refs
 
 
@@ -126,8 +158,9 @@ def plan(
 ) -> Plan:
     """What ``prune`` moves among ``candidates``, given every run in ``scope`` (for keep rules and references)."""
     keep = kept(scope, rules, now)
-    refs = referenced_checkpoints(_whole_data_folders(scope))
-    result = Plan()
+    everything, unreadable = _whole_data_folders(scope)
+    refs = referenced_checkpoints(everything, unreadable)
+    result = Plan(unknown=refs.unknown)
     for run in candidates:
         try:
             summary = run.summary
@@ -140,34 +173,33 @@ def plan(
         if run.path in keep:
             result.skipped.append((run.path, f"kept: {keep[run.path]}"))
             continue
-        protected = {p: by for p, by in refs.items() if by != run.path and _inside(p, run.path)}
+        users = {ckpt: by for ckpt in run.checkpoints if (by := refs.by(ckpt)) is not None and by != run.path}
         if what == "run":
-            if protected:
-                path, by = next(iter(protected.items()))
+            if users:
+                path, by = next(iter(users.items()))
                 result.skipped.append((run.path, f"{storage.basename(path)} is the checkpoint that {by} resumed from"))
                 continue
             result.items.append(Item(run.path, run, "run", _size(run.path)))
         else:
             for ckpt in run.checkpoints:
-                if ckpt in protected:
-                    result.skipped.append((ckpt, f"the checkpoint that {protected[ckpt]} resumed from"))
+                if ckpt in users:
+                    result.skipped.append((ckpt, f"the checkpoint that {users[ckpt]} resumed from"))
                 else:
                     result.items.append(Item(ckpt, run, "weights", _size(ckpt)))
     return result
 
 
-def _whole_data_folders(scope: list[Run]) -> list[Run]:
-    """Every run in the data folders of ``scope``: another root's run may have resumed from one of ours."""
+def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
+    """Every run in the data folders of ``scope`` (another root's run may have resumed from one of ours), and the
+    run folders there that could not be read."""
     everything = {run.path: run for run in scope}
+    unreadable: list[tuple[str, str]] = []
     for data in sorted({d for d in (data_folder_of(r.path) for r in scope) if d}):
-        folder = storage.join(data, CHECKPOINTS_DIRNAME)
-        for run in scan_runs(folder)[0]:
+        runs, problems = scan_runs(storage.join(data, CHECKPOINTS_DIRNAME))
+        unreadable.extend(problems)
+        for run in runs:
             everything.setdefault(run.path, run)
-    return list(everything.values())
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip("/") + "/") or path.startswith(folder.rstrip(os.sep) + os.sep)
+    return list(everything.values()), unreadable
 
 
 def _size(path: str) -> int:
@@ -317,9 +349,7 @@ def _exists(path: str) -> bool:
 
 def _move(source: str, target: str) -> None:
     if storage.is_remote(source):
-        fs, stripped = storage._fs(source)
-        _, target_stripped = storage._fs(target)
-        fs.mv(stripped, target_stripped, recursive=True)
+        _move_remote(source, target)
         return
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
@@ -329,3 +359,21 @@ def _move(source: str, target: str) -> None:
             shutil.move(source, target)  # another file system (a data folder spanning mounts)
         else:
             raise NoMatch(f"{source}: cannot be moved to {target}: {e}") from e
+
+
+def _move_remote(source: str, target: str) -> None:
+    """An object store has no rename: copy every object, then delete the originals (never the other way round)."""
+    fs, stripped = storage._fs(source)
+    _, target_stripped = storage._fs(target)
+    stripped = stripped.rstrip("/")
+    if fs.isfile(stripped):
+        sources = [stripped]
+        targets = [target_stripped]
+    else:
+        sources = sorted(fs.find(stripped))
+        targets = [target_stripped.rstrip("/") + key[len(stripped) :] for key in sources]
+    if not sources:
+        raise NoMatch(f"{source}: nothing to move")
+    fs.copy(sources, targets)
+    fs.rm(sources)
+    fs.invalidate_cache()

@@ -66,6 +66,7 @@ def _files(folder: str) -> list[str]:
 
 
 def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
+    """``torch.load`` with ``weights_only=True``: a folder from someone else never runs code on this machine."""
     import torch  # only here: verify --load
 
     try:
@@ -73,9 +74,10 @@ def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
             import fsspec
 
             with fsspec.open(checkpoint, "rb") as f:
-                torch.load(f, map_location="cpu", weights_only=False)  # noqa: S614 - the user's own checkpoint
+                torch.load(f, map_location="cpu", weights_only=True)
         else:
-            torch.load(checkpoint, map_location="cpu", weights_only=False)  # noqa: S614
+            torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as e:
-        return [(folder, f"{storage.basename(checkpoint)} cannot be loaded: {type(e).__name__}: {e}")]
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return [(folder, f"{storage.basename(checkpoint)} cannot be loaded: {type(e).__name__}: {first}")]
     return []
