@@ -96,9 +96,12 @@ _LIGHTNING_WORK = {
     "_remove_checkpoint",
     "state_dict",
     "on_train_end",
+    "on_validation_end",
+    "on_train_epoch_end",
 }
 """Lightning's own work that the callback's code calls for ModelCheckpoint (writing and deleting the .ckpt files,
-its setup and state): a plain ModelCheckpoint does it too, so it is not the callback's cost."""
+its setup and state, and the ModelCheckpoint hooks an override calls through ``super()``): a plain ModelCheckpoint
+does it too, so it is not the callback's cost."""
 
 
 def instrumented_extra(root: Path, epochs: int, samples: int) -> tuple[float, float]:

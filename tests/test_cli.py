@@ -282,7 +282,7 @@ def test_show_a_run_by_prefix(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> N
     matrix = report["confusion_matrix"]
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")
-    assert lines[start + 1].split() == ["TRUE", "\\", "PRED", *[c.upper() for c in CLASSES], "TOTAL"]
+    assert lines[start + 1].split() == ["TRUE", "\\", "PRED", *CLASSES, "TOTAL"]
     for i, name in enumerate(CLASSES):
         assert lines[start + 2 + i].split() == [name, *map(str, matrix[i]), str(sum(matrix[i]))]
     for name in CLASSES:
@@ -532,9 +532,9 @@ def test_prune_keep_rules_are_a_union_per_root(copy: Zoo, capsys: pytest.Capture
     assert code == 0
     document = json.loads(out)
     skipped = {s["path"]: s["reason"] for s in document["skipped"]}
-    assert skipped[str(copy.a)].startswith("kept: one of the 1 best by best_metric_value")
+    assert skipped[str(copy.a)].startswith("a keep rule: one of the 1 best by best_metric_value")
     # The most recent start in flares/binary is the failed run (a, b, then failed were trained in that order).
-    assert skipped[str(copy.failed)] == "kept: one of the 1 most recent"
+    assert skipped[str(copy.failed)] == "a keep rule: one of the 1 most recent"
     assert {i["path"] for i in document["items"]} == {str(copy.b), str(copy.stale)}
 
 

@@ -327,10 +327,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         output.dump_jsonl(_with_columns(run, rec, columns, args.cols, problems) for run, rec in records)
     elif args.format == "csv":
         output.dump_csv(columns, [_raw_row(run, rec, columns, problems) for run, rec in records])
-    else:
+    elif records:  # no match: no header either (stderr says so)
         rows = [_row(run, rec, columns, problems) for run, rec in records]
         styles = [[_shown_status(rec) if c == "status" else None for c in columns] for _, rec in records]
-        output.table(columns, rows, styles=styles, colour=output.use_colour(sys.stdout))
+        titles = [c.upper() if c in _COLUMNS else c for c in columns]  # keys stay as typed: config.LEARNING_RATE
+        output.table(titles, rows, styles=styles, colour=output.use_colour(sys.stdout))
     _warn_problems(found)
     for name in columns if args.cols and runs else []:
         if name not in _COLUMNS and all(resolve_or_note(run, name, []) is MISSING for run in runs):
@@ -409,7 +410,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{key.ljust(width)}  {value}\n")
     if record["test_results"]:
         sys.stdout.write("\n")
-        output.table(["test metric", "value"], sorted(record["test_results"].items()), colour=colour)
+        output.table(["TEST METRIC", "VALUE"], sorted(record["test_results"].items()), colour=colour)
     report = run.report
     if report is not None and report.per_class:
         sys.stdout.write("\n")
@@ -417,7 +418,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
             if avg is not None:
                 rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
-        output.table(["class", "precision", "recall", "f1", "support"], rows, colour=colour)
+        output.table(["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"], rows, colour=colour)
         if report.accuracy is not None:
             sys.stdout.write(
                 f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples\n"
@@ -428,13 +429,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         matrix_rows = [[names[i], *row, sum(row)] for i, row in enumerate(report.confusion_matrix)]
         totals = [sum(col) for col in zip(*report.confusion_matrix, strict=True)]
         matrix_rows.append(["total", *totals, sum(totals)])
-        output.table(["true \\ pred", *names, "total"], matrix_rows, colour=colour)
+        output.table(["TRUE \\ PRED", *names, "TOTAL"], matrix_rows, colour=colour)
     notes = run.notes
     if notes:
         sys.stdout.write("\nnotes\n" + "".join(f"  {n}\n" for n in notes))
     sys.stdout.write("\nfiles\n")
+    width = max((len(name) for name, _ in files), default=0)
     for name, size in files:
-        sys.stdout.write(f"  {name}  {output.human_bytes(size)}\n")
+        sys.stdout.write(f"  {name.ljust(width)}  {output.human_bytes(size):>10}\n")
     return EXIT_OK
 
 
@@ -546,7 +548,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
             sys.stdout.write(f"\n{section}\n")
             styles = [[None, None, None, r[4], r[4]] for r in part]
             output.table(
-                ["key", "a", "b", "delta", ""], [[*r[:4], r[4] or ""] for r in part], styles=styles, colour=colour
+                ["KEY", "A", "B", "DELTA", ""],
+                [[*r[:3], f"{r[3]:+.4g}" if isinstance(r[3], float) else r[3], r[4] or ""] for r in part],
+                styles=styles,
+                colour=colour,
             )
     return EXIT_OK
 
@@ -747,9 +752,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
         verb = "moved" if args.yes else "would move"
         rows2 = [[i.run.name, i.run.status, i.what, output.human_bytes(i.size), i.path] for i in planned.items]
         if rows2:
-            output.table(["run", "status", "what", "size", "path"], rows2, colour=colour)
+            output.table(["RUN", "STATUS", "WHAT", "SIZE", "PATH"], rows2, colour=colour)
         for path, reason in planned.skipped:
-            sys.stdout.write(f"kept {path}: {reason}\n")
+            sys.stdout.write(f"left {path}: {reason}\n")
         for path, problem in planned.unknown:
             _message(f"warning: {path} cannot be read ({problem}): --yes will refuse to move anything")
         summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
@@ -796,7 +801,7 @@ def cmd_trash(args: argparse.Namespace) -> int:
         elif args.format == "csv":
             output.dump_csv(["id", "created_at", "items", "bytes", "first"], rows)
         else:
-            output.table(["id", "created", "items", "bytes", "first item"], rows, colour=output.use_colour(sys.stdout))
+            output.table(["ID", "CREATED", "ITEMS", "BYTES", "FIRST ITEM"], rows, colour=output.use_colour(sys.stdout))
         return EXIT_OK
     if args.action == "restore":
         entry = trash.find_entry(data, args.entry)

@@ -80,7 +80,7 @@ def table(
     """Print an aligned table: numbers right-aligned, two spaces between columns.
 
     Args:
-        headers: Column titles.
+        headers: Column titles, printed as given (the callers upper-case their own words, never a key or a name).
         rows: One sequence of values per row (formatted with :func:`cell`).
         styles: Per row, per column, a style name for :func:`paint` (``None`` for plain).
         colour: Whether to colour (see :func:`use_colour`).
@@ -103,7 +103,7 @@ def table(
             for i, name in enumerate(style):
                 if name:
                     text_columns[i][r] = paint(text_columns[i][r], name, colour)
-    header = "  ".join(h.upper().ljust(widths[i]) if i < last else h.upper() for i, h in enumerate(headers))
+    header = "  ".join(h.ljust(widths[i]) if i < last else h for i, h in enumerate(headers))
     lines = [paint(header.rstrip(), "header", colour)]
     lines.extend("  ".join(parts).rstrip() for parts in zip(*text_columns, strict=True))
     out.write("\n".join(lines) + "\n")

@@ -171,7 +171,7 @@ def plan(
             result.skipped.append((run.path, "running (its heartbeat is fresh)"))
             continue
         if run.path in keep:
-            result.skipped.append((run.path, f"kept: {keep[run.path]}"))
+            result.skipped.append((run.path, f"a keep rule: {keep[run.path]}"))
             continue
         users = {ckpt: by for ckpt in run.checkpoints if (by := refs.by(ckpt)) is not None and by != run.path}
         if what == "run":
