@@ -1,7 +1,8 @@
 """``arccnet-ckpt``: list, compare, check, prune and report run folders from the shell.
 
 Run ``arccnet-ckpt --help`` or ``python -m arccnet_ckpt --help``. Verbs: ``ls``, ``show``, ``best``, ``diff``,
-``verify``, ``prune``, ``trash``, ``report``. Nothing here imports torch or Lightning, except ``verify --load``.
+``verify``, ``prune``, ``trash``, ``report``, ``schema``. Nothing here imports torch or Lightning, except
+``verify --load``.
 
 Exit codes: 0 ok; 1 problems found (``verify``), nothing matched, or a file could not be read; 2 usage error (a bad
 option, a bad ``--where``, an ambiguous run prefix).
@@ -842,6 +843,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``schema [NAME]``: the JSON Schema of a run folder's file, or the list of them."""
+    from arccnet_ckpt import schema
+
+    if args.name is None:
+        rows = [[name, ", ".join(map(str, versions)), f"{name}.json"] for name, versions in schema.VERSIONS.items()]
+        if args.format == "json":
+            output.dump_json(
+                {
+                    "schema": "arccnet-ckpt/schemas",
+                    "version": output.JSON_VERSION,
+                    "files": [{"name": n, "versions": list(v)} for n, v in schema.VERSIONS.items()],
+                }
+            )
+        else:
+            output.table(["NAME", "SCHEMA_VERSION", "FILE"], rows, colour=output.use_colour(sys.stdout))
+        return EXIT_OK
+    try:
+        document = schema.shipped(args.name, args.schema_version)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    sys.stdout.write(schema.render(document))
+    return EXIT_OK
+
+
 # -------------------------------------------------------------------------------------------------------- parser
 
 
@@ -927,6 +953,18 @@ def build_parser() -> argparse.ArgumentParser:
     empty.add_argument("--yes", action="store_true", help="act (default: a dry run)")
     _add_common(empty, None)
     empty.set_defaults(func=cmd_trash, parser=empty)
+
+    schema_parser = verbs.add_parser(
+        "schema",
+        help="the JSON Schema of a file",
+        description="Print the JSON Schema (draft 2020-12) of a run folder's file, or list them.",
+    )
+    schema_parser.add_argument("name", nargs="?", help="training_summary, config, minimal_logging, ... (or summary)")
+    schema_parser.add_argument(
+        "--schema-version", type=_positive, metavar="N", help="the file's schema_version (default: the newest)"
+    )
+    schema_parser.add_argument("--format", choices=("table", "json"), default="table", help="for the list")
+    schema_parser.set_defaults(func=cmd_schema, parser=schema_parser)
 
     report = verbs.add_parser("report", help="the HTML report", description="Write the self-contained HTML report.")
     report.add_argument("runs", nargs="+", metavar="RUN")
