@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, layout, ranks, runfolder, staging, storage
+from arccnet_ckpt import capture, layout, ranks, runfolder, runs, staging, storage
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
@@ -123,6 +123,7 @@ class ArcCheckpointLogic(_Base):
         self._active: Literal["fit", "evaluation"] | None = None  # what an exception would end
         self._best: tuple[str, int] | None = None  # (best_model_path, the epoch that saved it)
         self._saved: dict[str, None] = {}  # every checkpoint this fit saved (AsyncCheckpointIO clean-up)
+        self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
         self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
         self._collector = TestPredictionCollector(
@@ -180,6 +181,7 @@ class ArcCheckpointLogic(_Base):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_fit_start(trainer, pl_module)
         self._saved.clear()
+        self._config_digest = None
         self._pending_epoch = None
         self._epoch_end_metrics = {}
 
@@ -317,6 +319,16 @@ class ArcCheckpointLogic(_Base):
         state = checkpoint.get("callbacks", {}).get(self.state_key)
         if isinstance(state, dict) and self._identity is not None:
             state["arc_run"] = self._run_state()
+        if self._identity is not None and trainer.is_global_zero:
+            # The checkpoint knows its run: Run.load_model refuses a checkpoint of another run.
+            if self._config_digest is None:
+                self._config_digest = runs.config_digest(self._identity.run_dir) or ""
+            checkpoint[runs.CHECKPOINT_KEY] = {
+                "run_name": self._identity.run_name,
+                "run_dir": self._identity.run_dir,
+                "schema_version": runs.CHECKPOINT_ENTRY_VERSION,
+                "config_sha256": self._config_digest or None,
+            }
 
     @override
     def state_dict(self) -> dict[str, Any]:

@@ -51,6 +51,10 @@ class LifecycleError(ArcCkptError, RuntimeError):
     """
 
 
+class CheckpointMismatchError(ArcCkptError, ValueError):
+    """A checkpoint records another run than the folder it is loaded from (``Run.load_model``)."""
+
+
 class ArcCkptWarning(UserWarning):
     """Something could not be captured or written; the run goes on and the rest of the record is kept."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import math
 import os
@@ -37,7 +38,13 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     validate_artifact,
 )
-from arccnet_ckpt.errors import ArcCkptError, ArtifactError, RunNotFoundError
+from arccnet_ckpt.errors import (
+    ArcCkptError,
+    ArcCkptWarning,
+    ArtifactError,
+    CheckpointMismatchError,
+    RunNotFoundError,
+)
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, parse_run_folder_name, resolve_data_folder, validate_root_name
 
 if TYPE_CHECKING:
@@ -324,7 +331,30 @@ class Run:
                 f"{self.path}: no checkpoint to load: the summary records no best_model_path and the folder holds "
                 f"no best-*.ckpt (found: {found})"
             )
+        self._check_checkpoint(checkpoint)
         return loader(checkpoint, **kwargs)
+
+    def _check_checkpoint(self, checkpoint: str) -> None:
+        """Refuse a checkpoint whose ``arccnet_ckpt`` entry names another run; warn when ``config.json`` changed."""
+        entry = read_checkpoint_entry(checkpoint)
+        if entry is None:
+            return  # saved before checkpoints carried their run, or by something else: nothing to compare
+        recorded = entry.get("run_name")
+        if recorded and recorded != self.name:
+            raise CheckpointMismatchError(
+                f"{checkpoint}: this checkpoint belongs to run {recorded!r} (saved in {entry.get('run_dir')}), not to "
+                f"{self.name!r} whose folder holds it; load it from its own run folder, or with "
+                "module_cls.load_from_checkpoint(path) if that is what you mean"
+            )
+        digest = entry.get("config_sha256")
+        current = config_digest(self.path)
+        if digest and current and digest != current:
+            warnings.warn(
+                f"{checkpoint}: config.json changed since this checkpoint was saved (a resumed fit rewrites it): "
+                "compare the config with the one you expect",
+                ArcCkptWarning,
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
         parts = [repr(self.name)]
@@ -556,7 +586,8 @@ def load_run(path: PathLike) -> Run:
     """Read and validate every file of one run folder.
 
     Args:
-        path: The run folder: a local path or an fsspec URL (``s3://bucket/data/checkpoints/.../<run>``).
+        path: The run folder: a local path or an fsspec URL (``s3://bucket/data/checkpoints/.../<run>``), or a
+            ``.ckpt`` inside it (found by the folder that holds it, so a run moved or synced elsewhere still loads).
 
     Returns:
         The run, with each file present validated; a missing file is ``None``.
@@ -570,6 +601,9 @@ def load_run(path: PathLike) -> Run:
         >>> run.summary.best_epoch, run.notes  # doctest: +SKIP
         (42, [])
     """
+    text = os.fspath(path)
+    if text.endswith(".ckpt") and (storage.is_remote(text) or os.path.isfile(text.removeprefix("file://"))):
+        path = storage.dirname(text)  # a checkpoint: its run is the folder that holds it, wherever that moved
     run = Run(path)
     _require_folder(run.path)
     run._load_all(strict=True)
@@ -745,6 +779,42 @@ def best_run(
         if best is None or (value > best_value if mode == "max" else value < best_value):
             best, best_value = run, value
     return best
+
+
+CHECKPOINT_KEY = "arccnet_ckpt"
+"""The top-level key of every checkpoint the callback saves: ``run_name``, ``run_dir``, ``schema_version`` and
+``config_sha256`` (the SHA-256 of ``config.json`` when the checkpoint was saved)."""
+
+CHECKPOINT_ENTRY_VERSION = 1
+
+
+def config_digest(run_dir: PathLike) -> str | None:
+    """The SHA-256 (hex) of the run's ``config.json`` as stored, or ``None`` when it cannot be read."""
+    try:
+        raw = _read(storage.join(os.fspath(run_dir), ConfigRecord.filename))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
+
+
+def read_checkpoint_entry(checkpoint: PathLike) -> dict[str, Any] | None:
+    """The ``arccnet_ckpt`` entry of a checkpoint (imports torch), or ``None`` when it has none or cannot be read
+    safely (``weights_only=True``: reading never runs code from the file)."""
+    import torch
+
+    path = os.fspath(checkpoint)
+    try:
+        if storage.is_remote(path):
+            import fsspec
+
+            with fsspec.open(path, "rb") as f:
+                data = torch.load(f, map_location="cpu", weights_only=True)
+        else:
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # an unsafe or foreign checkpoint: nothing can be said of its run
+        return None
+    entry = data.get(CHECKPOINT_KEY) if isinstance(data, dict) else None
+    return dict(entry) if isinstance(entry, dict) else None
 
 
 # ------------------------------------------------------------------------------------------------ module helpers
