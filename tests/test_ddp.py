@@ -6,6 +6,7 @@ re-launches the script for rank 1.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,31 @@ def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         timeout=TIMEOUT_S,  # a hang fails the test instead of blocking CI
         check=False,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each rank's last line is out before any exit abort
+    )
+
+
+_GLOO_EXIT_ABORT = "terminate called without an active exception"
+
+
+def _completed(done: subprocess.CompletedProcess[str], last_line: str) -> bool:
+    """The script ran to its end on both ranks.
+
+    Now and then (about one run in twenty here) torch's gloo back-end aborts the interpreter at exit, after the
+    script's last line, when a process group is still alive: SIGABRT with this message on stderr. Real scripts do not
+    destroy their process group, so the seed script meets it too. It is accepted only after both ranks printed their
+    last line; any other failure, or an abort before the end, still fails the test.
+    """
+    if done.returncode == 0:
+        return True
+    return (
+        done.returncode == -6 and done.stderr.rstrip().endswith(_GLOO_EXIT_ABORT) and done.stdout.count(last_line) == 2
     )
 
 
 def test_ddp_run_writes_one_folder_from_rank_zero(tmp_path: Path) -> None:
     done = _run(tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert _completed(done, "run_dir "), done.stderr[-3000:]
     runs = list((tmp_path / "data" / "checkpoints" / "ddp" / "test").iterdir())
     assert len(runs) == 1
     run_dir = runs[0]
@@ -98,7 +118,7 @@ def test_a_write_error_that_is_not_a_run_folder_error_ends_every_rank(tmp_path: 
 
 def test_early_stopping_on_rank_one_only_is_recorded_as_stopped(tmp_path: Path) -> None:
     done = _run(tmp_path, "--stop-on-rank1")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert _completed(done, "run_dir "), done.stderr[-3000:]
     (run_dir,) = (tmp_path / "data" / "checkpoints" / "ddp" / "test").iterdir()
     summary = read_json(run_dir / "training_summary.json")
     # rank 1's val_f1 fell at epoch 1 (patience 1); rank 0's kept rising, so rank 0 alone would say NOT_STOPPED
@@ -117,8 +137,9 @@ def test_the_seed_script_under_ddp_makes_exactly_one_folder(tmp_path: Path) -> N
         timeout=TIMEOUT_S,
         check=False,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each rank's last line is out before any exit abort
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert _completed(done, "checkpoint_dir "), done.stderr[-3000:]
     (run_dir,) = (tmp_path / "data" / "checkpoints" / "flares" / "binary_classification").iterdir()
     # both ranks name the same folder: rank 1 learned it from the Trainer
     assert done.stdout.count(f"checkpoint_dir {run_dir}") == 2

@@ -82,7 +82,9 @@ def main() -> None:
     model = RankOneGetsWorse() if args.stop_on_rank1 else SyncedClassifier()
     trainer.fit(model, datamodule=TinyData())
     trainer.test(model, datamodule=TinyData(), ckpt_path="best")
-    print(f"rank {trainer.global_rank} run_dir {cb.run_dir}")
+    print(f"rank {trainer.global_rank} run_dir {cb.run_dir}", flush=True)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()  # a clean exit: gloo may abort at exit otherwise
 
 
 if __name__ == "__main__":
