@@ -51,6 +51,7 @@ from arccnet_ckpt.runs import Run, best_run, find_runs, load_run
 
 if TYPE_CHECKING:
     from arccnet_ckpt.callback import ArcCheckpointCallback
+    from arccnet_ckpt.html_report import render_html, write_report
     from arccnet_ckpt.manager import (
         BinaryClassificationCheckpointManager,
         CheckpointManager,
@@ -68,6 +69,8 @@ _LAZY = {
     "MulticlassFlareCheckpointManager": "arccnet_ckpt.manager",
     "CutoutHaleCheckpointManager": "arccnet_ckpt.manager",
     "CutoutMcintoshCheckpointManager": "arccnet_ckpt.manager",
+    "render_html": "arccnet_ckpt.html_report",
+    "write_report": "arccnet_ckpt.html_report",
 }
 
 
@@ -118,5 +121,7 @@ __all__ = [
     "best_run",
     "find_runs",
     "load_run",
+    "render_html",
     "validate_artifact",
+    "write_report",
 ]
