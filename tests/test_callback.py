@@ -83,7 +83,7 @@ def test_fit_and_test_write_the_complete_folder(tmp_path: Path, data_folder: Pat
     assert summary.error is None
 
     raw = read_json(run_dir / "training_summary.json")
-    assert raw["schema_version"] == 1
+    assert raw["schema_version"] == 2  # version 2: resumes[].restart_count
     assert raw["start_time"].endswith("+00:00")
 
     config = ConfigRecord.model_validate(read_json(run_dir / "config.json"))

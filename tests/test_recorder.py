@@ -170,7 +170,7 @@ def test_requeue_of_a_finished_and_tested_run_that_trains_nothing_keeps_every_nu
 
     # The requeued job: Lightning has not restored the loops yet at fit start (step 0), and max_epochs is reached.
     requeue = T0 + timedelta(hours=2)
-    recorder.start(FitSnapshot(monitor="val_f1", mode="max"), checkpoint="last.ckpt", now=requeue)
+    recorder.start(FitSnapshot(monitor="val_f1", mode="max"), checkpoint="last.ckpt", restart_count=1, now=requeue)
     running = _summary(recorder)
     assert running["status"] == "running"
     assert running["num_epochs_trained"] == 3
@@ -192,6 +192,7 @@ def test_requeue_of_a_finished_and_tested_run_that_trains_nothing_keeps_every_nu
             "previous_end_time": before["end_time"],
             "num_epochs_trained": 3,
             "global_step": 6,
+            "restart_count": 1,  # SLURM_RESTART_COUNT of the requeued job
         }
     ]
 

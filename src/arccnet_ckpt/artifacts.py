@@ -1,8 +1,9 @@
 """Pydantic models of the JSON files in a run folder: one class per file.
 
-Every file carries ``"schema_version": 1``. Top-level models allow extra keys (``extra="allow"``): the manual API
-and future versions may add fields, and a reader must keep, not drop, what it does not know. Nested records that the
-package alone writes forbid extras, so a typo in a hand-edited file is caught.
+Every file carries a ``schema_version`` (1; ``training_summary.json`` 2, ``config.json`` 2; see ``schema.py``).
+Top-level models allow extra keys (``extra="allow"``): the manual API and future versions may add fields, and a
+reader must keep, not drop, what it does not know. Nested records that the package alone writes forbid extras, so a
+typo in a hand-edited file is caught.
 
 Floats that are not finite (``NaN``, ``inf``) become ``None``, so every file is strict JSON. Times are timezone-aware
 and written as ISO 8601 with a UTC offset (``2025-02-12T14:30:45.123456+00:00``).
@@ -171,6 +172,13 @@ class EnvironmentInfo(BaseModel):
     pydantic: str | None = None
     cuda: str | None = None
     argv: list[str] = Field(default_factory=list)
+    gpus: list[str] | None = Field(default=None, description="the names of the GPUs this process sees")
+    cuda_visible_devices: str | None = Field(default=None, description="$CUDA_VISIBLE_DEVICES, when set")
+    job: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="the scheduler's identity: slurm (job_id, array_job_id, array_task_id, job_name, partition, "
+        "node_list, restart_count) and torchelastic (run_id, restart_count, max_restarts), as far as set",
+    )
 
 
 class GitInfo(_Record):
@@ -304,6 +312,16 @@ class ResumeInfo(_Record):
     previous_end_time: UtcDatetime | None = None
     num_epochs_trained: int = 0
     global_step: int = 0
+    restart_count: int | None = Field(
+        default=None,
+        description="the scheduler's restart count when this fit started (SLURM_RESTART_COUNT, "
+        "TORCHELASTIC_RESTART_COUNT); new in training_summary.json schema_version 2",
+    )
+
+
+SUMMARY_SCHEMA_VERSION: Literal[2] = 2
+"""``training_summary.json``'s version: 2 added ``resumes[].restart_count`` (a key in a nested record, which readers
+of version 1 would refuse). Version 1 files are read as they are."""
 
 
 class TrainingSummary(_Artifact, _BestMetricMixin):
@@ -314,6 +332,7 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
 
     filename: ClassVar[str] = "training_summary.json"
 
+    schema_version: Literal[1, 2] = SUMMARY_SCHEMA_VERSION  # type: ignore[assignment]
     status: RunStatus
     start_time: UtcDatetime
     end_time: UtcDatetime | None = None

@@ -189,7 +189,12 @@ class ArcCheckpointLogic(_Base):
             identity = self._identity or self._claim(trainer, pl_module)
             recorder = RunRecorder(identity)
             config = self._build_config(trainer, pl_module, identity)
-            recorder.start(self._snapshot(trainer), config=config, checkpoint=self._ckpt_path(trainer, identity))
+            recorder.start(
+                self._snapshot(trainer),
+                config=config,
+                checkpoint=self._ckpt_path(trainer, identity),
+                restart_count=capture.restart_count(),
+            )
             return identity
 
         self._adopt(ranks.on_rank_zero(trainer.strategy, start, "starting the run record"))

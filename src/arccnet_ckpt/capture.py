@@ -483,7 +483,56 @@ def environment_info(lightning_version: str | None) -> dict[str, Any]:
     }
     if gpus:
         info["gpus"] = gpus
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        info["cuda_visible_devices"] = visible
+    job = cluster_job(os.environ)
+    if job:
+        info["job"] = job
     return info
+
+
+_SLURM = {
+    "job_id": "SLURM_JOB_ID",
+    "array_job_id": "SLURM_ARRAY_JOB_ID",
+    "array_task_id": "SLURM_ARRAY_TASK_ID",
+    "job_name": "SLURM_JOB_NAME",
+    "partition": "SLURM_JOB_PARTITION",
+    "node_list": "SLURM_JOB_NODELIST",
+    "restart_count": "SLURM_RESTART_COUNT",
+}
+_TORCHELASTIC = {
+    "run_id": "TORCHELASTIC_RUN_ID",
+    "restart_count": "TORCHELASTIC_RESTART_COUNT",
+    "max_restarts": "TORCHELASTIC_MAX_RESTARTS",
+}
+
+
+def cluster_job(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The scheduler's identity of this process: SLURM (job, array job and task, name, partition, node list, restart
+    count) and TorchElastic (run id, restart count, max restarts); only what the environment holds."""
+    job: dict[str, Any] = {}
+    for scheduler, names in (("slurm", _SLURM), ("torchelastic", _TORCHELASTIC)):
+        found = {key: _env_value(environ[var]) for key, var in names.items() if environ.get(var)}
+        if scheduler == "slurm" and "node_list" not in found and environ.get("SLURM_NODELIST"):
+            found["node_list"] = environ["SLURM_NODELIST"]  # older SLURM
+        if found:
+            job[scheduler] = found
+    return job
+
+
+def restart_count(environ: Mapping[str, str] | None = None) -> int | None:
+    """How many times the scheduler restarted this job (SLURM requeue, TorchElastic restart); ``None`` outside one."""
+    environ = os.environ if environ is None else environ
+    for var in ("SLURM_RESTART_COUNT", "TORCHELASTIC_RESTART_COUNT"):
+        value = _env_value(environ.get(var, ""))
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _env_value(text: str) -> int | str:
+    return int(text) if text.strip().isdigit() else text
 
 
 def git_info(cwd: str | None = None) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from pydantic import BaseModel
 
 from arccnet_ckpt import storage
 from arccnet_ckpt.artifacts import (
+    SUMMARY_SCHEMA_VERSION,
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
@@ -227,6 +228,7 @@ class RunRecorder:
         config: ConfigRecord | None = None,
         kind: RunKind = "training",
         checkpoint: str | None = None,
+        restart_count: int | None = None,
         now: datetime | None = None,
     ) -> Phase:
         """A fit (or, with ``kind="evaluation"``, a test-only Trainer) begins: write ``config.json`` and a
@@ -241,7 +243,8 @@ class RunRecorder:
                 this one has none (a manual ``save_config()`` before ``fit``).
             kind: ``training`` or ``evaluation``.
             checkpoint: The checkpoint the fit resumes from (or the evaluation tests), relative to the run folder
-                when inside it, else as given.
+                when inside it, else absolute.
+            restart_count: The scheduler's restart count (a requeued SLURM job), recorded in the resume entry.
             now: The moment (default: now, UTC).
 
         Returns:
@@ -261,7 +264,7 @@ class RunRecorder:
         else:
             phase = transition(Phase(previous.status), Event.RESUME)
             data = record_dict(previous)
-            data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now)]
+            data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now, restart_count)]
             data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
             data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
             if _trained_past(snapshot, previous):
@@ -493,6 +496,7 @@ class RunRecorder:
 
     def _summary_record(self, data: dict[str, Any], now: datetime) -> TrainingSummary:
         data["updated_at"] = now
+        data["schema_version"] = SUMMARY_SCHEMA_VERSION  # a version 1 file is upgraded when the callback writes it
         if not data.get("monitor"):
             data = {k: v for k, v in data.items() if k != "best_none"}
         return validate_artifact(TrainingSummary, data, source=storage.join(self.run_dir, TrainingSummary.filename))
@@ -570,7 +574,9 @@ def _trained_past(snapshot: FitSnapshot, previous: TrainingSummary) -> bool:
     return snapshot.global_step > previous.global_step
 
 
-def _resume_entry(previous: TrainingSummary, checkpoint: str | None, now: datetime) -> dict[str, Any]:
+def _resume_entry(
+    previous: TrainingSummary, checkpoint: str | None, now: datetime, restart_count: int | None
+) -> dict[str, Any]:
     return {
         "time": now,
         "checkpoint": checkpoint,
@@ -579,6 +585,7 @@ def _resume_entry(previous: TrainingSummary, checkpoint: str | None, now: dateti
         "previous_end_time": previous.end_time,
         "num_epochs_trained": previous.num_epochs_trained,
         "global_step": previous.global_step,
+        "restart_count": restart_count,
     }
 
 

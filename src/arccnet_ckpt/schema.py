@@ -25,12 +25,16 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 VERSIONS: dict[str, tuple[int, ...]] = {
     "config": (1, 2),
-    "training_summary": (1,),
+    "training_summary": (1, 2),
     "minimal_logging": (1,),
     "classification_report": (1,),
     "history": (1,),
 }
 """Every file (by its stem) and the ``schema_version`` values a reader accepts for it."""
+
+FROZEN: frozenset[tuple[str, int]] = frozenset({("training_summary", 1)})
+"""Old versions whose shipped schema is the reference: today's model describes the newer version, so these files are
+never regenerated (``training_summary`` version 1 is version 2 without ``resumes[].restart_count``)."""
 
 _MODELS = {model.filename.removesuffix(".json"): model for model in ARTIFACTS.values()}
 _ALIASES = {alias: model.filename.removesuffix(".json") for alias, model in ARTIFACTS.items()}
@@ -66,6 +70,8 @@ def generate(name: str, version: int | None = None) -> dict[str, Any]:
     version = versions[-1] if version is None else version
     if version not in versions:
         raise ValueError(f"{stem}.json has schema_version {', '.join(map(str, versions))}, not {version}")
+    if (stem, version) in FROZEN:
+        raise ValueError(f"{stem}.json version {version} is frozen: its shipped schema is the reference")
     model = _MODELS[stem]
     body = model.model_json_schema(mode="validation")
     body["properties"]["schema_version"] = {"const": version, "title": "Schema Version", "type": "integer"}
@@ -133,6 +139,8 @@ def write_all(folder: Path | None = None) -> list[Path]:
     written = []
     for stem, versions in VERSIONS.items():
         for version in versions:
+            if (stem, version) in FROZEN:
+                continue
             path = folder / _filename(stem, version)
             path.write_text(render(generate(stem, version)), encoding="utf-8")
             written.append(path)
