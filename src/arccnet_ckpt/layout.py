@@ -109,6 +109,16 @@ def run_folder_name(start: datetime, model_name: object, loss_function: object) 
     return f"{format_timestamp(start)}_{sanitize_segment(model_name)}_{sanitize_segment(loss_function)}"
 
 
+def split_at_checkpoints(path: str) -> tuple[str, str] | None:
+    """``(data folder, what lies below checkpoints)`` around the last ``checkpoints`` segment of a path or URL, or
+    ``None`` when it has none: ``/d/checkpoints/flares/run`` -> ``("/d", "flares/run")``."""
+    parts = path.replace("\\", "/").rstrip("/").split("/")
+    if CHECKPOINTS_DIRNAME not in parts:
+        return None
+    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
+    return "/".join(parts[:index]) or "/", "/".join(parts[index + 1 :])
+
+
 def parse_run_folder_name(name: str) -> tuple[datetime, str] | None:
     """Split a run folder name into its start stamp (naive, as written) and the ``<model>_<loss>`` rest.
 

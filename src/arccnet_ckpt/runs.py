@@ -45,7 +45,13 @@ from arccnet_ckpt.errors import (
     CheckpointMismatchError,
     RunNotFoundError,
 )
-from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, parse_run_folder_name, resolve_data_folder, validate_root_name
+from arccnet_ckpt.layout import (
+    CHECKPOINTS_DIRNAME,
+    parse_run_folder_name,
+    resolve_data_folder,
+    split_at_checkpoints,
+    validate_root_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -256,7 +262,7 @@ class Run:
     def checkpoints(self) -> list[str]:
         """Every ``.ckpt`` file directly in the folder (absolute paths or URLs), sorted by name."""
         if self._checkpoints is None:
-            self._checkpoints = sorted(p for p in _list_files(self.path) if p.endswith(".ckpt"))
+            self._checkpoints = sorted(p for p in list_files(self.path) if p.endswith(".ckpt"))
         return list(self._checkpoints)
 
     @property
@@ -797,20 +803,30 @@ def config_digest(run_dir: PathLike) -> str | None:
     return hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
 
 
-def read_checkpoint_entry(checkpoint: PathLike) -> dict[str, Any] | None:
-    """The ``arccnet_ckpt`` entry of a checkpoint (imports torch), or ``None`` when it has none or cannot be read
-    safely (``weights_only=True``: reading never runs code from the file)."""
+def load_checkpoint_safely(checkpoint: PathLike, *, mmap: bool = False) -> Any:
+    """``torch.load`` of a local or remote checkpoint on the CPU with ``weights_only=True``: reading a file from
+    someone else never runs code from it (imports torch). ``mmap``: map a local file's tensors instead of reading
+    them (for a look at its small entries).
+
+    Raises:
+        Exception: Whatever ``torch.load`` or the file system raises for a file that cannot be read this way.
+    """
     import torch
 
     path = os.fspath(checkpoint)
-    try:
-        if storage.is_remote(path):
-            import fsspec
+    if storage.is_remote(path):
+        import fsspec
 
-            with fsspec.open(path, "rb") as f:
-                data = torch.load(f, map_location="cpu", weights_only=True)
-        else:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with fsspec.open(path, "rb") as f:
+            return torch.load(f, map_location="cpu", weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def read_checkpoint_entry(checkpoint: PathLike) -> dict[str, Any] | None:
+    """The ``arccnet_ckpt`` entry of a checkpoint (imports torch), or ``None`` when it has none or cannot be read
+    safely (see :func:`load_checkpoint_safely`)."""
+    try:
+        data = load_checkpoint_safely(checkpoint, mmap=True)
     except Exception:  # an unsafe or foreign checkpoint: nothing can be said of its run
         return None
     entry = data.get(CHECKPOINT_KEY) if isinstance(data, dict) else None
@@ -858,7 +874,7 @@ def _require_folder(path: str) -> None:
         raise RunNotFoundError(f"{path}: no such run folder")
 
 
-def _list_files(folder: str) -> list[str]:
+def list_files(folder: str) -> list[str]:
     """Paths of the files directly in ``folder``; empty if it does not exist."""
     if storage.is_remote(folder):
         import fsspec
@@ -956,11 +972,8 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
 
 def _root_from_path(path: str) -> str | None:
     """The part of ``path`` between the last ``checkpoints`` segment and the run folder (``flares/binary``)."""
-    parts = path.replace("\\", "/").rstrip("/").split("/")[:-1]
-    if CHECKPOINTS_DIRNAME not in parts:
-        return None
-    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
-    return "/".join(parts[index + 1 :]) or None
+    split = split_at_checkpoints(path.replace("\\", "/").rstrip("/").rpartition("/")[0])
+    return (split[1] or None) if split is not None else None
 
 
 def _field(model: BaseModel, name: str) -> Any:

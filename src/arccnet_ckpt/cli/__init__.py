@@ -714,7 +714,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     _warn_problems(found)
     if args.status or args.where or args.since:
         # The keep rules compare against every run of the same roots, not only the ones the filters picked.
-        scope_for_rules = _filtered(_without_narrowing(args), find(args.targets, args.data), now, default_kind=None)
+        # The same scan, filtered again (its problems were reported above).
+        scope_for_rules = _filtered(_without_narrowing(args), Found(found.runs, []), now, default_kind=None)
     else:
         scope_for_rules = scope
     planned = trash.plan(

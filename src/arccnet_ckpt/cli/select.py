@@ -25,7 +25,7 @@ from arccnet_ckpt.artifacts import (
     record_dict,
 )
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, validate_root_name
+from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, split_at_checkpoints, validate_root_name
 from arccnet_ckpt.query import captured_settings, config_settings, metric_mode
 from arccnet_ckpt.runs import Run, scan_runs
 
@@ -121,18 +121,6 @@ def _normalise(path: str) -> str:
     return path.rstrip("/") if storage.is_remote(path) else os.path.abspath(path)
 
 
-def _exists(path: str) -> bool:
-    return storage.exists(path) if storage.is_remote(path) else os.path.exists(path)
-
-
-def _root_below_checkpoints(path: str) -> str:
-    parts = path.replace("\\", "/").rstrip("/").split("/")
-    if CHECKPOINTS_DIRNAME not in parts:
-        return ""
-    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
-    return "/".join(parts[index + 1 :])
-
-
 def find(targets: Iterable[str | None], data: str | None) -> Found:
     """The runs at each target: a data folder, a ``checkpoints`` or root folder, a run folder, a URL, or a root
     name under the data folder (``flares/multiclass``); no target means the whole data folder.
@@ -157,7 +145,7 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
     base = resolve_data_folder(data)
     if target is None:
         folder = storage.join(base, CHECKPOINTS_DIRNAME)
-        if not _exists(folder):
+        if not storage.exists(folder):
             raise NoMatch(
                 f"no runs: {folder} does not exist (pass a folder, --data, or set $ARCCNET_DATA_FOLDER or "
                 "$ARCAFF_DATA_FOLDER)"
@@ -171,11 +159,12 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
                 raise NoMatch(f"{target}: is a file; give a data folder, a root folder, a run folder or a .ckpt")
             path = os.path.dirname(path)
         nested = storage.join(path, CHECKPOINTS_DIRNAME)
-        if _exists(nested):  # a data folder, even one that holds a config.json of its own
+        if storage.exists(nested):  # a data folder, even one that holds a config.json of its own
             return scan_runs(nested, "")
         if _is_run_folder(path):
             return [Run(path)], []
-        return scan_runs(path, _root_below_checkpoints(path))
+        split = split_at_checkpoints(path)
+        return scan_runs(path, split[1] if split is not None else "")
     if _looks_like_a_path(target):
         raise NoMatch(f"{target}: no such folder")
     try:
@@ -183,7 +172,7 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
     except ValueError as e:
         raise UsageError(f"{target!r} is not an existing folder, and not a valid root name: {e}") from e
     folder = storage.join(base, CHECKPOINTS_DIRNAME, *root.split("/"))
-    if not _exists(folder):
+    if not storage.exists(folder):
         raise NoMatch(f"{target}: no such folder, and no root name {root!r} under {base}/{CHECKPOINTS_DIRNAME}")
     return scan_runs(folder, root)
 
@@ -519,11 +508,8 @@ def main_test_metric(summary: TrainingSummary | None) -> str | None:
 
 def data_folder_of(path: str) -> str | None:
     """The data folder a run folder sits in (the parent of its ``checkpoints`` segment), or ``None``."""
-    parts = path.rstrip("/").split("/")
-    if CHECKPOINTS_DIRNAME not in parts:
-        return None
-    index = len(parts) - 1 - parts[::-1].index(CHECKPOINTS_DIRNAME)
-    return "/".join(parts[:index]) or "/"
+    split = split_at_checkpoints(path)
+    return split[0] if split is not None else None
 
 
 def require_runs(found: Found, what: str) -> list[Run]:

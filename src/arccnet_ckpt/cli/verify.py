@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from arccnet_ckpt import storage
 from arccnet_ckpt.cli.select import is_stale
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.runs import Run
+from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
 from arccnet_ckpt.storage import _TMP_PREFIX
 
 
@@ -35,7 +35,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
             getattr(run, attribute)
         except ArcCkptError as e:
             problems.append((run.path, str(e).removeprefix(run.path + "/").removeprefix(run.path + os.sep)))
-    names = [storage.basename(p) for p in _files(run.path)]
+    names = [storage.basename(p) for p in list_files(run.path)]
     problems.extend(
         (run.path, f"leftover temporary file {n} (an interrupted write)") for n in names if n.startswith(_TMP_PREFIX)
     )
@@ -57,26 +57,10 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
     return problems
 
 
-def _files(folder: str) -> list[str]:
-    if storage.is_remote(folder):
-        fs, stripped = storage._fs(folder)
-        return [p.rstrip("/") for p in fs.ls(stripped, detail=False)]
-    with os.scandir(folder) as it:
-        return [e.path for e in it]
-
-
 def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
     """``torch.load`` with ``weights_only=True``: a folder from someone else never runs code on this machine."""
-    import torch  # only here: verify --load
-
     try:
-        if storage.is_remote(checkpoint):
-            import fsspec
-
-            with fsspec.open(checkpoint, "rb") as f:
-                torch.load(f, map_location="cpu", weights_only=True)
-        else:
-            torch.load(checkpoint, map_location="cpu", weights_only=True)
+        load_checkpoint_safely(checkpoint)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         return [(folder, f"{storage.basename(checkpoint)} cannot be loaded: {type(e).__name__}: {first}")]
