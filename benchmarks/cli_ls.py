@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from load_runs import build_runs
+from load_runs import run_folders
 
 TARGET = 1.3
 
@@ -57,14 +55,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats of each; medians compared (default 15)")
     args = parser.parse_args()
 
-    data = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="arc-bench-"))
-    try:
-        if (data / "checkpoints").exists():
-            print(f"reusing the runs in {data}")
-        else:
-            t0 = time.perf_counter()
-            build_runs(data, args.n)
-            print(f"built {args.n} run folders in {time.perf_counter() - t0:.1f} s")
+    with run_folders(args.dir, args.n) as data:
         # The console script, as a user runs it (python -m arccnet_ckpt adds runpy's start-up).
         script = Path(sys.executable).with_name("arccnet-ckpt")
         ls = (
@@ -86,9 +77,6 @@ def main() -> None:
             f"ratio ls / naive:                          {ratio:8.2f}x (target <= {TARGET}x: "
             f"{'holds' if ratio <= TARGET else 'MISSED'})"
         )
-    finally:
-        if args.dir is None:
-            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -27,7 +28,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -183,14 +184,38 @@ def naive_listing(data: Path) -> list[dict[str, Any]]:
     return out
 
 
-def median_time(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
-    result = fn()  # warm-up
+def median_time(
+    fn: Callable[[], T], repeats: int, *, warm_up: bool = True, before: Callable[[], object] | None = None
+) -> tuple[float, T]:
+    """The median wall time of ``repeats`` calls (after one untimed call when ``warm_up``), and the last result;
+    ``before`` runs untimed before each timed call (e.g. clearing a listing cache)."""
+    result = fn() if warm_up else None
     times = []
     for _ in range(repeats):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+    return statistics.median(times), result  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def run_folders(folder: Path | None, n: int) -> Iterator[Path]:
+    """A data folder holding ``n`` run folders: ``folder`` (reused if it already holds runs, and kept), or a
+    temporary one removed afterwards."""
+    data = folder if folder is not None else Path(tempfile.mkdtemp(prefix="arc-bench-"))
+    try:
+        if (data / "checkpoints").exists():
+            print(f"reusing the runs in {data}")
+        else:
+            t0 = time.perf_counter()
+            size = build_runs(data, n)
+            print(f"built {n} run folders in {time.perf_counter() - t0:.1f} s ({size} bytes of JSON per run)")
+        yield data
+    finally:
+        if folder is None:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:
@@ -200,15 +225,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is printed (default 5)")
     args = parser.parse_args()
 
-    data = args.dir if args.dir is not None else Path(tempfile.mkdtemp(prefix="arc-bench-"))
-    try:
-        if (data / "checkpoints").exists():
-            print(f"reusing the runs in {data}")
-        else:
-            t0 = time.perf_counter()
-            size = build_runs(data, args.n)
-            print(f"built {args.n} run folders in {time.perf_counter() - t0:.1f} s ({size} bytes of JSON per run)")
-
+    with run_folders(args.dir, args.n) as data:
         t_find, runs = median_time(lambda: find_runs(data), args.repeats)
         t_naive, raw = median_time(lambda: naive_listing(data), args.repeats)
         t_filtered, _ = median_time(lambda: find_runs(data, "cutouts/hale", status="completed"), args.repeats)
@@ -221,9 +238,6 @@ def main() -> None:
         print(f"find_runs(root_name=..., status=...):      {t_filtered * 1000:8.1f} ms (a quarter of the runs)")
         verdict = "holds" if t_find < TARGET_S else "MISSED"
         print(f"target find_runs < {TARGET_S:.0f} s for {len(runs)} runs:     {verdict}")
-    finally:
-        if args.dir is None:
-            shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from load_runs import build_runs
+from load_runs import build_runs, median_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "helpers"))
 from s3server import moto_s3_process  # noqa: E402 - the tests' helper, found through the path above
@@ -44,16 +42,6 @@ from arccnet_ckpt import find_runs  # noqa: E402
 
 TARGET = 10.0
 BUCKET = "arc-bench"
-
-
-def _timed(fn: Callable[[], Any], repeats: int, fs: Any) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(repeats):
-        fs.invalidate_cache()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -91,8 +79,9 @@ def main() -> None:
             ratio = 0.0
             for latency in latencies:
                 set_latency(latency)
-                t_find, runs = _timed(lambda: find_runs(url), args.repeats, fs)
-                t_seq, raw = _timed(sequential, args.repeats, fs)
+                cold = {"warm_up": False, "before": fs.invalidate_cache}  # warmed up once above
+                t_find, runs = median_time(lambda: find_runs(url), args.repeats, **cold)
+                t_seq, raw = median_time(sequential, args.repeats, **cold)
                 assert len(runs) == len(raw) == args.n, (len(runs), len(raw))
                 ratio = t_seq / t_find
                 print(f"{latency * 1000:6.0f} ms  {t_find:8.2f} s  {t_seq:8.2f} s  {ratio:7.1f}x")
