@@ -68,6 +68,20 @@ def _rewrite_summary(run: Path, **changes: object) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
+def _running_copy(source: Path, target: Path, start: datetime, heartbeat: datetime) -> Path:
+    shutil.copytree(source, target)
+    _rewrite_summary(
+        target,
+        status="running",
+        run_name=target.name,
+        start_time=start.isoformat(),
+        updated_at=heartbeat.isoformat(),
+        end_time=None,
+        test_results={},
+    )
+    return target
+
+
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     tmp = tmp_path_factory.mktemp("zoo")
@@ -84,29 +98,13 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     make_trainer(tmp, [test_only]).test(ScriptedClassifier(), datamodule=TinyData())
 
     now = datetime.now(timezone.utc)
-    stale = data / "checkpoints" / "flares" / "binary" / "2020-01-01_00-00-00_lost_focal"
-    shutil.copytree(b, stale)
-    _rewrite_summary(
-        stale,
-        status="running",
-        run_name=stale.name,
-        start_time=(now - timedelta(days=3)).isoformat(),
-        updated_at=(now - timedelta(days=2)).isoformat(),
-        end_time=None,
-        test_results={},
-        num_epochs_trained=20,
+    binary = data / "checkpoints" / "flares" / "binary"
+    # b's folder copied as a run that says running: one silent for two days, one beating now.
+    stale = _running_copy(
+        b, binary / "2020-01-01_00-00-00_lost_focal", now - timedelta(days=3), now - timedelta(days=2)
     )
-    running = data / "checkpoints" / "flares" / "binary" / "2021-01-01_00-00-00_live_focal"
-    shutil.copytree(b, running)
-    _rewrite_summary(
-        running,
-        status="running",
-        run_name=running.name,
-        start_time=(now - timedelta(minutes=30)).isoformat(),
-        updated_at=now.isoformat(),
-        end_time=None,
-        test_results={},
-    )
+    _rewrite_summary(stale, num_epochs_trained=20)
+    running = _running_copy(b, binary / "2021-01-01_00-00-00_live_focal", now - timedelta(minutes=30), now)
     shutil.copytree(LEGACY / "checkpoints", data / "checkpoints", dirs_exist_ok=True)
     legacy = data / "checkpoints" / "flares" / "binary_classification" / LEGACY_RUN
     return Zoo(data, a, b, multi, failed, Path(test_only.run_dir), stale, running, legacy)
