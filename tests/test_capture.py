@@ -28,6 +28,7 @@ from arccnet_ckpt.capture import (
     redact_argv,
     redact_text,
     to_jsonable,
+    to_jsonable_listing,
 )
 
 
@@ -181,28 +182,75 @@ def test_name_inference_order() -> None:
     module = torch.nn.Module()
     module.head = torch.nn.Linear(2, 2)
     module.criterion = torch.nn.BCEWithLogitsLoss()
-    assert infer_model_name({"MODEL_NAME": "cfg"}, {"model_name": "hp"}, module) == "cfg"
-    assert infer_model_name({}, {"backbone": "hp"}, module) == "hp"
-    assert infer_model_name({}, {"model": 3}, module) == "Module"  # non-strings are skipped
-    assert infer_loss_function({"LOSS_TYPE": "focal"}, {"loss": "ce"}, module) == "focal"
-    assert infer_loss_function({}, {"loss": "ce"}, module) == "ce"
-    assert infer_loss_function({}, {}, module) == "BCEWithLogitsLoss"
-    assert infer_loss_function({}, {}, torch.nn.Linear(1, 1)) == "unknown"
+    assert infer_model_name([{"MODEL_NAME": "cfg"}], {"model_name": "hp"}, module) == "cfg"
+    assert infer_model_name([{}], {"backbone": "hp"}, module) == "hp"
+    assert infer_model_name([{}], {"model": 3}, module) == "Module"  # non-strings are skipped
+    assert infer_loss_function([{"LOSS_TYPE": "focal"}], {"loss": "ce"}, module) == "focal"
+    assert infer_loss_function([{}], {"loss": "ce"}, module) == "ce"
+    assert infer_loss_function([{}], {}, module) == "BCEWithLogitsLoss"
+    assert infer_loss_function([{}], {}, torch.nn.Linear(1, 1)) == "unknown"
+
+
+def test_names_come_from_the_configs_in_order_then_hparams() -> None:
+    module = torch.nn.Module()
+    argument = {"LEARNING_RATE": 0.1}
+    hydra = {"model": {"model_name": "resnet_hydra"}, "loss": "focal"}
+    cli = {"model": {"class_path": "pkg.Net", "init_args": {"model_name": "resnet_cli", "loss": "bce"}}}
+    hparams = {"model_name": "from_hparams", "loss": "ce"}
+    assert infer_model_name([argument, hydra, cli], hparams, module) == "resnet_hydra"
+    assert infer_model_name([argument, None, cli], hparams, module) == "resnet_cli"  # model.init_args, LightningCLI
+    assert infer_model_name([{"MODEL_NAME": "arg"}, hydra, cli], hparams, module) == "arg"
+    assert infer_model_name([argument], hparams, module) == "from_hparams"
+    assert infer_loss_function([argument, hydra, cli], hparams, module) == "focal"
+    assert infer_loss_function([argument, None, cli], hparams, module) == "bce"
+    assert infer_loss_function([argument], hparams, module) == "ce"
 
 
 def test_class_names_follow_the_label_order_first_and_a_config_list_last() -> None:
     dm = types.SimpleNamespace(class_names=("a", "b"))
     encoder_order = types.SimpleNamespace(hparams={"class_names": ["C", "M_X", "Quiet"]})
     config = {"CLASSES": ["Quiet", "C", "M_X"]}
-    assert class_name_sources(config, encoder_order, dm) == {
+    assert class_name_sources({"config": config}, encoder_order, dm) == {
         "module": ["C", "M_X", "Quiet"],
         "datamodule": ["a", "b"],
         "config": ["Quiet", "C", "M_X"],
     }
-    assert class_name_sources(config, types.SimpleNamespace(hparams={}), None) == {"config": ["Quiet", "C", "M_X"]}
+    assert class_name_sources({"config": config}, types.SimpleNamespace(hparams={}), None) == {
+        "config": ["Quiet", "C", "M_X"]
+    }
     attribute_wins = types.SimpleNamespace(class_names=["x", "y"], hparams={"CLASS_NAMES": ["y", "x"]})
-    assert class_name_sources({}, attribute_wins, None) == {"module": ["x", "y"]}
-    assert class_name_sources({}, None, None) == {}
+    assert class_name_sources({"config": {}}, attribute_wins, None) == {"module": ["x", "y"]}
+    assert class_name_sources({"config": {}}, None, None) == {}
+
+
+def test_class_names_of_every_config_are_kept_by_source() -> None:
+    configs = {
+        "config": {"CLASSES": ["Quiet", "C"]},
+        "hydra": {"data": {"class_names": ["C", "Quiet"]}},
+        "lightning_cli": {"data": {"class_path": "pkg.Data", "init_args": {"class_names": ["q", "c"]}}},
+    }
+    assert class_name_sources(configs, None, None) == {
+        "config": ["Quiet", "C"],
+        "hydra": ["C", "Quiet"],
+        "lightning_cli": ["q", "c"],
+    }
+
+
+def test_unserializable_values_are_written_as_their_repr_and_listed_with_their_path() -> None:
+    activation = torch.nn.ReLU()
+    converted, found = to_jsonable_listing(
+        {"act": activation, "layers": [1, {"fn": len}], "api_key": object(), "lr": 0.1}, "hparams"
+    )
+    assert converted == {"act": "ReLU()", "layers": [1, {"fn": "<built-in function len>"}], "api_key": "***", "lr": 0.1}
+    assert found == [
+        {"path": "hparams.act", "type": "torch.nn.modules.activation.ReLU", "repr": "ReLU()"},
+        {
+            "path": "hparams.layers[1].fn",
+            "type": "builtins.builtin_function_or_method",
+            "repr": "<built-in function len>",
+        },
+    ]
+    assert to_jsonable_listing({"x": torch.ones(3), "d": {"p": Path("/a")}})[1] == []  # converted, not described
 
 
 def test_test_metrics_and_early_stopping_helpers() -> None:

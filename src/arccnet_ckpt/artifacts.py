@@ -189,6 +189,53 @@ class GitInfo(_Record):
     dirty: bool | None = None
 
 
+class UnserializableValue(_Record):
+    """A value that JSON cannot hold (an ``nn.Module``, a function...): written in place as its ``repr`` and listed,
+    so a reader knows it was an object and not that string. Lightning's ``hparams.yaml`` drops such values."""
+
+    path: str = Field(description="where it is: `hparams.activation`, `config.LAYERS[2]` (in a section: its config)")
+    type: str = Field(description="the value's class path, e.g. torch.nn.modules.activation.ReLU")
+    repr: str = Field(description="what is written in its place")
+
+
+class LightningCliSection(_Record):
+    """``_arccnet.lightning_cli``: the config of the ``LightningCLI`` that built the Trainer."""
+
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="the parsed config of the subcommand, YAML files and command line merged"
+    )
+    subcommand: str | None = Field(default=None, description="fit, validate, test...; null with run=False")
+    config_files: list[str] = Field(default_factory=list, description="the --config files given, absolute")
+    file: str | None = Field(
+        default=None, description="the copy in the run folder (config.yaml), as Lightning saves it"
+    )
+    redacted: bool = Field(default=False, description="whether the copy had secret values replaced by ***")
+    unserializable: list[UnserializableValue] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="why the config could not be dumped, when it could not")
+
+
+class HydraSection(_Record):
+    """``_arccnet.hydra``: the job config of the Hydra app that runs the process."""
+
+    config: dict[str, Any] | None = Field(
+        default=None, description="the job's config, interpolations resolved; null with hydra.output_subdir=null"
+    )
+    overrides: list[str] = Field(default_factory=list, description="the command-line overrides (hydra.overrides.task)")
+    output_dir: str | None = Field(default=None, description="Hydra's output folder of the job")
+    job_name: str | None = None
+    mode: str | None = Field(default=None, description="RUN or MULTIRUN")
+    job_num: int | None = Field(default=None, description="the job's number in a multirun sweep")
+    choices: dict[str, Any] = Field(default_factory=dict, description="the config-group choices (hydra/* left out)")
+    files: list[str] = Field(default_factory=list, description="copies in the run folder: hydra/config.yaml...")
+    redacted: bool = Field(default=False, description="whether a copy had secret values replaced by ***")
+    unserializable: list[UnserializableValue] = Field(default_factory=list)
+
+
+ConfigSource = Literal["argument", "hydra", "lightning_cli"]
+"""Where ``config.json``'s top-level keys came from: the callback's ``config=`` (or a manual ``save_config()``), else
+Hydra's job config, else LightningCLI's config."""
+
+
 CONFIG_SCHEMA_VERSION: Literal[2] = 2
 """``config.json``'s layout version: from 2 the user's config keys are the file's top-level keys."""
 
@@ -249,6 +296,14 @@ class ConfigRecord(_Artifact):
         default=None, description="every list of class names offered, by source, when they disagree"
     )
     created_at: UtcDatetime | None = None
+    config_source: ConfigSource | None = Field(
+        default=None, description="where the top-level keys came from: argument, hydra or lightning_cli"
+    )
+    lightning_cli: LightningCliSection | None = None
+    hydra: HydraSection | None = None
+    unserializable: list[UnserializableValue] = Field(
+        default_factory=list, description="values of config, hparams and datamodule_hparams written as their repr"
+    )
 
     @model_validator(mode="before")
     @classmethod

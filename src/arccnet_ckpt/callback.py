@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, layout, ranks, runfolder, runs, staging, storage
+from arccnet_ckpt import capture, config_sources, layout, ranks, runfolder, runs, staging, storage
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
@@ -186,12 +186,14 @@ class ArcCheckpointLogic(_Base):
         self._epoch_end_metrics = {}
 
         def start() -> RunIdentity:
-            identity = self._identity or self._claim(trainer, pl_module)
+            sources = config_sources.find(trainer, self._namespace)
+            identity = self._identity or self._claim(trainer, pl_module, sources)
             recorder = RunRecorder(identity)
-            config = self._build_config(trainer, pl_module, identity)
+            config = self._build_config(trainer, pl_module, identity, sources)
             recorder.start(
                 self._snapshot(trainer),
                 config=config,
+                files=config_sources.files_of(sources),
                 checkpoint=self._ckpt_path(trainer, identity),
                 restart_count=capture.restart_count(),
             )
@@ -264,13 +266,15 @@ class ArcCheckpointLogic(_Base):
             return
 
         def open_for_test() -> tuple[RunIdentity, bool]:
-            identity = self._claim(trainer, pl_module)
+            sources = config_sources.find(trainer, self._namespace)
+            identity = self._claim(trainer, pl_module, sources)
             recorder = RunRecorder(identity)
             if recorder.phase is not Phase.NEW:
                 return identity, False  # the checkpoint's own run: its report and test results go there
-            config = self._build_config(trainer, pl_module, identity)
+            config = self._build_config(trainer, pl_module, identity, sources)
             checkpoint = self._ckpt_path(trainer, identity)
-            recorder.start(FitSnapshot(), config=config, kind="evaluation", checkpoint=checkpoint)
+            files = config_sources.files_of(sources)
+            recorder.start(FitSnapshot(), config=config, files=files, kind="evaluation", checkpoint=checkpoint)
             return identity, True
 
         identity, evaluation = ranks.on_rank_zero(trainer.strategy, open_for_test, "opening the run for test")
@@ -357,13 +361,13 @@ class ArcCheckpointLogic(_Base):
 
     # ------------------------------------------------------------------------------------------- the run folder
 
-    def _claim(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
+    def _claim(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, sources: Sequence[config_sources.SourceCapture]
+    ) -> RunIdentity:
         """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
         explicit = os.fspath(self._explicit_dirpath) if self._explicit_dirpath is not None else None
-        if self.config is None and explicit is not None:
-            config = runfolder.saved_config(explicit)  # a manual save_config() before fit: the seed's order
-        else:
-            config = capture.safely("the config", lambda: capture.config_to_dict(self.config), {})
+        argument = self._argument_config()
+        config = capture.safely("the config", lambda: capture.config_to_dict(argument), {})
         names = runfolder.run_names(
             config,
             capture.safely("hparams", lambda: capture.to_jsonable(dict(pl_module.hparams)), {}),
@@ -372,6 +376,7 @@ class ArcCheckpointLogic(_Base):
             model_name=self.model_name,
             loss_function=self.loss_function,
             class_names=self.class_names,
+            tool_configs={source.name: source.config for source in sources},
         )
         request = runfolder.FolderRequest(
             data_folder=self.data_folder,
@@ -381,6 +386,13 @@ class ArcCheckpointLogic(_Base):
             restored=self._restored,
         )
         return runfolder.open_run_folder(request, names, _utcnow())
+
+    def _argument_config(self) -> Any:
+        """The run's own config: ``config=``, else what a manual ``save_config()`` wrote into an explicit ``dirpath``
+        before fit (the seed's order), else ``None``."""
+        if self.config is not None or self._explicit_dirpath is None:
+            return self.config
+        return runfolder.saved_config(os.fspath(self._explicit_dirpath)) or None
 
     def _adopt(self, identity: RunIdentity) -> None:
         """Every rank: remember the run decided on rank 0, and save checkpoints into its folder."""
@@ -458,13 +470,20 @@ class ArcCheckpointLogic(_Base):
     def _ckpt_path(self, trainer: pl.Trainer, identity: RunIdentity) -> str | None:
         return runfolder.relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, identity.run_dir)
 
-    def _build_config(self, trainer: pl.Trainer, pl_module: pl.LightningModule, identity: RunIdentity) -> ConfigRecord:
+    def _build_config(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        identity: RunIdentity,
+        sources: Sequence[config_sources.SourceCapture],
+    ) -> ConfigRecord:
         ns = importlib.import_module(self._namespace)
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
         parts = capture.run_config(
             trainer,
             pl_module,
-            self.config,
+            self._argument_config(),
+            sources=sources,
             lightning_version=getattr(ns, "__version__", None),
             early_stopping_cls=callbacks_mod.EarlyStopping,
             checkpoint_cls=callbacks_mod.ModelCheckpoint,

@@ -36,6 +36,7 @@ _MAX_REPR = 500
 _SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "credential", "credentials", "apikey"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key")})
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@")
+_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>[^,\s&;]*)")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -54,10 +55,19 @@ def is_secret_key(key: object) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """Hide the password in ``scheme://user:password@host`` URLs inside a string."""
-    if "@" not in text:
-        return text
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    """Hide secrets inside a string: the password in ``scheme://user:password@host`` URLs, and the value of a
+    ``key=value`` assignment whose key names a secret (a Hydra override ``+db.password=x``, Hydra's
+    ``override_dirname`` ``api_token=x,lr=0.1``, a URL query ``?token=x``)."""
+    if "@" in text:
+        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    if "=" in text:
+        text = _ASSIGNMENT.sub(_hide_assignment, text)
+    return text
+
+
+def _hide_assignment(match: re.Match[str]) -> str:
+    key = match["key"]
+    return f"{key}={REDACTED}" if match["value"] and is_secret_key(key.rsplit(".", 1)[-1]) else match[0]
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
@@ -93,17 +103,54 @@ def to_jsonable(value: Any) -> Any:
         >>> to_jsonable({"lr": 1e-3, "api_key": "abc", 1: (1, 2)})
         {'lr': 0.001, 'api_key': '***', '1': [1, 2]}
     """
-    return _convert(value, set(), 0)
+    return _convert(value, set(), 0, None, None)
 
 
-def _convert(value: Any, active: set[int], depth: int) -> Any:
+def to_jsonable_listing(value: Any, prefix: str = "") -> tuple[Any, list[dict[str, str]]]:
+    """:func:`to_jsonable`, and every value that could only be written as its ``repr``.
+
+    Lightning's ``hparams.yaml`` drops such values silently; here each one keeps its ``repr`` in place and is listed
+    as ``{"path": "model.activation", "type": "torch.nn.modules.activation.ReLU", "repr": "ReLU()"}`` (list items
+    as ``layers[2]``), so a reader knows the value was an object, not that string.
+
+    Example:
+        >>> to_jsonable_listing({"act": object}, prefix="hparams")[1][0]["path"]
+        'hparams.act'
+    """
+    found: list[dict[str, str]] = []
+    converted = _convert(value, set(), 0, (None, prefix) if prefix else None, found)
+    return converted, found
+
+
+def _path(where: Any) -> str:
+    """A value's place, kept as linked ``(parent, key)`` pairs while converting, as a dotted path (built only for a
+    value that is listed, so converting a large tensor builds no strings)."""
+    keys: list[str | int] = []
+    while where is not None:
+        where, key = where
+        keys.append(key)
+    text = ""
+    for key in reversed(keys):
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
+
+
+def _note(found: list[dict[str, str]] | None, where: Any, value: Any, written: Any) -> Any:
+    if found is not None:
+        found.append({"path": _path(where), "type": class_path(value), "repr": str(written)})
+    return written
+
+
+def _convert(value: Any, active: set[int], depth: int, where: Any, found: list[dict[str, str]] | None) -> Any:
     try:
-        return _convert_unsafe(value, active, depth)
+        return _convert_unsafe(value, active, depth, where, found)
     except Exception as e:  # capture must never raise: describe what could not be converted
-        return f"<unserializable {type(value).__name__}: {type(e).__name__}: {e}>"[:_MAX_REPR]
+        return _note(
+            found, where, value, f"<unserializable {type(value).__name__}: {type(e).__name__}: {e}>"[:_MAX_REPR]
+        )
 
 
-def _convert_unsafe(value: Any, active: set[int], depth: int) -> Any:
+def _convert_unsafe(value: Any, active: set[int], depth: int, where: Any, found: list[dict[str, str]] | None) -> Any:
     if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
         return value
     if isinstance(value, float):
@@ -117,27 +164,26 @@ def _convert_unsafe(value: Any, active: set[int], depth: int) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if depth > _MAX_DEPTH:
-        return _short_repr(value)
+        return _note(found, where, value, _short_repr(value))
 
     array_like = _array_to_python(value)
     if array_like is not _NOT_ARRAY:
-        return _convert(array_like, active, depth + 1)
+        return _convert(array_like, active, depth + 1, where, found)
 
     container = _as_container(value)
     if container is None:
-        return _short_repr(value)
+        return _note(found, where, value, _short_repr(value))
     if id(value) in active:
-        return f"<cycle: {type(value).__name__}>"
+        return _note(found, where, value, f"<cycle: {type(value).__name__}>")
     active.add(id(value))
     try:
         if isinstance(container, Mapping):
-            return {
-                str(k) if isinstance(k, str) else str(_convert(k, active, depth + 1)): (
-                    REDACTED if is_secret_key(k) else _convert(v, active, depth + 1)
-                )
-                for k, v in container.items()
-            }
-        return [_convert(v, active, depth + 1) for v in container]
+            out = {}
+            for k, v in container.items():
+                key = k if isinstance(k, str) else str(_convert(k, active, depth + 1, None, None))
+                out[key] = REDACTED if is_secret_key(k) else _convert(v, active, depth + 1, (where, key), found)
+            return out
+        return [_convert(v, active, depth + 1, (where, i), found) for i, v in enumerate(container)]
     finally:
         active.discard(id(value))
 
@@ -217,8 +263,14 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     Returns:
         A JSON-safe dict with secrets redacted; ``{}`` for ``None``.
     """
+    return config_snapshot(config)[0]
+
+
+def config_snapshot(config: Any, prefix: str = "config") -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """:func:`config_to_dict`, and the values that could only be written as their ``repr`` (see
+    :func:`to_jsonable_listing`; paths start with ``prefix``)."""
     if config is None:
-        return {}
+        return {}, []
     if isinstance(config, types.ModuleType):
         raw: Any = {
             k: v
@@ -232,8 +284,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
             raw = {k: v for k, v in getattr(config, "__dict__", {}).items() if not k.startswith("_")}
             if not raw:
                 raw = {"value": config}
-    converted = to_jsonable(raw)
-    return converted if isinstance(converted, dict) else {"value": converted}
+    converted, found = to_jsonable_listing(raw, prefix)
+    return (converted, found) if isinstance(converted, dict) else ({"value": converted}, found)
 
 
 def class_path(obj: Any) -> str:
@@ -260,20 +312,48 @@ LOSS_KEYS = ("LOSS_FUNCTION", "LOSS_TYPE", "loss_function", "loss_type", "loss")
 CLASS_NAME_KEYS = ("class_names", "CLASS_NAMES", "CLASSES")
 
 
-def infer_model_name(config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, module: Any) -> str:
-    """Model name: config ``MODEL_NAME``/``model_name``, else hparams ``model_name``/``model``/``backbone``/``arch``,
-    else the LightningModule's class name."""
+def config_sections(config: Mapping[str, Any] | None, *, data: bool = False) -> list[Mapping[str, Any]]:
+    """Where names are looked up in one config, in order: its top level, its ``model`` section and that section's
+    ``init_args`` (LightningCLI's layout); with ``data``, then its ``data`` section and ``data.init_args``."""
+    if not isinstance(config, Mapping):
+        return []
+    found: list[Mapping[str, Any]] = [config]
+    for key in ("model", "data") if data else ("model",):
+        section = config.get(key)
+        if isinstance(section, Mapping):
+            found.append(section)
+            if isinstance(section.get("init_args"), Mapping):
+                found.append(section["init_args"])
+    return found
+
+
+def infer_model_name(
+    configs: Sequence[Mapping[str, Any] | None], hparams: Mapping[str, Any] | None, module: Any
+) -> str:
+    """Model name: each config in turn (``MODEL_NAME``/``model_name`` in :func:`config_sections`), else hparams
+    ``model_name``/``model``/``backbone``/``arch``, else the LightningModule's class name.
+
+    Args:
+        configs: The configs in precedence order: the callback's ``config=``, Hydra's, LightningCLI's.
+        hparams: The LightningModule's hparams.
+        module: The LightningModule.
+    """
+    sections = [section for config in configs for section in config_sections(config)]
     return (
-        lookup([config], MODEL_NAME_CONFIG_KEYS)
+        lookup(sections, MODEL_NAME_CONFIG_KEYS)
         or lookup([hparams], MODEL_NAME_HPARAM_KEYS)
         or (type(module).__name__ if module is not None else "unknown")
     )
 
 
-def infer_loss_function(config: Mapping[str, Any] | None, hparams: Mapping[str, Any] | None, module: Any) -> str:
-    """Loss name: config, then hparams (``LOSS_FUNCTION``, ``LOSS_TYPE``, ``loss_function``, ``loss_type``, ``loss``),
-    else the class of the module's first ``torch.nn`` loss attribute, else ``"unknown"``."""
-    found = lookup([config, hparams], LOSS_KEYS)
+def infer_loss_function(
+    configs: Sequence[Mapping[str, Any] | None], hparams: Mapping[str, Any] | None, module: Any
+) -> str:
+    """Loss name: each config in turn, then hparams (``LOSS_FUNCTION``, ``LOSS_TYPE``, ``loss_function``,
+    ``loss_type``, ``loss``; strings only), else the class of the module's first ``torch.nn`` loss attribute, else
+    ``"unknown"``."""
+    sections = [section for config in configs for section in config_sections(config)]
+    found = lookup([*sections, hparams], LOSS_KEYS)
     if found:
         return found
     if module is not None:
@@ -285,16 +365,23 @@ def infer_loss_function(config: Mapping[str, Any] | None, hparams: Mapping[str, 
     return "unknown"
 
 
-def class_name_sources(config: Mapping[str, Any] | None, module: Any, datamodule: Any) -> dict[str, list[str]]:
+def class_name_sources(
+    configs: Mapping[str, Mapping[str, Any] | None], module: Any, datamodule: Any
+) -> dict[str, list[str]]:
     """Every list of class names the run offers, in the order that decides which one names label *i*.
 
     The LightningModule's and the datamodule's ``class_names`` (an attribute, else an hparam) come first: they are
-    the label encoder's order, which is what label *i* means. A config list (``class_names``, ``CLASS_NAMES``,
-    ``CLASSES``) comes last: configs often list the classes in a reading order (``['Quiet', 'C', 'M_X']``) that is
-    not the encoder's.
+    the label encoder's order, which is what label *i* means. The configs' lists (``class_names``, ``CLASS_NAMES``,
+    ``CLASSES`` in :func:`config_sections` with ``data``) come last, in the order given: configs often list the
+    classes in a reading order (``['Quiet', 'C', 'M_X']``) that is not the encoder's.
+
+    Args:
+        configs: Named configs in precedence order, e.g. ``{"config": ..., "hydra": ..., "lightning_cli": ...}``.
+        module: The LightningModule (or ``None``).
+        datamodule: The LightningDataModule (or ``None``).
 
     Returns:
-        ``{"module": [...], "datamodule": [...], "config": [...]}``, holding only the sources that have a list.
+        ``{"module": [...], "datamodule": [...], "config": [...], ...}``, holding only the sources that have a list.
     """
     found: dict[str, list[str]] = {}
     for where, owner in (("module", module), ("datamodule", datamodule)):
@@ -306,9 +393,10 @@ def class_name_sources(config: Mapping[str, Any] | None, module: Any, datamodule
             names = _first_name_list(hparams if isinstance(hparams, Mapping) else None)
         if names:
             found[where] = names
-    names = _first_name_list(config)
-    if names:
-        found["config"] = names
+    for where, config in configs.items():
+        names = next(filter(None, map(_first_name_list, config_sections(config, data=True))), None)
+        if names:
+            found[where] = names
     return found
 
 
@@ -682,24 +770,44 @@ def run_config(
     module: Any,
     config: Any,
     *,
+    sources: Sequence[Any] = (),
     lightning_version: str | None,
     early_stopping_cls: type[Any],
     checkpoint_cls: type[Any],
 ) -> dict[str, Any]:
-    """Every part of ``config.json`` that comes from the Trainer, the module, the user's config and the machine.
+    """Every part of ``config.json`` that comes from the Trainer, the module, the user's configs and the machine.
 
-    Each part is captured :func:`safely`: one that fails is left at its default, with a warning.
+    The top-level config is ``config`` (the callback's ``config=``), else the first of ``sources`` (the
+    :class:`~arccnet_ckpt.config_sources.SourceCapture` of Hydra, then LightningCLI); each source also keeps its own
+    section. Each part is captured :func:`safely`: one that fails is left at its default, with a warning.
     """
     datamodule = getattr(trainer, "datamodule", None)
     callbacks = list(getattr(trainer, "callbacks", []))
-    return {
-        "config": safely("the config", lambda: config_to_dict(config), {}),
-        "hparams": safely("hparams", lambda: to_jsonable(dict(module.hparams)), {}),
-        "datamodule_hparams": safely(
+    empty: tuple[Any, list[dict[str, str]]] = ({}, [])
+    source: str | None
+    if config is not None:
+        user, unserializable = safely("the config", lambda: config_snapshot(config), empty)
+        source = "argument"
+    else:
+        chosen = next((s for s in sources if s.config), None)  # Hydra with output_subdir=null has none
+        user, unserializable, source = (chosen.config, [], chosen.name) if chosen else ({}, [], None)
+    hparams, found = safely("hparams", lambda: to_jsonable_listing(dict(module.hparams), "hparams"), empty)
+    unserializable = [*unserializable, *found]
+    datamodule_hparams = None
+    if datamodule is not None:
+        datamodule_hparams, found = safely(
             "datamodule hparams",
-            lambda: to_jsonable(dict(datamodule.hparams)) if datamodule is not None else None,
-            None,
-        ),
+            lambda: to_jsonable_listing(dict(datamodule.hparams), "datamodule_hparams"),
+            (None, []),
+        )
+        unserializable = [*unserializable, *found]
+    return {
+        "config": user,
+        "config_source": source,
+        **{s.name: s.section for s in sources},
+        "unserializable": unserializable,
+        "hparams": hparams,
+        "datamodule_hparams": datamodule_hparams,
         "trainer": safely("trainer settings", lambda: trainer_settings(trainer), None),
         "optimizers": safely("optimizers", lambda: optimizer_infos(trainer), []),
         "lr_schedulers": safely("lr schedulers", lambda: scheduler_infos(trainer), []),

@@ -214,12 +214,17 @@ class CheckpointManager:
         if isinstance(config, Mapping):
             raw = {k: v for k, v in config.items() if not (isinstance(k, str) and k.startswith("__"))}
             raw = {k: v for k, v in raw.items() if not _is_code(v)}
-        snapshot = capture.config_to_dict(raw)
-        updates: dict[str, Any] = {"config": snapshot}
+        snapshot, unserializable = capture.config_snapshot(raw)
+        updates: dict[str, Any] = {"config": snapshot, "config_source": "argument"}
         recorder = self._recorder()
         if recorder is None:
             return None
-        if recorder.read(ConfigRecord) is None:
+        existing = recorder.read(ConfigRecord)
+        if existing is not None:  # the callback's listing of hparams stays; the config's is this call's
+            kept = [u.model_dump() for u in existing.unserializable if not u.path.startswith(("config.", "config["))]
+            unserializable = [*unserializable, *kept]
+        updates["unserializable"] = unserializable
+        if existing is None:
             updates.update(
                 model_name=self.model_name,
                 loss_function=self.loss_function,

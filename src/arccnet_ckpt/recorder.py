@@ -226,6 +226,7 @@ class RunRecorder:
         snapshot: FitSnapshot,
         *,
         config: ConfigRecord | None = None,
+        files: Mapping[str, bytes] | None = None,
         kind: RunKind = "training",
         checkpoint: str | None = None,
         restart_count: int | None = None,
@@ -241,6 +242,8 @@ class RunRecorder:
             snapshot: The fit's state at its start (after Lightning restored a checkpoint, if any).
             config: The ``config.json`` record; merged over the one on disk, whose user ``config`` is kept when
                 this one has none (a manual ``save_config()`` before ``fit``).
+            files: Copies to keep beside ``config.json``, by their path in the run folder (LightningCLI's
+                ``config.yaml``, Hydra's ``hydra/*.yaml``); each written atomically, before ``config.json``.
             kind: ``training`` or ``evaluation``.
             checkpoint: The checkpoint the fit resumes from (or the evaluation tests), relative to the run folder
                 when inside it, else absolute.
@@ -269,6 +272,8 @@ class RunRecorder:
             data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
             if _trained_past(snapshot, previous):
                 data.update(snapshot.fields())
+        for name, content in (files or {}).items():
+            storage.write_bytes(storage.join(self.run_dir, *name.split("/")), content)
         records: list[BaseModel] = []
         if config is not None:
             records.append(self._merged_config(config))

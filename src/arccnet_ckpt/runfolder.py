@@ -56,12 +56,15 @@ def run_names(
     model_name: str | None = None,
     loss_function: str | None = None,
     class_names: list[str] | None = None,
+    tool_configs: Mapping[str, dict[str, Any]] | None = None,
 ) -> RunNames:
     """The names given, else the ones inferred (see the README's "Inference when names are not given").
 
-    Class names follow the order that defines label indices: the argument, then the module's and the datamodule's,
-    then a config list. When the lists disagree an :class:`~arccnet_ckpt.errors.ArcCkptWarning` says which one names
-    label *i*; every list is returned in ``class_name_sources``.
+    Model and loss names come from ``config`` (the callback's ``config=``), then each of ``tool_configs`` in order
+    (Hydra's, then LightningCLI's), then the hparams. Class names follow the order that defines label indices: the
+    argument, then the module's and the datamodule's, then the configs' lists in the same order. When the lists
+    disagree an :class:`~arccnet_ckpt.errors.ArcCkptWarning` says which one names label *i*; every list is returned
+    in ``class_name_sources``.
 
     Raises:
         ArtifactError: If the config has the key reserved for what the package captures.
@@ -70,7 +73,8 @@ def run_names(
         check_config_keys(config)  # before a folder is made: a refused config leaves nothing behind
     except ValueError as e:
         raise ArtifactError(f"{ConfigRecord.filename}: not a valid config: {e}") from e
-    sources = capture.safely("class names", lambda: capture.class_name_sources(config, module, datamodule), {})
+    configs = {"config": config, **(tool_configs or {})}
+    sources = capture.safely("class names", lambda: capture.class_name_sources(configs, module, datamodule), {})
     if class_names:
         sources = {"argument": list(class_names), **sources}
     chosen = next(iter(sources.values()), None)
@@ -79,14 +83,14 @@ def run_names(
         warnings.warn(
             f"ArcCheckpointCallback: the class names disagree ({listed}). The report names label i after "
             f"{next(iter(sources))}'s list {chosen} (the explicit class_names= argument, then the module's and the "
-            "datamodule's, which follow the label encoder, then the config's); config.json records every list "
+            "datamodule's, which follow the label encoder, then the configs'); config.json records every list "
             "under class_name_sources",
             ArcCkptWarning,
             stacklevel=2,
         )
     return RunNames(
-        model_name=model_name or capture.infer_model_name(config, hparams, module),
-        loss_function=loss_function or capture.infer_loss_function(config, hparams, module),
+        model_name=model_name or capture.infer_model_name(list(configs.values()), hparams, module),
+        loss_function=loss_function or capture.infer_loss_function(list(configs.values()), hparams, module),
         class_names=chosen,
         class_name_sources=sources,
     )

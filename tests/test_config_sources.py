@@ -1,0 +1,323 @@
+"""The configs of the user's own tools, recorded with zero code: LightningCLI and Hydra, each run for real in a
+subprocess as a user runs it (YAML config plus command-line overrides), and the precedence between sources."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from conftest import ScriptedClassifier, TinyData, make_trainer, read_json, user_config
+
+from arccnet_ckpt import ArcCheckpointCallback, load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+CLI_SCRIPT = Path(__file__).with_name("helpers") / "cli_script.py"
+
+
+def _run(args: list[str], cwd: Path, data_folder: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ARCCNET_DATA_FOLDER": str(data_folder), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _only_run(parent: Path) -> Path:
+    runs = [p for p in parent.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def _no_secret_in(folder: Path, secret: str) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix != ".ckpt":  # Lightning's own checkpoint holds the hparams as given
+            assert secret not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+# ------------------------------------------------------------------------------------------------- LightningCLI
+
+
+@pytest.mark.slow
+def test_the_cli_example_records_its_yaml_config_with_the_command_line_overrides(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config_file = EXAMPLES / "configs" / "cli_multiclass.yaml"
+    _run(
+        [
+            str(EXAMPLES / "cli_train.py"),
+            "fit",
+            "--config",
+            str(config_file),
+            "--model.learning_rate",
+            "0.005",
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.limit_train_batches",
+            "2",
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.limit_test_batches",
+            "1",
+        ],
+        cwd=tmp_path,
+        data_folder=data,
+    )
+    run_dir = _only_run(data / "checkpoints" / "flares" / "multiclass")
+    raw = read_json(run_dir / "config.json")
+    captured = raw["_arccnet"]
+    section = captured["lightning_cli"]
+
+    # The top-level keys are the CLI's config: the YAML's values, with the command line's overrides applied.
+    config = user_config(raw)
+    assert config["model"] == {
+        "learning_rate": 0.005,  # from the command line
+        "model_name": "smallcnn",
+        "loss_function": "cross_entropy",
+        "class_names": None,
+    }
+    assert config["data"] == {"num_classes": 3, "amplitude": 1.2, "batch_size": 64}  # the YAML's
+    assert config["trainer"]["max_epochs"] == 2
+    assert captured["config_source"] == "lightning_cli"
+    assert section["config"] == config  # recorded under its source too
+    assert section["subcommand"] == "fit"
+    assert section["config_files"] == [str(config_file)]
+    assert section["file"] == "config.yaml"
+    assert section["redacted"] is False
+
+    # The linked argument reached the model: data.num_classes -> model.num_classes.
+    assert captured["hparams"]["num_classes"] == 3
+    # config.yaml is the config as LightningCLI saves it: `fit --config config.yaml` repeats the run.
+    text = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# lightning.pytorch==")
+    assert yaml.safe_load(text) == config
+    assert (captured["model_name"], captured["loss_function"]) == ("smallcnn", "cross_entropy")
+    assert run_dir.name.endswith("_smallcnn_cross_entropy")
+    # after_fit tested the best checkpoint: the run is complete, report included.
+    run = load_run(run_dir)
+    assert run.summary is not None
+    assert run.summary.status == "completed"
+    assert run.report is not None
+    assert run.config is not None
+    assert run.config.lightning_cli is not None
+    assert run.config.lightning_cli.subcommand == "fit"
+
+
+@pytest.mark.slow
+def test_a_cli_script_with_run_false_and_its_own_save_config_callback_is_recorded_and_its_secrets_hidden(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "cfg.yaml").write_text(
+        "model:\n  lr: 0.05\n  wandb_api_key: k-12345\ndata:\n  num_classes: 3\n  class_names: [alpha, beta, gamma]\n",
+        encoding="utf-8",
+    )
+    done = _run(
+        [str(CLI_SCRIPT), "--config", "cfg.yaml", "--model.lr", "0.01", "--data_folder", str(data)],
+        cwd=tmp_path,
+        data_folder=data,
+    )
+    run_dir = Path(done.stdout.split("RUN_DIR ")[1].split()[0])
+    assert run_dir.parent == data / "checkpoints" / "cutouts" / "hale"
+    raw = read_json(run_dir / "config.json")
+    captured = raw["_arccnet"]
+    section = captured["lightning_cli"]
+    assert raw["model"] == {"lr": 0.01, "backbone": "tinynet", "wandb_api_key": "***"}
+    assert raw["data"] == {"num_classes": 3, "class_names": ["alpha", "beta", "gamma"]}
+    assert raw["data_folder"] == str(data)
+    assert section["subcommand"] is None  # run=False: the script calls fit itself
+    assert section["config_files"] == [str(tmp_path / "cfg.yaml")]
+    # The copy hides the secret and says so; Lightning's own config.yaml (in the logger's folder) is untouched.
+    assert section["redacted"] is True
+    copy = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert copy.startswith("# arccnet-ckpt: a copy with secret values replaced by ***")
+    assert yaml.safe_load(copy)["model"]["wandb_api_key"] == "***"
+    assert "k-12345" in (data / "lightning_logs" / "version_0" / "config.yaml").read_text(encoding="utf-8")
+    _no_secret_in(run_dir, "k-12345")
+    # Names: the hparams' backbone names the model; the class names came through the linked arguments.
+    assert (captured["model_name"], captured["class_names"]) == ("tinynet", ["alpha", "beta", "gamma"])
+
+
+# -------------------------------------------------------------------------------------------------------- Hydra
+
+
+@pytest.mark.slow
+def test_the_hydra_example_records_the_resolved_config_overrides_output_folder_and_copies(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _run(
+        [
+            str(EXAMPLES / "hydra_train.py"),
+            "learning_rate=0.005",
+            "max_epochs=2",
+            "limit_train_batches=2",
+            "data.amplitude=1.0",
+            "+run_note=${model_name}-${learning_rate}",  # an interpolation, resolved in the record
+        ],
+        cwd=tmp_path,
+        data_folder=data,
+    )
+    run_dir = _only_run(data / "checkpoints" / "flares" / "multiclass")
+    raw = read_json(run_dir / "config.json")
+    captured = raw["_arccnet"]
+    section = captured["hydra"]
+    expected = {
+        "model_name": "smallcnn",
+        "loss_function": "cross_entropy",
+        "learning_rate": 0.005,
+        "max_epochs": 2,
+        "limit_train_batches": 2,
+        "class_names": ["Quiet", "C", "M_X"],
+        "data": {"amplitude": 1.0, "batch_size": 64},
+        "data_folder": None,
+        "run_note": "smallcnn-0.005",
+    }
+    assert user_config(raw) == expected  # no config= given: Hydra's config is the file's config
+    assert captured["config_source"] == "hydra"
+    assert section["config"] == expected
+    assert section["overrides"] == [
+        "learning_rate=0.005",
+        "max_epochs=2",
+        "limit_train_batches=2",
+        "data.amplitude=1.0",
+        "+run_note=${model_name}-${learning_rate}",
+    ]
+    assert (section["job_name"], section["mode"], section["redacted"]) == ("hydra_train", "RUN", False)
+    hydra_dir = Path(section["output_dir"])
+    assert hydra_dir.is_relative_to(tmp_path / "outputs")
+    assert section["files"] == ["hydra/config.yaml", "hydra/hydra.yaml", "hydra/overrides.yaml"]
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):  # byte for byte: nothing secret in them
+        assert (run_dir / "hydra" / name).read_bytes() == (hydra_dir / ".hydra" / name).read_bytes()
+    # Hydra's config names the model and the loss (the module's class would be FlareClassifier) and the classes.
+    assert run_dir.name.endswith("_smallcnn_cross_entropy")
+    assert captured["class_names"] == ["Quiet", "C", "M_X"]
+    run = load_run(run_dir)
+    assert run.config is not None
+    assert run.config.hydra is not None
+    assert run.config.hydra.overrides[0] == "learning_rate=0.005"
+    assert run.summary is not None
+    assert run.summary.status == "completed"
+
+
+@pytest.mark.slow
+def test_a_secret_override_is_hidden_in_the_record_the_copies_and_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _run(
+        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", "+api_token=tok-98765"],
+        cwd=tmp_path,
+        data_folder=data,
+    )
+    run_dir = _only_run(data / "checkpoints" / "flares" / "multiclass")
+    captured = read_json(run_dir / "config.json")["_arccnet"]
+    assert captured["hydra"]["overrides"][-1] == "+api_token=***"
+    assert captured["hydra"]["config"]["api_token"] == "***"  # noqa: S105 - the redaction marker
+    assert captured["hydra"]["redacted"] is True
+    assert captured["environment"]["argv"][-1] == "+api_token=***"
+    assert yaml.safe_load((run_dir / "hydra" / "overrides.yaml").read_text(encoding="utf-8"))[-1] == "+api_token=***"
+    _no_secret_in(run_dir, "tok-98765")
+
+
+@pytest.mark.slow
+def test_with_config_given_too_the_argument_is_the_files_config_and_hydras_keeps_its_section(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(
+        "model:\n  model_name: resnet_hydra\n  lr: 0.1\nloss: focal\nCLASSES: [Quiet, C, M_X]\n", encoding="utf-8"
+    )
+    script.write_text(
+        f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import hydra
+from omegaconf import DictConfig
+from conftest import ScriptedClassifier, TinyData, make_trainer
+from arccnet_ckpt import ArcCheckpointCallback
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    config = {{"MODEL_NAME": "from_argument", "LEARNING_RATE": cfg.model.lr}}
+    cb = ArcCheckpointCallback(root_name="flares/hydra", config=config)
+    trainer = make_trainer({str(tmp_path)!r}, [cb], max_epochs=1)
+    data = TinyData(num_classes=3, class_names=["C", "M_X", "Quiet"])
+    trainer.fit(ScriptedClassifier(num_classes=3), datamodule=data)
+    print("RUN_DIR", cb.run_dir)
+
+main()
+""",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    done = _run([str(script), "model.lr=0.2"], cwd=tmp_path, data_folder=data)
+    run_dir = Path(done.stdout.split("RUN_DIR ")[1].split()[0])
+    raw = read_json(run_dir / "config.json")
+    captured = raw["_arccnet"]
+    assert user_config(raw) == {"MODEL_NAME": "from_argument", "LEARNING_RATE": 0.2}
+    assert captured["config_source"] == "argument"
+    assert captured["hydra"]["config"]["model"] == {"model_name": "resnet_hydra", "lr": 0.2}
+    # model_name: config= before Hydra's; loss: config= has none, so Hydra's; classes: the datamodule's (the
+    # label encoder's order) name label i, and every list is kept by source.
+    assert (captured["model_name"], captured["loss_function"]) == ("from_argument", "focal")
+    assert captured["class_names"] == ["C", "M_X", "Quiet"]
+    assert captured["class_name_sources"] == {"datamodule": ["C", "M_X", "Quiet"], "hydra": ["Quiet", "C", "M_X"]}
+
+
+@pytest.mark.slow
+def test_hydra_without_its_output_subdir_records_the_overrides_and_no_config(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _run(
+        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", "hydra.output_subdir=null"],
+        cwd=tmp_path,
+        data_folder=data,
+    )
+    run_dir = _only_run(data / "checkpoints" / "flares" / "multiclass")
+    raw = read_json(run_dir / "config.json")
+    section = raw["_arccnet"]["hydra"]
+    assert (section["config"], section["files"]) == (None, [])
+    assert section["overrides"] == ["max_epochs=1", "limit_train_batches=1"]
+    assert raw["_arccnet"]["config_source"] is None
+    assert user_config(raw) == {}
+    assert not (run_dir / "hydra").exists()
+
+
+# --------------------------------------------------------------------------------------- values JSON cannot hold
+
+
+class _WithModuleArgument(ScriptedClassifier):  # type: ignore[misc,valid-type]
+    def __init__(self, activation: torch.nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+
+def test_unserializable_hparams_and_config_values_are_kept_as_repr_and_listed(tmp_path: Path) -> None:
+    """Lightning's hparams.yaml drops an nn.Module argument; config.json keeps its repr and lists it."""
+    config = {"LOSS": torch.nn.CrossEntropyLoss(), "LAYERS": [8, len], "LEARNING_RATE": 0.1}
+    cb = ArcCheckpointCallback(root_name="flares/objects", data_folder=tmp_path / "data", config=config)
+    trainer = make_trainer(tmp_path, [cb], max_epochs=1)
+    trainer.fit(_WithModuleArgument(activation=torch.nn.GELU(), num_classes=3), datamodule=TinyData(num_classes=3))
+    raw = read_json(Path(cb.run_dir or "") / "config.json")
+    assert raw["LOSS"] == "CrossEntropyLoss()"
+    assert raw["_arccnet"]["hparams"]["activation"] == "GELU(approximate='none')"
+    assert raw["_arccnet"]["unserializable"] == [
+        {"path": "config.LOSS", "type": "torch.nn.modules.loss.CrossEntropyLoss", "repr": "CrossEntropyLoss()"},
+        {"path": "config.LAYERS[1]", "type": "builtins.builtin_function_or_method", "repr": "<built-in function len>"},
+        {
+            "path": "hparams.activation",
+            "type": "torch.nn.modules.activation.GELU",
+            "repr": "GELU(approximate='none')",
+        },
+    ]
+    run = load_run(cb.run_dir or "")
+    assert run.config is not None
+    assert [u.path for u in run.config.unserializable] == ["config.LOSS", "config.LAYERS[1]", "hparams.activation"]
+
+
+def test_without_lightning_cli_or_hydra_no_section_is_written(tmp_path: Path) -> None:
+    cb = ArcCheckpointCallback(root_name="plain", data_folder=tmp_path / "data", config={"LR": 0.1})
+    make_trainer(tmp_path, [cb], max_epochs=1).fit(ScriptedClassifier(), datamodule=TinyData())
+    captured = read_json(Path(cb.run_dir or "") / "config.json")["_arccnet"]
+    assert (captured["lightning_cli"], captured["hydra"], captured["config_source"]) == (None, None, "argument")
+    assert sorted(p.name for p in Path(cb.run_dir or "").iterdir() if p.suffix == ".yaml") == []
