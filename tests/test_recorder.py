@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import read_json
 
-from arccnet_ckpt import LifecycleError, ManagerWarning, load_run
+from arccnet_ckpt import ArtifactError, LifecycleError, ManagerWarning, load_run
 from arccnet_ckpt.artifacts import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 from arccnet_ckpt.recorder import TRANSITIONS, Event, FitSnapshot, Phase, RunIdentity, RunRecorder, transition
 
@@ -89,6 +91,8 @@ def _apply(recorder: RunRecorder, event: Event) -> Phase:
         return recorder.fail(DONE, {"type": "KeyboardInterrupt", "message": ""}, interrupted=True, now=T0)
     if event is Event.VALIDATE:
         return recorder.validated(DONE, {"val_f1": 0.9}, epoch=1, now=T0)
+    if event is Event.LINK:
+        return recorder.linked([{"type": "pkg.CSVLogger", "version": 0}], stage="fit", now=T0)
     return recorder.record_test({"test_f1": 0.8}, report_fields={}, checkpoint=None, now=T0)
 
 
@@ -124,7 +128,7 @@ def test_every_refused_transition_raises_and_writes_nothing(tmp_path: Path, phas
 
 
 def test_transition_table_names_what_is_allowed() -> None:
-    with pytest.raises(LifecycleError, match=r"cannot finish a run that is completed: .* allows resume, test$"):
+    with pytest.raises(LifecycleError, match=r"cannot finish a run that is completed: .* allows link, resume, test$"):
         transition(Phase.COMPLETED, Event.FINISH)
     with pytest.raises(LifecycleError, match=r"cannot test a run that is new: .* allows evaluate, start$"):
         transition(Phase.NEW, Event.TEST)
@@ -320,3 +324,32 @@ def test_a_fit_in_an_evaluations_folder_makes_it_a_training_run(tmp_path: Path) 
     summary = _summary(recorder)
     assert (summary["kind"], summary["status"], summary["num_epochs_trained"]) == ("training", "completed", 3)
     assert summary["test_results"] == {"test_f1": 0.8}
+
+
+def _logger(version: int) -> dict[str, Any]:
+    return {"type": "lightning.pytorch.loggers.csv_logs.CSVLogger", "name": "flares", "version": version}
+
+
+def test_loggers_of_each_fit_and_test_are_kept_and_the_same_attempts_replaced(tmp_path: Path) -> None:
+    recorder = _recorder(tmp_path)
+    recorder.start(FitSnapshot(monitor="val_f1", mode="max"), now=T0)
+    recorder.linked([_logger(0)], stage="fit", now=T0)
+    recorder.finish(dataclasses.replace(DONE, loggers=[{**_logger(0), "log_dir": "logs/v0"}]), now=T0)
+    recorder.start(FitSnapshot(monitor="val_f1", mode="max"), checkpoint="last.ckpt", now=T0)  # a resume
+    recorder.linked([_logger(1)], stage="fit", now=T0)
+    recorder.linked([_logger(7)], stage="test", now=T0)
+    recorder.fail(FitSnapshot(), {"type": "RuntimeError", "message": "boom"}, now=T0)  # loggers not read: kept
+    loggers = _summary(recorder)["loggers"]
+    assert [(e["version"], e["attempt"], e["stage"], e["log_dir"]) for e in loggers] == [
+        (0, 0, "fit", "logs/v0"),
+        (1, 1, "fit", None),
+        (7, 1, "test", None),
+    ]
+    assert all(e["errors"] == {} and e["url"] is None for e in loggers)
+
+
+def test_a_logger_entry_with_an_unknown_key_is_refused_naming_it(tmp_path: Path) -> None:
+    recorder = _recorder(tmp_path)
+    recorder.start(FitSnapshot(), now=T0)
+    with pytest.raises(ArtifactError, match=r"loggers\.0\.colour"):
+        recorder.linked([{**_logger(0), "colour": "red"}], stage="fit", now=T0)

@@ -374,6 +374,24 @@ class ResumeInfo(_Record):
     )
 
 
+class LoggerInfo(_Record):
+    """One logger attached to the Trainer, as far as it could be read without creating its experiment or calling the
+    network; what could not be read is under ``errors``."""
+
+    type: str = Field(description="the logger's class path, e.g. lightning.pytorch.loggers.wandb.WandbLogger")
+    name: str | None = None
+    version: str | int | None = None
+    save_dir: str | None = Field(default=None, description="the logger's save folder (or tracking folder)")
+    log_dir: str | None = Field(default=None, description="where this run's logs are, when the logger has one")
+    experiment_id: str | None = Field(default=None, description="MLflow's experiment id, Comet's experiment key")
+    run_id: str | None = Field(default=None, description="MLflow's run id, W&B's run id, Comet's experiment key")
+    url: str | None = Field(default=None, description="the run's page, where it has one (not for offline runs)")
+    offline: bool | None = Field(default=None, description="true for an offline W&B or Comet run; null where moot")
+    errors: dict[str, str] = Field(default_factory=dict, description="field -> why it could not be read")
+    attempt: int = Field(default=0, description="0 for the first fit, n for the n-th resumed fit")
+    stage: Literal["fit", "test"] = Field(default="fit", description="the Trainer call the logger was attached to")
+
+
 SUMMARY_SCHEMA_VERSION: Literal[2] = 2
 """``training_summary.json``'s version: 2 added ``resumes[].restart_count`` (a key in a nested record, which readers
 of version 1 would refuse). Version 1 files are read as they are."""
@@ -417,6 +435,10 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
     updated_at: UtcDatetime | None = Field(
         default=None,
         description="the last time the run wrote its record: a heartbeat, renewed at every validation of a fit",
+    )
+    loggers: list[LoggerInfo] = Field(
+        default_factory=list,
+        description="the loggers of each fit (and test-only Trainer) of the run: ids, folders, URLs; see LoggerInfo",
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ exception in ``fit`` the record says ``failed`` or ``interrupted`` and the origi
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -31,7 +32,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, config_sources, layout, ranks, runfolder, runs, staging, storage
+from arccnet_ckpt import capture, config_sources, layout, loggers, ranks, runfolder, runs, staging, storage
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
@@ -203,6 +204,12 @@ class ArcCheckpointLogic(_Base):
         self._active = "fit"
 
     @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if self._active == "fit" and trainer.is_global_zero:
+            self._link_loggers(trainer, stage="fit")  # after Lightning logged the hparams: the experiments exist
+
+    @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)  # ModelCheckpoint saves here: the snapshot sees the new best
         if self._active != "fit" or trainer.sanity_checking or not trainer.is_global_zero:
@@ -229,7 +236,7 @@ class ArcCheckpointLogic(_Base):
             self._record_validation(
                 trainer, epoch_end=True
             )  # a fit stopped between its last validation and the epoch's end
-        snapshot = self._snapshot(trainer, across_ranks=True)
+        snapshot = dataclasses.replace(self._snapshot(trainer, across_ranks=True), loggers=self._loggers_now(trainer))
         recorder = self._require_recorder()
 
         def finish() -> None:
@@ -254,6 +261,7 @@ class ArcCheckpointLogic(_Base):
         try:
             if self._recorder.phase is Phase.RUNNING:
                 snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
+                snapshot = dataclasses.replace(snapshot, loggers=self._loggers_now(trainer))
                 self._recorder.fail(snapshot, error_info(exception), interrupted=is_interruption(exception))
         except Exception as e:
             _warn(f"could not write the record of the run that raised to {self.run_dir}: {type(e).__name__}: {e}")
@@ -280,6 +288,8 @@ class ArcCheckpointLogic(_Base):
         identity, evaluation = ranks.on_rank_zero(trainer.strategy, open_for_test, "opening the run for test")
         self._adopt(identity)
         self._active = "evaluation" if evaluation else None
+        if trainer.is_global_zero:
+            self._link_loggers(trainer, stage="test")
 
     @override
     def on_test_batch_end(
@@ -309,7 +319,7 @@ class ArcCheckpointLogic(_Base):
             fields = self._collector.report_fields(identity.class_names)
             recorder.record_test(test_results, report_fields=fields, checkpoint=self._ckpt_path(trainer, identity))
             if evaluation:
-                recorder.finish(FitSnapshot())
+                recorder.finish(FitSnapshot(loggers=self._loggers_now(trainer)))
             recorder.write_report()
 
         ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
@@ -409,6 +419,32 @@ class ArcCheckpointLogic(_Base):
         return {**(self._identity_state or {}), "best": list(self._best) if self._best else None}
 
     # ----------------------------------------------------------------------------------------------- snapshots
+
+    def _link_loggers(self, trainer: pl.Trainer, *, stage: Literal["fit", "test"]) -> None:
+        """On rank 0, no collective: log the run folder to every logger and record what each logger is.
+
+        A logger that cannot be written to costs a warning and an ``errors["link"]`` entry, never the run.
+        """
+        attached = list(trainer.loggers)
+        if not attached or self._recorder is None or self._identity is None:
+            return
+        try:
+            run_dir, run_name = self._identity.run_dir, self._identity.run_name
+            problems = [loggers.link_run_folder([logger], run_dir, run_name) for logger in attached]
+            described = loggers.describe_loggers(attached)
+            for entry, problem in zip(described, problems, strict=True):
+                if problem:
+                    _warn(f"could not log the run folder to {problem[0]}")
+                    entry["errors"]["link"] = problem[0]
+            self._recorder.linked(described, stage=stage)
+        except Exception as e:
+            _warn(f"could not record the loggers of {self.run_dir}: {type(e).__name__}: {e}")
+
+    def _loggers_now(self, trainer: pl.Trainer) -> list[dict[str, Any]] | None:
+        """What the loggers are now (rank 0; read without creating anything), ``None`` without loggers."""
+        if not trainer.is_global_zero or not trainer.loggers:
+            return None
+        return capture.safely("the loggers", lambda: loggers.describe_loggers(list(trainer.loggers)), None)
 
     def _record_validation(self, trainer: pl.Trainer, *, epoch_end: bool) -> None:
         """On rank 0, no collective: the history entry and heartbeat of the last validation run.

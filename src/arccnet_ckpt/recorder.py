@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -75,6 +75,7 @@ class Event(enum.Enum):
     INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM
     TEST = "test"  # trainer.test results arrived
     VALIDATE = "validate"  # a validation run of the fit ended: a history entry and the heartbeat
+    LINK = "link"  # the loggers' experiments exist: their ids are recorded, the run folder logged to them
 
 
 _ENDED = (Phase.COMPLETED, Phase.FAILED, Phase.INTERRUPTED)
@@ -88,6 +89,7 @@ TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
     (Phase.RUNNING, Event.INTERRUPT): Phase.INTERRUPTED,
     **{(phase, Event.TEST): phase for phase in (Phase.RUNNING, *_ENDED)},
     (Phase.RUNNING, Event.VALIDATE): Phase.RUNNING,
+    **{(phase, Event.LINK): phase for phase in (Phase.RUNNING, *_ENDED)},
 }
 """Every allowed ``(phase, event) -> next phase``; anything else raises :class:`LifecycleError`."""
 
@@ -138,6 +140,7 @@ class FitSnapshot:
     num_epochs_trained: int = 0
     global_step: int = 0
     early_stopping: list[dict[str, Any]] = field(default_factory=list)
+    loggers: list[dict[str, Any]] | None = None  # None: not read this time, the recorded ones stay
 
     @property
     def early_stopping_triggered(self) -> bool:
@@ -272,6 +275,7 @@ class RunRecorder:
             data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
             if _trained_past(snapshot, previous):
                 data.update(snapshot.fields())
+        _note_loggers(data, snapshot.loggers, stage="test" if kind == "evaluation" else "fit")
         for name, content in (files or {}).items():
             storage.write_bytes(storage.join(self.run_dir, *name.split("/")), content)
         records: list[BaseModel] = []
@@ -390,6 +394,24 @@ class RunRecorder:
         self._write([history, self._summary_record(data, now)])
         return phase
 
+    def linked(
+        self, loggers: Sequence[Mapping[str, Any]], *, stage: Literal["fit", "test"], now: datetime | None = None
+    ) -> Phase:
+        """The loggers' experiments exist (training or test start): record what each one is, in the summary's
+        ``loggers``. Entries of the same attempt and stage are replaced; those of earlier fits stay.
+
+        Args:
+            loggers: One :class:`~arccnet_ckpt.artifacts.LoggerInfo` dict per logger (see
+                :func:`arccnet_ckpt.loggers.describe_loggers`).
+            stage: ``fit``, or ``test`` for a test-only Trainer.
+            now: The moment (default: now, UTC).
+        """
+        previous, phase = self._advance(Event.LINK)
+        data = record_dict(previous)
+        _note_loggers(data, [dict(entry) for entry in loggers], stage=stage)
+        self._write([self._summary_record(data, now or _now())])
+        return phase
+
     def _history_entries(self) -> list[HistoryEntry]:
         """The history on disk, read once per recorder (a resumed fit continues the file its folder holds)."""
         if self._history is None:
@@ -470,6 +492,7 @@ class RunRecorder:
             data["end_time"] = now
         data["duration_seconds"] = (_as_datetime(data["end_time"]) - previous.start_time).total_seconds()
         data.update(status=phase.value, error=error, recorded_by="callback")
+        _note_loggers(data, snapshot.loggers, stage="test" if previous.kind == "evaluation" else "fit")
         summary = self._summary_record(data, now)
         records: list[BaseModel] = [summary]
         if summary.kind == "training":
@@ -553,6 +576,15 @@ class RunRecorder:
             storage.write_artifact(self.run_dir, record)
             if isinstance(record, TrainingSummary):
                 self._summary = record
+
+
+def _note_loggers(data: dict[str, Any], loggers: list[dict[str, Any]] | None, *, stage: str) -> None:
+    """Put this attempt's loggers (for ``stage``) into summary ``data``, keeping those of other attempts and stages."""
+    if loggers is None:
+        return
+    attempt = len(data.get("resumes") or [])
+    kept = [e for e in data.get("loggers") or [] if (e.get("attempt", 0), e.get("stage", "fit")) != (attempt, stage)]
+    data["loggers"] = [*kept, *({**entry, "attempt": attempt, "stage": stage} for entry in loggers)]
 
 
 def is_interruption(exception: BaseException) -> bool:
