@@ -321,3 +321,20 @@ def test_without_lightning_cli_or_hydra_no_section_is_written(tmp_path: Path) ->
     captured = read_json(Path(cb.run_dir or "") / "config.json")["_arccnet"]
     assert (captured["lightning_cli"], captured["hydra"], captured["config_source"]) == (None, None, "argument")
     assert sorted(p.name for p in Path(cb.run_dir or "").iterdir() if p.suffix == ".yaml") == []
+
+
+def test_a_tools_config_that_is_the_top_level_one_is_compared_once() -> None:
+    from arccnet_ckpt.artifacts import ConfigRecord
+    from arccnet_ckpt.query import captured_settings, config_settings
+
+    record = ConfigRecord(
+        config={"model": {"lr": 0.1}},
+        config_source="hydra",
+        hydra={"config": {"model": {"lr": 0.1}}, "overrides": ["model.lr=0.1"]},
+        lightning_cli={"config": {"trainer": {"max_epochs": 3}}},
+    )
+    assert config_settings(record) == {"model.lr": 0.1}
+    captured = captured_settings(record)
+    assert captured["hydra.overrides"] == ["model.lr=0.1"]
+    assert not any(key.startswith("hydra.config") for key in captured)
+    assert captured["lightning_cli.config.trainer.max_epochs"] == 3  # not the top-level one: kept

@@ -40,11 +40,15 @@ def config_settings(config: ConfigRecord | None) -> dict[str, Any]:
 
 
 def captured_settings(config: ConfigRecord | None) -> dict[str, Any]:
-    """What the package captured of a run (trainer settings, model, optimisers...), flattened; no user settings,
-    no environment and no git (shown on their own)."""
+    """What the package captured of a run (trainer settings, model, optimisers, the LightningCLI and Hydra sections...),
+    flattened; no user settings, no environment and no git (shown on their own). A tool's config that is also the
+    top-level config (``config_source``) is left out here: it is the user settings."""
     if config is None:
         return {}
     data = record_dict(config)
+    source = data.get("config_source")
+    if isinstance(data.get(source), dict):  # the tool's config is the top-level one: shown once, as the user's
+        data[source] = {k: v for k, v in data[source].items() if k != "config"}
     return flatten({k: v for k, v in data.items() if k not in ("config", "environment", "git", "schema_version")})
 
 
