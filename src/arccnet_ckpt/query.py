@@ -46,7 +46,7 @@ def captured_settings(config: ConfigRecord | None) -> dict[str, Any]:
     if config is None:
         return {}
     data = record_dict(config)
-    source = data.get("config_source")
+    source = str(data.get("config_source"))
     if isinstance(data.get(source), dict):  # the tool's config is the top-level one: shown once, as the user's
         data[source] = {k: v for k, v in data[source].items() if k != "config"}
     return flatten({k: v for k, v in data.items() if k not in ("config", "environment", "git", "schema_version")})
