@@ -292,6 +292,7 @@ class _WithModuleArgument(ScriptedClassifier):  # type: ignore[misc,valid-type]
         super().__init__(**kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:Attribute 'activation' is an instance of `nn.Module`")  # Lightning's advice
 def test_unserializable_hparams_and_config_values_are_kept_as_repr_and_listed(tmp_path: Path) -> None:
     """Lightning's hparams.yaml drops an nn.Module argument; config.json keeps its repr and lists it."""
     config = {"LOSS": torch.nn.CrossEntropyLoss(), "LAYERS": [8, len], "LEARNING_RATE": 0.1}

@@ -675,13 +675,14 @@ def test_a_resumed_fit_adds_its_loggers_and_keeps_the_first_fits(tmp_path: Path)
 
     cb = ArcCheckpointCallback(root_name="r", data_folder=tmp_path / "data", save_last=True)
     first = CSVLogger(tmp_path / "logs", name="flares")
-    make_trainer(tmp_path, [cb], logger=first, max_epochs=1).fit(ScriptedClassifier(), datamodule=TinyData())
+    trainer = make_trainer(tmp_path, [cb], logger=first, max_epochs=1, log_every_n_steps=1)
+    trainer.fit(ScriptedClassifier(), datamodule=TinyData())
     run_dir = cb.run_dir
     assert run_dir is not None
 
     cb2 = ArcCheckpointCallback(root_name="r", data_folder=tmp_path / "data", save_last=True)
     second = CSVLogger(tmp_path / "logs", name="flares")
-    trainer = make_trainer(tmp_path, [cb2], logger=second, max_epochs=2)
+    trainer = make_trainer(tmp_path, [cb2], logger=second, max_epochs=2, log_every_n_steps=1)
     trainer.fit(ScriptedClassifier(), datamodule=TinyData(), ckpt_path=str(Path(run_dir) / "last.ckpt"))
     assert cb2.run_dir == run_dir
 
@@ -702,7 +703,7 @@ def test_a_failed_fit_records_its_loggers_and_they_point_to_the_failed_run(tmp_p
     uri = f"file:{tmp_path / 'mlruns'}"
     mlflow = MLFlowLogger(experiment_name="flares", tracking_uri=uri)
     cb = ArcCheckpointCallback(root_name="r", data_folder=tmp_path / "data")
-    trainer = make_trainer(tmp_path, [cb], logger=mlflow)
+    trainer = make_trainer(tmp_path, [cb], logger=mlflow, log_every_n_steps=1)
     with pytest.raises(RuntimeError, match="boom in training_step"):
         trainer.fit(ScriptedClassifier(fail_at_step=1), datamodule=TinyData())
 
