@@ -734,3 +734,23 @@ def test_a_test_only_trainer_records_its_logger_under_the_test_stage(tmp_path: P
     (entry,) = _summary(cb.run_dir)["loggers"]
     assert (entry["stage"], entry["log_dir"], entry["errors"]) == ("test", csv.log_dir, {})
     assert yaml.safe_load((Path(csv.log_dir) / "hparams.yaml").read_text())[RUN_NAME_KEY] == cb.run_name
+
+
+def test_a_relative_ckpt_path_still_records_and_logs_the_absolute_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import ScriptedClassifier, TinyData, make_trainer
+
+    from arccnet_ckpt import ArcCheckpointCallback
+
+    monkeypatch.chdir(tmp_path)
+    cb = ArcCheckpointCallback(root_name="r", data_folder="data")
+    make_trainer(tmp_path, [cb], max_epochs=1).fit(ScriptedClassifier(), datamodule=TinyData())
+    relative = os.path.relpath(cb.best_model_path, tmp_path)
+    assert not os.path.isabs(relative)
+
+    tester = ArcCheckpointCallback(root_name="r", data_folder="data")
+    csv = CSVLogger(tmp_path / "logs", name="evaluation")
+    make_trainer(tmp_path, [tester], logger=csv).test(ScriptedClassifier(), datamodule=TinyData(), ckpt_path=relative)
+    assert tester.run_dir == str(Path(cb.best_model_path).parent.resolve())
+    assert os.path.isabs(yaml.safe_load((Path(csv.log_dir) / "hparams.yaml").read_text())[RUN_DIR_KEY])

@@ -140,6 +140,8 @@ def existing_run_dir(ckpt_path: str | None, restored: Mapping[str, Any] | None =
     if ckpt_path is None:
         return None
     folder = storage.dirname(ckpt_path)
+    if not storage.is_remote(folder):
+        folder = os.path.abspath(folder)  # a relative ckpt_path must not make the run folder relative everywhere
     recorded = str(restored.get("run_dir", "")) if restored else ""
     if recorded and storage.exists(recorded) and folder in (recorded, os.path.realpath(recorded)):
         return recorded
