@@ -8,7 +8,9 @@ import enum
 import json
 import math
 import types
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydantic
@@ -16,19 +18,19 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from arccnet_ckpt import ArcCkptWarning
 from arccnet_ckpt.capture import (
     MAX_LIST_ITEMS,
     class_name_sources,
     config_to_dict,
-    early_stopping_triggered,
     infer_loss_function,
     infer_model_name,
     is_secret_key,
-    metrics_with_prefix,
+    mask_secrets,
     redact_argv,
     redact_text,
+    snapshot,
     to_jsonable,
-    to_jsonable_listing,
 )
 
 
@@ -238,11 +240,14 @@ def test_class_names_of_every_config_are_kept_by_source() -> None:
 
 def test_unserializable_values_are_written_as_their_repr_and_listed_with_their_path() -> None:
     activation = torch.nn.ReLU()
-    converted, found = to_jsonable_listing(
-        {"act": activation, "layers": [1, {"fn": len}], "api_key": object(), "lr": 0.1}, "hparams"
-    )
-    assert converted == {"act": "ReLU()", "layers": [1, {"fn": "<built-in function len>"}], "api_key": "***", "lr": 0.1}
-    assert found == [
+    taken = snapshot({"act": activation, "layers": [1, {"fn": len}], "api_key": object(), "lr": 0.1}, "hparams")
+    assert taken.value == {
+        "act": "ReLU()",
+        "layers": [1, {"fn": "<built-in function len>"}],
+        "api_key": "***",
+        "lr": 0.1,
+    }
+    assert taken.unserializable == [
         {"path": "hparams.act", "type": "torch.nn.modules.activation.ReLU", "repr": "ReLU()"},
         {
             "path": "hparams.layers[1].fn",
@@ -250,12 +255,76 @@ def test_unserializable_values_are_written_as_their_repr_and_listed_with_their_p
             "repr": "<built-in function len>",
         },
     ]
-    assert to_jsonable_listing({"x": torch.ones(3), "d": {"p": Path("/a")}})[1] == []  # converted, not described
+    assert snapshot({"x": torch.ones(3), "d": {"p": Path("/a")}}).unserializable == []  # converted, not described
 
 
-def test_test_metrics_and_early_stopping_helpers() -> None:
-    metrics = {"test_f1": torch.tensor(0.5), "test_nan": torch.tensor(math.nan), "val_f1": 1.0, "test_n": 3}
-    assert metrics_with_prefix(metrics, "test") == {"test_f1": 0.5, "test_n": 3.0, "test_nan": None}
-    assert early_stopping_triggered([{"reason": "NOT_STOPPED"}, {"reason": "PATIENCE_EXHAUSTED"}]) is True
-    assert early_stopping_triggered([{"reason": "NOT_STOPPED"}]) is False
-    assert early_stopping_triggered([]) is False
+def test_hidden_secrets_are_collected_so_they_can_be_hidden_wherever_else_they_appear() -> None:
+    taken = snapshot({"wandb": {"api_key": "k-123456"}, "db": {"password": {"user": "u1", "pass": "pa ss,wd"}}})
+    assert taken.value == {"wandb": {"api_key": "***"}, "db": {"password": "***"}}
+    assert taken.secrets == {"k-123456", "u1", "pa ss,wd"}
+    argv = ["train.py", "--model", '{"api_key": "k-123456"}', '+db.password="pa ss,wd"', "lr=1"]
+    assert [mask_secrets(a, taken.secrets) for a in argv] == [
+        "train.py",
+        "--model",
+        '{"api_key": "***"}',
+        '+db.password="***"',
+        "lr=1",
+    ]  # "u1" is too short to search for: it would hide every "u1" in a command line
+
+
+def test_an_unset_secret_stays_unset() -> None:
+    assert to_jsonable({"api_key": None, "token": "", "password": "x"}) == {
+        "api_key": None,
+        "token": "",
+        "password": "***",
+    }
+
+
+def test_omegaconf_missing_values_and_unresolvable_interpolations_keep_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRACKER_TOKEN", "tok-abcdef")
+    monkeypatch.delenv("UNSET_VARIABLE_X", raising=False)
+    config = OmegaConf.create(
+        {
+            "MODEL_NAME": "resnet18",
+            "lr": 0.1,
+            "note": "${MODEL_NAME}-${lr}",
+            "needed": "???",
+            "broken": "${oc.env:UNSET_VARIABLE_X}",
+            "header": "Bearer ${oc.env:TRACKER_TOKEN}",
+            "nested": {"copy": "${header}", "items": [1, "${lr}"]},
+        }
+    )
+    assert config_to_dict(config) == {
+        "MODEL_NAME": "resnet18",
+        "lr": 0.1,
+        "note": "resnet18-0.1",  # resolved, although another interpolation cannot be
+        "needed": "???",
+        "broken": "${oc.env:UNSET_VARIABLE_X}",  # kept as written
+        "header": "Bearer ${oc.env:TRACKER_TOKEN}",  # never the environment's token
+        "nested": {"copy": "Bearer ${oc.env:TRACKER_TOKEN}", "items": [1, 0.1]},
+    }
+
+
+class _UnreadableConfig(Mapping):  # type: ignore[type-arg]
+    def __getitem__(self, key: Any) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("the config server is down")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_config_that_cannot_be_read_is_kept_as_its_repr_with_a_warning() -> None:
+    with pytest.warns(ArcCkptWarning, match=r"could not be read as a mapping; config\.json keeps it as"):
+        taken = config_to_dict(_UnreadableConfig())
+    assert taken == {"value": "<unserializable _UnreadableConfig: RuntimeError: the config server is down>"}
+
+
+def test_redacting_an_assignment_keeps_the_text_around_it() -> None:
+    assert redact_text("Secret(token=abc)") == "Secret(token=***)"
+    assert redact_text('+db.password="pa ss,word" lr=1') == "+db.password=*** lr=1"
+    assert redact_text("api_key='abc,def'") == "api_key=***"

@@ -21,8 +21,10 @@ EXAMPLES = ROOT / "examples"
 CLI_SCRIPT = Path(__file__).with_name("helpers") / "cli_script.py"
 
 
-def _run(args: list[str], cwd: Path, data_folder: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ARCCNET_DATA_FOLDER": str(data_folder), "PYTHONWARNINGS": "ignore"}
+def _run(
+    args: list[str], cwd: Path, data_folder: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ARCCNET_DATA_FOLDER": str(data_folder), "PYTHONWARNINGS": "ignore", **(env or {})}
     done = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
     )
@@ -118,8 +120,9 @@ def test_a_cli_script_with_run_false_and_its_own_save_config_callback_is_recorde
         "model:\n  lr: 0.05\n  wandb_api_key: k-12345\ndata:\n  num_classes: 3\n  class_names: [alpha, beta, gamma]\n",
         encoding="utf-8",
     )
+    inline = '{"backbone": "tinynet", "wandb_api_key": "k-inline-777"}'  # jsonargparse's inline form
     done = _run(
-        [str(CLI_SCRIPT), "--config", "cfg.yaml", "--model.lr", "0.01", "--data_folder", str(data)],
+        [str(CLI_SCRIPT), "--config", "cfg.yaml", "--model.lr", "0.01", "--model", inline, "--data_folder", str(data)],
         cwd=tmp_path,
         data_folder=data,
     )
@@ -128,7 +131,15 @@ def test_a_cli_script_with_run_false_and_its_own_save_config_callback_is_recorde
     raw = read_json(run_dir / "config.json")
     captured = raw["_arccnet"]
     section = captured["lightning_cli"]
-    assert raw["model"] == {"lr": 0.01, "backbone": "tinynet", "wandb_api_key": "***"}
+    assert {k: raw["model"][k] for k in ("lr", "backbone", "wandb_api_key")} == {
+        "lr": 0.01,
+        "backbone": "tinynet",
+        "wandb_api_key": "***",
+    }
+    # A lambda jsonargparse cannot dump is listed, not passed off as a string.
+    (entry,) = section["unserializable"]
+    assert (entry["path"], entry["type"]) == ("model.score_fn", "function")
+    assert entry["repr"].startswith("<function HaleNet.<lambda>")
     assert raw["data"] == {"num_classes": 3, "class_names": ["alpha", "beta", "gamma"]}
     assert raw["data_folder"] == str(data)
     assert section["subcommand"] is None  # run=False: the script calls fit itself
@@ -138,8 +149,10 @@ def test_a_cli_script_with_run_false_and_its_own_save_config_callback_is_recorde
     copy = (run_dir / "config.yaml").read_text(encoding="utf-8")
     assert copy.startswith("# arccnet-ckpt: a copy with secret values replaced by ***")
     assert yaml.safe_load(copy)["model"]["wandb_api_key"] == "***"
-    assert "k-12345" in (data / "lightning_logs" / "version_0" / "config.yaml").read_text(encoding="utf-8")
+    assert "k-inline-777" in (data / "lightning_logs" / "version_0" / "config.yaml").read_text(encoding="utf-8")
+    _no_secret_in(run_dir, "k-inline-777")  # also not in the recorded command line, where it was given inline
     _no_secret_in(run_dir, "k-12345")
+    assert captured["environment"]["argv"][-3] == '{"backbone": "tinynet", "wandb_api_key": "***"}'
     # Names: the hparams' backbone names the model; the class names came through the linked arguments.
     assert (captured["model_name"], captured["class_names"]) == ("tinynet", ["alpha", "beta", "gamma"])
 
@@ -205,21 +218,41 @@ def test_the_hydra_example_records_the_resolved_config_overrides_output_folder_a
 
 
 @pytest.mark.slow
-def test_a_secret_override_is_hidden_in_the_record_the_copies_and_the_command_line(tmp_path: Path) -> None:
+def test_secrets_in_overrides_and_the_environment_are_hidden_in_the_record_the_copies_and_the_command_line(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
+    overrides = [
+        "+api_token=tok-98765",
+        "+wandb={api_key:dict-SECRET-7,project:flares}",  # a dict value
+        '+db.password="pa ss,word-Z9"',  # quoted, with a space and a comma
+        "+header='Bearer ${oc.env:TRACKER_TOKEN}'",  # from the environment, through an interpolation
+    ]
     _run(
-        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", "+api_token=tok-98765"],
+        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", *overrides],
         cwd=tmp_path,
         data_folder=data,
+        env={"TRACKER_TOKEN": "env-token-4242"},
     )
     run_dir = _only_run(data / "checkpoints" / "flares" / "multiclass")
     captured = read_json(run_dir / "config.json")["_arccnet"]
-    assert captured["hydra"]["overrides"][-1] == "+api_token=***"
-    assert captured["hydra"]["config"]["api_token"] == "***"  # noqa: S105 - the redaction marker
-    assert captured["hydra"]["redacted"] is True
-    assert captured["environment"]["argv"][-1] == "+api_token=***"
-    assert yaml.safe_load((run_dir / "hydra" / "overrides.yaml").read_text(encoding="utf-8"))[-1] == "+api_token=***"
-    _no_secret_in(run_dir, "tok-98765")
+    section = captured["hydra"]
+    assert section["overrides"][2:] == [
+        "+api_token=***",
+        "+wandb={api_key:***,project:flares}",
+        "+db.password=***",
+        "+header='Bearer ${oc.env:TRACKER_TOKEN}'",
+    ]
+    assert section["config"]["api_token"] == "***"  # noqa: S105 - the redaction marker
+    assert section["config"]["wandb"] == {"api_key": "***", "project": "flares"}
+    assert section["config"]["db"] == {"password": "***"}
+    assert section["config"]["header"] == "Bearer ${oc.env:TRACKER_TOKEN}"  # as written, never the token
+    assert section["redacted"] is True
+    assert captured["environment"]["argv"][-4:] == section["overrides"][2:]
+    copied = yaml.safe_load((run_dir / "hydra" / "overrides.yaml").read_text(encoding="utf-8"))
+    assert copied[2:] == section["overrides"][2:]
+    for secret in ("tok-98765", "dict-SECRET-7", "pa ss", "word-Z9", "env-token-4242"):
+        _no_secret_in(run_dir, secret)
 
 
 @pytest.mark.slow
@@ -339,3 +372,56 @@ def test_a_tools_config_that_is_the_top_level_one_is_compared_once() -> None:
     assert captured["hydra.overrides"] == ["model.lr=0.1"]
     assert not any(key.startswith("hydra.config") for key in captured)
     assert captured["lightning_cli.config.trainer.max_epochs"] == 3  # not the top-level one: kept
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter", "ignore:No seed found")
+def test_a_trainer_the_script_builds_itself_does_not_take_the_config_of_a_cli_that_only_parsed(tmp_path: Path) -> None:
+    """A sweep script parses its arguments with LightningCLI(run=False), then builds its own Trainers: those are not
+    the CLI's runs, whatever the CLI object on the stack holds."""
+    from lightning.pytorch.cli import LightningCLI
+
+    cli = LightningCLI(
+        ScriptedClassifier,
+        TinyData,
+        run=False,
+        save_config_callback=None,
+        args=["--model.monitor_name=val_f1", "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"],
+    )
+    assert cli.trainer is not None
+    cb = ArcCheckpointCallback(root_name="sweep", data_folder=tmp_path / "data")
+    make_trainer(tmp_path, [cb], max_epochs=1).fit(ScriptedClassifier(model_name="sweepnet"), datamodule=TinyData())
+    raw = read_json(Path(cb.run_dir or "") / "config.json")
+    assert (raw["_arccnet"]["lightning_cli"], raw["_arccnet"]["config_source"]) == (None, None)
+    assert user_config(raw) == {}
+    assert not (Path(cb.run_dir or "") / "config.yaml").exists()
+    assert raw["_arccnet"]["model_name"] == "sweepnet"
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter", "ignore:No seed found")
+def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_stack(tmp_path: Path) -> None:
+    from lightning.pytorch.cli import LightningCLI
+
+    cli = LightningCLI(
+        ScriptedClassifier,
+        TinyData,
+        run=False,
+        save_config_callback=None,
+        args=[
+            "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
+            "--trainer.callbacks.root_name=cutouts/hale",
+            f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
+            "--trainer.logger=false",
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=1",
+            "--trainer.limit_val_batches=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--model.val_scores=[0.3,0.8]",
+        ],
+    )
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cb = cli.trainer.checkpoint_callback
+    raw = read_json(Path(cb.run_dir) / "config.json")
+    assert raw["_arccnet"]["config_source"] == "lightning_cli"
+    assert raw["model"]["val_scores"] == [0.3, 0.8]
+    assert raw["_arccnet"]["lightning_cli"]["subcommand"] is None  # run=False
+    assert yaml.safe_load((Path(cb.run_dir) / "config.yaml").read_text(encoding="utf-8")) == user_config(raw)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import json
 import math
 import os
 import platform
@@ -18,10 +19,10 @@ import subprocess
 import sys
 import types
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from arccnet_ckpt.errors import ArcCkptWarning
 
@@ -36,7 +37,7 @@ _MAX_REPR = 500
 _SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "credential", "credentials", "apikey"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key")})
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@")
-_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>[^,\s&;]*)")
+_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^,\s&;)\]}'\"]*)")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -97,7 +98,8 @@ def to_jsonable(value: Any) -> Any:
 
     ``Path`` -> str, tuple/set -> list, tensor/numpy -> number or list, dtype/device -> str, enum -> member name,
     dataclass/pydantic/Namespace/OmegaConf -> dict, non-string keys -> str, non-finite floats -> ``None``, cycles ->
-    ``"<cycle: TYPE>"``, and anything else -> ``repr``. Values under a secret-looking key become ``"***"``.
+    ``"<cycle: TYPE>"``, and anything else -> ``repr``. Values under a secret-looking key become ``"***"`` (an unset
+    one, ``None``, stays ``None``).
 
     Example:
         >>> to_jsonable({"lr": 1e-3, "api_key": "abc", 1: (1, 2)})
@@ -106,20 +108,53 @@ def to_jsonable(value: Any) -> Any:
     return _convert(value, set(), 0, None, None)
 
 
-def to_jsonable_listing(value: Any, prefix: str = "") -> tuple[Any, list[dict[str, str]]]:
-    """:func:`to_jsonable`, and every value that could only be written as its ``repr``.
+class Snapshot(NamedTuple):
+    """A value made JSON-safe (:func:`to_jsonable`), with what the conversion noticed."""
 
-    Lightning's ``hparams.yaml`` drops such values silently; here each one keeps its ``repr`` in place and is listed
+    value: Any
+    unserializable: list[dict[str, str]]
+    """Every value written as its ``repr``: ``{"path", "type", "repr"}``."""
+    secrets: set[str]
+    """The text of every value hidden as ``***`` (to hide it wherever else it appears, see :func:`mask_secrets`)."""
+
+
+def snapshot(value: Any, prefix: str = "") -> Snapshot:
+    """:func:`to_jsonable`, listing every value that could only be written as its ``repr``, and collecting the secrets
+    it hid.
+
+    Lightning's ``hparams.yaml`` drops values JSON cannot hold; here each one keeps its ``repr`` in place and is listed
     as ``{"path": "model.activation", "type": "torch.nn.modules.activation.ReLU", "repr": "ReLU()"}`` (list items
     as ``layers[2]``), so a reader knows the value was an object, not that string.
 
     Example:
-        >>> to_jsonable_listing({"act": object}, prefix="hparams")[1][0]["path"]
+        >>> snapshot({"act": object, "token": "abcd1234"}, prefix="hparams").unserializable[0]["path"]
         'hparams.act'
     """
-    found: list[dict[str, str]] = []
-    converted = _convert(value, set(), 0, (None, prefix) if prefix else None, found)
-    return converted, found
+    notes = _Notes([], set())
+    converted = _convert(value, set(), 0, (None, prefix) if prefix else None, notes)
+    return Snapshot(converted, notes.unserializable, notes.secrets)
+
+
+@dataclasses.dataclass
+class _Notes:
+    unserializable: list[dict[str, str]]
+    secrets: set[str]
+
+
+MIN_MASKED_LENGTH = 4
+"""A hidden value shorter than this is not searched for elsewhere (``"1"`` would mask every digit of a command)."""
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of a known secret value replaced by ``***`` (the longest first).
+
+    A secret hidden under its key in a config (``model.api_key``) can appear elsewhere in other forms: inside an
+    inline JSON argument on the command line, a quoted or dict-valued Hydra override, Hydra's ``override_dirname``.
+    """
+    for secret in sorted({s for s in secrets if len(s) >= MIN_MASKED_LENGTH}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _path(where: Any) -> str:
@@ -135,22 +170,45 @@ def _path(where: Any) -> str:
     return text
 
 
-def _note(found: list[dict[str, str]] | None, where: Any, value: Any, written: Any) -> Any:
-    if found is not None:
-        found.append({"path": _path(where), "type": class_path(value), "repr": str(written)})
+def _note(notes: _Notes | None, where: Any, value: Any, written: Any) -> Any:
+    if notes is not None:
+        notes.unserializable.append({"path": _path(where), "type": class_path(value), "repr": str(written)})
     return written
 
 
-def _convert(value: Any, active: set[int], depth: int, where: Any, found: list[dict[str, str]] | None) -> Any:
+def _hide(value: Any, notes: _Notes | None) -> Any:
+    """A secret-keyed value: ``***``, its text noted; an unset one (``None``, ``""``) stays as it is."""
+    if value is None or value == "":
+        return value
+    if notes is not None:
+        _collect_text(value, notes.secrets, 0)
+    return REDACTED
+
+
+def _collect_text(value: Any, into: set[str], depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    container = _as_container(value) if not isinstance(value, (str, bytes)) else None
+    if isinstance(container, Mapping):
+        for item in container.values():
+            _collect_text(item, into, depth + 1)
+    elif isinstance(container, list):
+        for item in container:
+            _collect_text(item, into, depth + 1)
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        into.add(str(value))
+
+
+def _convert(value: Any, active: set[int], depth: int, where: Any, notes: _Notes | None) -> Any:
     try:
-        return _convert_unsafe(value, active, depth, where, found)
+        return _convert_unsafe(value, active, depth, where, notes)
     except Exception as e:  # capture must never raise: describe what could not be converted
         return _note(
-            found, where, value, f"<unserializable {type(value).__name__}: {type(e).__name__}: {e}>"[:_MAX_REPR]
+            notes, where, value, f"<unserializable {type(value).__name__}: {type(e).__name__}: {e}>"[:_MAX_REPR]
         )
 
 
-def _convert_unsafe(value: Any, active: set[int], depth: int, where: Any, found: list[dict[str, str]] | None) -> Any:
+def _convert_unsafe(value: Any, active: set[int], depth: int, where: Any, notes: _Notes | None) -> Any:
     if value is None or isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
         return value
     if isinstance(value, float):
@@ -164,26 +222,27 @@ def _convert_unsafe(value: Any, active: set[int], depth: int, where: Any, found:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if depth > _MAX_DEPTH:
-        return _note(found, where, value, _short_repr(value))
+        return _note(notes, where, value, _short_repr(value))
 
     array_like = _array_to_python(value)
     if array_like is not _NOT_ARRAY:
-        return _convert(array_like, active, depth + 1, where, found)
+        return _convert(array_like, active, depth + 1, where, notes)
 
     container = _as_container(value)
     if container is None:
-        return _note(found, where, value, _short_repr(value))
+        return _note(notes, where, value, _short_repr(value))
     if id(value) in active:
-        return _note(found, where, value, f"<cycle: {type(value).__name__}>")
+        return _note(notes, where, value, f"<cycle: {type(value).__name__}>")
     active.add(id(value))
     try:
         if isinstance(container, Mapping):
             out = {}
             for k, v in container.items():
                 key = k if isinstance(k, str) else str(_convert(k, active, depth + 1, None, None))
-                out[key] = REDACTED if is_secret_key(k) else _convert(v, active, depth + 1, (where, key), found)
+                secret = is_secret_key(k)
+                out[key] = _hide(v, notes) if secret else _convert(v, active, depth + 1, (where, key), notes)
             return out
-        return [_convert(v, active, depth + 1, (where, i), found) for i, v in enumerate(container)]
+        return [_convert(v, active, depth + 1, (where, i), notes) for i, v in enumerate(container)]
     finally:
         active.discard(id(value))
 
@@ -215,6 +274,8 @@ def _array_to_python(value: Any) -> Any:
 
 
 def _as_container(value: Any) -> Mapping[Any, Any] | list[Any] | None:
+    if type(value).__module__.startswith("omegaconf"):  # before Mapping: a DictConfig is one, and iterating it raises
+        return omegaconf_plain(value)  # on a missing value or an interpolation that cannot be resolved
     if isinstance(value, Mapping):
         return value
     if isinstance(value, (list, tuple)):
@@ -227,8 +288,6 @@ def _as_container(value: Any) -> Mapping[Any, Any] | list[Any] | None:
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if _is_pydantic_model(value):
         return {name: getattr(value, name) for name in type(value).model_fields}
-    if type(value).__module__.startswith("omegaconf"):
-        return _omegaconf_to_container(value)
     return None
 
 
@@ -236,13 +295,56 @@ def _is_pydantic_model(value: Any) -> bool:
     return hasattr(type(value), "model_fields") and hasattr(value, "model_dump") and not isinstance(value, type)
 
 
-def _omegaconf_to_container(value: Any) -> Any:
+_ENV_INTERPOLATION = re.compile(r"\$\{(?:oc\.env|env):\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def omegaconf_plain(config: Any) -> Any:
+    """An OmegaConf config as plain containers, its interpolations resolved one by one, never raising.
+
+    * A missing value (``???``) stays ``"???"``; an interpolation that cannot be resolved (an unset environment
+      variable) stays as written, and only that one: the others are still resolved.
+    * A value taken from the environment (``${oc.env:NAME}``, also inside another interpolation) is written as that
+      interpolation, not as the variable's value: the environment holds tokens, and a config record must not copy
+      them into files.
+    """
     from omegaconf import OmegaConf
 
+    raw = OmegaConf.to_container(config, resolve=False)
     try:
-        return OmegaConf.to_container(value, resolve=True)
-    except Exception:  # unresolvable interpolation: keep the raw text
-        return OmegaConf.to_container(value, resolve=False)
+        resolved = OmegaConf.to_container(config, resolve=True)
+    except Exception:  # one interpolation fails: resolve the others one at a time
+        resolved = _resolve_each(config, raw, "")
+    names = set(_ENV_INTERPOLATION.findall(json.dumps(raw, default=str)))
+    environment = {os.environ[name]: name for name in names if len(os.environ.get(name, "")) >= MIN_MASKED_LENGTH}
+    return _as_written(resolved, environment) if environment else resolved
+
+
+def _resolve_each(config: Any, raw: Any, path: str) -> Any:
+    from omegaconf import OmegaConf
+
+    if isinstance(raw, dict):
+        return {k: _resolve_each(config, v, f"{path}.{k}" if path else str(k)) for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_resolve_each(config, v, f"{path}[{i}]") for i, v in enumerate(raw)]
+    if not (isinstance(raw, str) and "${" in raw):
+        return raw
+    try:
+        value = OmegaConf.select(config, path, throw_on_resolution_failure=True, throw_on_missing=False)
+    except Exception:
+        return raw
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _as_written(value: Any, environment: Mapping[str, str]) -> Any:
+    """Put ``${oc.env:NAME}`` back where an environment variable's value was resolved into a string."""
+    if isinstance(value, dict):
+        return {k: _as_written(v, environment) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v, environment) for v in value]
+    if isinstance(value, str):
+        for text in sorted(environment, key=len, reverse=True):
+            value = value.replace(text, f"${{oc.env:{environment[text]}}}")
+    return value
 
 
 def _short_repr(value: Any) -> str:
@@ -266,11 +368,15 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return config_snapshot(config)[0]
 
 
-def config_snapshot(config: Any, prefix: str = "config") -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """:func:`config_to_dict`, and the values that could only be written as their ``repr`` (see
-    :func:`to_jsonable_listing`; paths start with ``prefix``)."""
+def config_snapshot(config: Any, prefix: str = "config") -> Snapshot:
+    """:func:`config_to_dict` as a :class:`Snapshot`: with the values written as their ``repr`` (paths start with
+    ``prefix``) and the secrets hidden.
+
+    A config that is not a mapping at all (or whose reading fails as a whole) is kept as ``{"value": repr}`` with an
+    :class:`~arccnet_ckpt.errors.ArcCkptWarning`: the run goes on, the record says what it got.
+    """
     if config is None:
-        return {}, []
+        return Snapshot({}, [], set())
     if isinstance(config, types.ModuleType):
         raw: Any = {
             k: v
@@ -284,8 +390,16 @@ def config_snapshot(config: Any, prefix: str = "config") -> tuple[dict[str, Any]
             raw = {k: v for k, v in getattr(config, "__dict__", {}).items() if not k.startswith("_")}
             if not raw:
                 raw = {"value": config}
-    converted, found = to_jsonable_listing(raw, prefix)
-    return (converted, found) if isinstance(converted, dict) else ({"value": converted}, found)
+    taken = snapshot(raw, prefix)
+    if isinstance(taken.value, dict):
+        return taken
+    warnings.warn(
+        f"ArcCheckpointCallback: the config ({class_path(config)}) could not be read as a mapping; config.json keeps "
+        f"it as {{'value': {str(taken.value)[:120]!r}}}",
+        ArcCkptWarning,
+        stacklevel=3,
+    )
+    return Snapshot({"value": taken.value}, taken.unserializable, taken.secrets)
 
 
 def class_path(obj: Any) -> str:
@@ -783,37 +897,38 @@ def run_config(
     """
     datamodule = getattr(trainer, "datamodule", None)
     callbacks = list(getattr(trainer, "callbacks", []))
-    empty: tuple[Any, list[dict[str, str]]] = ({}, [])
+    empty = Snapshot({}, [], set())
     source: str | None
     if config is not None:
-        user, unserializable = safely("the config", lambda: config_snapshot(config), empty)
+        user = safely("the config", lambda: config_snapshot(config), empty)
         source = "argument"
     else:
         chosen = next((s for s in sources if s.config), None)  # Hydra with output_subdir=null has none
-        user, unserializable, source = (chosen.config, [], chosen.name) if chosen else ({}, [], None)
-    hparams, found = safely("hparams", lambda: to_jsonable_listing(dict(module.hparams), "hparams"), empty)
-    unserializable = [*unserializable, *found]
-    datamodule_hparams = None
-    if datamodule is not None:
-        datamodule_hparams, found = safely(
-            "datamodule hparams",
-            lambda: to_jsonable_listing(dict(datamodule.hparams), "datamodule_hparams"),
-            (None, []),
-        )
-        unserializable = [*unserializable, *found]
+        user, source = (Snapshot(chosen.config, [], set()), chosen.name) if chosen else (empty, None)
+    hparams = safely("hparams", lambda: snapshot(dict(module.hparams), "hparams"), empty)
+    datamodule_hparams = (
+        safely("datamodule hparams", lambda: snapshot(dict(datamodule.hparams), "datamodule_hparams"), empty)
+        if datamodule is not None
+        else None
+    )
+    parts = [user, hparams, *([datamodule_hparams] if datamodule_hparams else [])]
+    secrets = {text for part in parts for text in part.secrets} | {t for s in sources for t in s.secrets}
+    environment = safely("environment", lambda: environment_info(lightning_version), None)
+    if environment is not None and secrets:  # a secret given inline on the command line: --model '{"api_key": ...}'
+        environment["argv"] = [mask_secrets(arg, secrets) for arg in environment["argv"]]
     return {
-        "config": user,
+        "config": user.value,
         "config_source": source,
         **{s.name: s.section for s in sources},
-        "unserializable": unserializable,
-        "hparams": hparams,
-        "datamodule_hparams": datamodule_hparams,
+        "unserializable": [entry for part in parts for entry in part.unserializable],
+        "hparams": hparams.value,
+        "datamodule_hparams": datamodule_hparams.value if datamodule_hparams else None,
         "trainer": safely("trainer settings", lambda: trainer_settings(trainer), None),
         "optimizers": safely("optimizers", lambda: optimizer_infos(trainer), []),
         "lr_schedulers": safely("lr schedulers", lambda: scheduler_infos(trainer), []),
         "callbacks": safely("callbacks", lambda: callback_infos(callbacks, early_stopping_cls, checkpoint_cls), []),
         "model": safely("model info", lambda: model_info(module), None),
-        "environment": safely("environment", lambda: environment_info(lightning_version), None),
+        "environment": environment,
         "git": safely("git state", git_info, None),
         "seed": global_seed(),
         "created_at": datetime.now(timezone.utc),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,8 @@ class SourceCapture:
     name: str
     section: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+    """The text of the secret values hidden, to hide them wherever else they appear (the command line)."""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -85,6 +87,8 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
     if cli_module is None:
         return None  # the CLI module was never imported: no LightningCLI in this process
     cli = _on_stack(cli_module.LightningCLI)
+    if cli is not None and getattr(cli, "trainer", None) is not trainer:
+        cli = None  # a CLI that parsed the arguments, but this Trainer was built by the script: not its config
     subcommand = getattr(cli, "subcommand", None) if cli is not None else None
     saver = next(
         (cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, cli_module.SaveConfigCallback)), None
@@ -101,19 +105,35 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
         "subcommand": subcommand,
         "config_files": [_path_text(p) for p in (config.get("config") or [])],
     }
-    files: dict[str, bytes] = {}
     try:
         text = parser.dump(config, skip_none=False)
     except Exception as e:  # a value jsonargparse cannot dump: keep what can be kept, say why
-        plain, unserializable = capture.to_jsonable_listing(_namespace_dict(config))
-        section.update(config=plain, unserializable=unserializable, file=None)
+        taken = capture.snapshot(_namespace_dict(config))
+        section.update(config=taken.value, unserializable=taken.unserializable, file=None)
         section["error"] = f"LightningCLI could not dump its config ({type(e).__name__}: {e})"[:500]
-        return SourceCapture(LIGHTNING_CLI, section)
-    copy, redacted = redacted_yaml(text)
-    plain, unserializable = capture.to_jsonable_listing(_yaml_load(text))
-    section.update(config=plain, unserializable=unserializable, file=CLI_CONFIG_FILE, redacted=redacted)
-    files[CLI_CONFIG_FILE] = copy.encode("utf-8")
-    return SourceCapture(LIGHTNING_CLI, section, files)
+        return SourceCapture(LIGHTNING_CLI, section, secrets=frozenset(taken.secrets))
+    taken = capture.snapshot(_yaml_load(text))
+    copy, redacted = redacted_yaml(text, taken.secrets)
+    unserializable = [*taken.unserializable, *_undumped(taken.value, "")]
+    section.update(config=taken.value, unserializable=unserializable, file=CLI_CONFIG_FILE, redacted=redacted)
+    return SourceCapture(LIGHTNING_CLI, section, {CLI_CONFIG_FILE: copy.encode("utf-8")}, frozenset(taken.secrets))
+
+
+_UNDUMPED = "Unable to serialize instance "
+
+
+def _undumped(value: Any, path: str) -> list[dict[str, str]]:
+    """The values jsonargparse wrote as ``"Unable to serialize instance <function f at 0x...>"`` (a function or an
+    object given to an ``Any`` or ``Callable`` argument), listed like any value JSON cannot hold."""
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in _undumped(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [e for i, v in enumerate(value) for e in _undumped(v, f"{path}[{i}]")]
+    if isinstance(value, str) and value.startswith(_UNDUMPED):
+        shown = value[len(_UNDUMPED) :]
+        kind = shown[1:].split(" ", 1)[0] if shown.startswith("<") else "unknown"
+        return [{"path": path, "type": kind, "repr": shown}]
+    return []
 
 
 def _on_stack(cls: type[Any]) -> Any:
@@ -180,32 +200,27 @@ def hydra_config() -> SourceCapture | None:
         "redacted": False,
     }
     files: dict[str, bytes] = {}
+    secrets: set[str] = set()
     folder = os.path.join(output_dir, subdir) if output_dir and subdir else None
-    if folder is not None:
-        for name in _HYDRA_FILES:
-            source = os.path.join(folder, name)
-            if not os.path.isfile(source):
-                continue
-            with open(source, encoding="utf-8") as f:
-                text = f.read()
-            copy, redacted = redacted_yaml(text)
-            section["redacted"] = section["redacted"] or redacted
-            files[f"{HYDRA_FOLDER}/{name}"] = copy.encode("utf-8")
-            if name == "config.yaml":
-                section["config"], section["unserializable"] = capture.to_jsonable_listing(_resolved(source))
+    config_file = os.path.join(folder, "config.yaml") if folder else None
+    if config_file is not None and os.path.isfile(config_file):
+        from omegaconf import OmegaConf
+
+        taken = capture.snapshot(capture.omegaconf_plain(OmegaConf.load(config_file)))
+        section["config"], section["unserializable"], secrets = taken.value, taken.unserializable, taken.secrets
+    # A secret given as an override (`+db.password="a b"`, `+wandb={api_key:x}`) is hidden by its key, and by its
+    # value wherever else it appears (the task list and override_dirname in hydra.yaml).
+    section["overrides"] = [capture.mask_secrets(o, secrets) for o in overrides]
+    for name in _HYDRA_FILES if folder else ():
+        source = os.path.join(str(folder), name)
+        if not os.path.isfile(source):
+            continue
+        with open(source, encoding="utf-8") as f:
+            copy, redacted = redacted_yaml(f.read(), secrets)
+        section["redacted"] = section["redacted"] or redacted
+        files[f"{HYDRA_FOLDER}/{name}"] = copy.encode("utf-8")
     section["files"] = sorted(files)
-    return SourceCapture(HYDRA, section, files)
-
-
-def _resolved(path: str) -> Any:
-    """A saved Hydra config with its interpolations resolved; unresolvable ones are kept as written."""
-    from omegaconf import OmegaConf
-
-    config = OmegaConf.load(path)
-    try:
-        return OmegaConf.to_container(config, resolve=True)
-    except Exception:  # an interpolation that cannot be resolved outside the task (a missing env var...)
-        return OmegaConf.to_container(config, resolve=False)
+    return SourceCapture(HYDRA, section, files, frozenset(secrets))
 
 
 def _string(value: Any) -> str | None:
@@ -215,15 +230,19 @@ def _string(value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------------- YAML
 
 
-def redacted_yaml(text: str) -> tuple[str, bool]:
+def redacted_yaml(text: str, secrets: Iterable[str] = ()) -> tuple[str, bool]:
     """``text`` as is when it holds no secret, else the same YAML with each secret value replaced by ``***``
     (comments and layout are then lost; the copy starts with a comment saying so).
+
+    Args:
+        text: The YAML text.
+        secrets: Secret values known from elsewhere, hidden wherever they appear in a string.
 
     Returns:
         The text to keep, and whether anything was hidden.
     """
     data = _yaml_load(text)
-    clean, changed = _redact(data)
+    clean, changed = _redact(data, frozenset(secrets))
     if not changed:
         return text, False
     import yaml
@@ -237,22 +256,22 @@ def _yaml_load(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-def _redact(value: Any) -> tuple[Any, bool]:
+def _redact(value: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
     """Hide secret values in plain YAML data, leaving everything else exactly as it is."""
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
         changed = False
         for key, item in value.items():
-            if capture.is_secret_key(key) and item is not None and item != capture.REDACTED:
+            if capture.is_secret_key(key) and item not in (None, "", capture.REDACTED):
                 out[key], hidden = capture.REDACTED, True
             else:
-                out[key], hidden = _redact(item)
+                out[key], hidden = _redact(item, secrets)
             changed = changed or hidden
         return out, changed
     if isinstance(value, list):
-        items = [_redact(item) for item in value]
+        items = [_redact(item, secrets) for item in value]
         return [item for item, _ in items], any(hidden for _, hidden in items)
     if isinstance(value, str):
-        clean = capture.redact_text(value)
+        clean = capture.mask_secrets(capture.redact_text(value), secrets)
         return clean, clean != value
     return value, False

@@ -214,8 +214,9 @@ class CheckpointManager:
         if isinstance(config, Mapping):
             raw = {k: v for k, v in config.items() if not (isinstance(k, str) and k.startswith("__"))}
             raw = {k: v for k, v in raw.items() if not _is_code(v)}
-        snapshot, unserializable = capture.config_snapshot(raw)
-        updates: dict[str, Any] = {"config": snapshot, "config_source": "argument"}
+        taken = capture.config_snapshot(raw)
+        unserializable = taken.unserializable
+        updates: dict[str, Any] = {"config": taken.value, "config_source": "argument"}
         recorder = self._recorder()
         if recorder is None:
             return None

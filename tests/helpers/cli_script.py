@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -25,6 +26,7 @@ class HaleNet(pl.LightningModule):
         backbone: str = "tinynet",
         class_names: list[str] | None = None,
         wandb_api_key: str | None = None,
+        score_fn: Callable[[float], float] = lambda x: x,  # jsonargparse cannot dump a lambda
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
