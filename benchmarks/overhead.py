@@ -5,7 +5,10 @@ epoch, the best checkpoint kept) runs with each callback, alternated in pairs so
 sides alike. Each fit runs in a fresh process after one warm-up fit there. Prints every pair and the median
 wall-time ratio; the target is a ratio <= 1.02.
 
-    python benchmarks/overhead.py [--pairs 7] [--epochs 20]
+    python benchmarks/overhead.py [--pairs 9] [--epochs 20] [--logger csv]
+
+With ``--logger csv`` both sides log to a ``CSVLogger``, so the ratio includes what the callback does with loggers
+(the run folder logged to each, their ids recorded at training start, fit end).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from arccnet_ckpt import ArcCheckpointCallback
@@ -56,7 +60,7 @@ def _loader(seed: int, samples: int) -> DataLoader:
     return DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=128)
 
 
-def run_once(kind: str, root: Path, epochs: int, samples: int = 8192) -> tuple[float, float]:
+def run_once(kind: str, root: Path, epochs: int, samples: int = 8192, logger: str = "none") -> tuple[float, float]:
     """One fit; returns (wall seconds, CPU seconds of this process)."""
     pl.seed_everything(0, verbose=False)
     if kind == "arc":
@@ -66,7 +70,7 @@ def run_once(kind: str, root: Path, epochs: int, samples: int = 8192) -> tuple[f
     trainer = pl.Trainer(
         max_epochs=epochs,
         callbacks=[cb],
-        logger=False,
+        logger=CSVLogger(root / "logs", name=kind) if logger == "csv" else False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -82,7 +86,7 @@ def run_once(kind: str, root: Path, epochs: int, samples: int = 8192) -> tuple[f
 def _run_in_child(kind: str, root: Path, args: argparse.Namespace) -> tuple[float, float]:
     """One fit in a fresh interpreter, so no run inherits another's caches, threads or garbage."""
     cmd = [sys.executable, __file__, "--child", kind, "--root", str(root)]
-    cmd += ["--epochs", str(args.epochs), "--samples", str(args.samples)]
+    cmd += ["--epochs", str(args.epochs), "--samples", str(args.samples), "--logger", args.logger]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)  # noqa: S603 - our own script
     wall, cpu = done.stdout.strip().splitlines()[-1].split()
     return float(wall), float(cpu)
@@ -104,7 +108,7 @@ its setup and state, and the ModelCheckpoint hooks an override calls through ``s
 does it too, so it is not the callback's cost."""
 
 
-def instrumented_extra(root: Path, epochs: int, samples: int) -> tuple[float, float]:
+def instrumented_extra(root: Path, epochs: int, samples: int, logger: str = "none") -> tuple[float, float]:
     """Time the callback adds to one fit, measured inside it: a figure machine noise cannot swamp.
 
     Profiles an ArcCheckpointCallback fit and sums the time spent in arccnet_ckpt code entered from Lightning, minus
@@ -116,10 +120,10 @@ def instrumented_extra(root: Path, epochs: int, samples: int) -> tuple[float, fl
     import cProfile
     import pstats
 
-    run_once("arc", root, epochs, samples)
+    run_once("arc", root, epochs, samples, logger)
     profiler = cProfile.Profile()
     profiler.enable()
-    wall, _cpu = run_once("arc", root, epochs, samples)
+    wall, _cpu = run_once("arc", root, epochs, samples, logger)
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
 
@@ -140,6 +144,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=8192, help="training samples per epoch (batches of 128)")
+    parser.add_argument("--logger", choices=["none", "csv"], default="none", help="the logger both sides use")
     parser.add_argument("--child", choices=["plain", "arc"], help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,8 +153,8 @@ def main() -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(1)  # less scheduler noise on a small machine; both sides alike
     if args.child:
-        run_once(args.child, Path(args.root), args.epochs, args.samples)  # warm-up: lazy imports, allocator
-        wall, cpu = run_once(args.child, Path(args.root), args.epochs, args.samples)
+        run_once(args.child, Path(args.root), args.epochs, args.samples, args.logger)  # warm-up: imports, allocator
+        wall, cpu = run_once(args.child, Path(args.root), args.epochs, args.samples, args.logger)
         print(f"{wall} {cpu}")
         return
 
@@ -170,13 +175,14 @@ def main() -> None:
             print(f"{i:>4} {wall_p:>18.3f} {wall_a:>24.3f} {ratios[-1]:>7.3f} {cpu_ratios[-1]:>7.3f}")
     median = statistics.median(ratios)
     verdict = "meets" if median <= TARGET else "MISSES"
-    print(f"\n{args.pairs} pairs of {args.epochs}-epoch fits, each fit in a fresh process after a warm-up fit:")
+    logged = "" if args.logger == "none" else f", both logging to a {args.logger} logger"
+    print(f"\n{args.pairs} pairs of {args.epochs}-epoch fits{logged}, each fit in a fresh process after a warm-up fit:")
     print(f"median wall-time ratio Arc/ModelCheckpoint: {median:.3f} ({verdict} the target <= {TARGET})")
     print(f"median CPU-time ratio: {statistics.median(cpu_ratios):.3f}")
     print(f"ratio of the fastest runs: {min(walls['arc']) / min(walls['plain']):.3f}")
     print(f"median extra wall time per fit: {statistics.median(diffs) * 1000:+.0f} ms")
     with tempfile.TemporaryDirectory() as tmp:
-        extra, wall = instrumented_extra(Path(tmp), args.epochs, args.samples)
+        extra, wall = instrumented_extra(Path(tmp), args.epochs, args.samples, args.logger)
     share = f"{extra * 1000:.0f} ms of {wall:.2f} s = {extra / wall:.2%}"
     print(f"time spent in the callback's own code (profiled fit): {share}")
 
