@@ -213,6 +213,10 @@ def test_the_hydra_example_records_the_resolved_config_overrides_output_folder_a
     assert run.config is not None
     assert run.config.hydra is not None
     assert run.config.hydra.overrides[0] == "learning_rate=0.005"
+    shown = subprocess.run(
+        [sys.executable, "-m", "arccnet_ckpt", "show", str(run_dir)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "config from      hydra: learning_rate=0.005 max_epochs=2 limit_train_batches=2 data.amplitude=1.0" in shown
     assert run.summary is not None
     assert run.summary.status == "completed"
 

@@ -609,6 +609,18 @@ def test_describe_several_loggers_in_order(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _show(run_dir: str) -> str:
+    import contextlib
+    import io
+
+    from arccnet_ckpt.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["show", run_dir]) == 0
+    return out.getvalue()
+
+
 def _summary(run_dir: str | None) -> dict[str, Any]:
     from conftest import read_json
 
@@ -665,6 +677,13 @@ def test_the_callback_records_every_logger_and_points_each_one_back_to_the_run_f
     assert (wandb.experiment.config[RUN_DIR_KEY], wandb.experiment.config[RUN_NAME_KEY]) == (run_dir, run_name)
     assert comet.experiment.get_other(RUN_DIR_KEY) == run_dir
     assert tensorboard.hparams[RUN_NAME_KEY] == run_name
+
+    # `arccnet-ckpt show` lists them: where each logger's run is.
+    shown = _show(run_dir)
+    assert f"logger           CSVLogger flares version 0  {csv.log_dir}" in shown
+    assert f"MLFlowLogger flares run {mlflow.run_id}  {tmp_path / 'mlruns'}" in shown
+    assert f"WandbLogger flares run {wandb.experiment.id} (offline)  {by_type['WandbLogger']['log_dir']}" in shown
+    assert f"CometLogger arc run {comet_key} (offline)  {tmp_path / 'comet'}" in shown
     comet.experiment.end()
 
 
