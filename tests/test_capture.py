@@ -294,6 +294,10 @@ def test_omegaconf_missing_values_and_unresolvable_interpolations_keep_the_rest(
             "broken": "${oc.env:UNSET_VARIABLE_X}",
             "header": "Bearer ${oc.env:TRACKER_TOKEN}",
             "nested": {"copy": "${header}", "items": [1, "${lr}"]},
+            "literal": "tok-abcdef_baseline",  # a literal that happens to hold the variable's value: untouched
+            "with_default": "${oc.env:UNSET_VARIABLE_X,/data}",
+            "api_key": "${oc.env:UNSET_VARIABLE_X}",  # unset: not pretended to be set
+            "password": "???",
         }
     )
     assert config_to_dict(config) == {
@@ -304,6 +308,10 @@ def test_omegaconf_missing_values_and_unresolvable_interpolations_keep_the_rest(
         "broken": "${oc.env:UNSET_VARIABLE_X}",  # kept as written
         "header": "Bearer ${oc.env:TRACKER_TOKEN}",  # never the environment's token
         "nested": {"copy": "Bearer ${oc.env:TRACKER_TOKEN}", "items": [1, 0.1]},
+        "literal": "tok-abcdef_baseline",
+        "with_default": "${oc.env:UNSET_VARIABLE_X,/data}",
+        "api_key": "${oc.env:UNSET_VARIABLE_X}",
+        "password": "???",
     }
 
 
@@ -328,3 +336,5 @@ def test_redacting_an_assignment_keeps_the_text_around_it() -> None:
     assert redact_text("Secret(token=abc)") == "Secret(token=***)"
     assert redact_text('+db.password="pa ss,word" lr=1') == "+db.password=*** lr=1"
     assert redact_text("api_key='abc,def'") == "api_key=***"
+    assert redact_text("f(cfg=g(token=abc))") == "f(cfg=g(token=***))"  # nested keyword reprs
+    assert redact_text("namespace(auth=namespace(token='tk_1'))") == "namespace(auth=namespace(token=***))"

@@ -140,6 +140,7 @@ def test_a_cli_script_with_run_false_and_its_own_save_config_callback_is_recorde
     (entry,) = section["unserializable"]
     assert (entry["path"], entry["type"]) == ("model.score_fn", "function")
     assert entry["repr"].startswith("<function HaleNet.<lambda>")
+    assert captured["unserializable"] == [{**entry, "path": "config.model.score_fn"}]  # the top-level config's too
     assert raw["data"] == {"num_classes": 3, "class_names": ["alpha", "beta", "gamma"]}
     assert raw["data_folder"] == str(data)
     assert section["subcommand"] is None  # run=False: the script calls fit itself
@@ -231,6 +232,7 @@ def test_secrets_in_overrides_and_the_environment_are_hidden_in_the_record_the_c
         "+wandb={api_key:dict-SECRET-7,project:flares}",  # a dict value
         '+db.password="pa ss,word-Z9"',  # quoted, with a space and a comma
         "+header='Bearer ${oc.env:TRACKER_TOKEN}'",  # from the environment, through an interpolation
+        "hydra.run.dir=outputs/${hydra.job.override_dirname}",  # a folder named after the overrides
     ]
     _run(
         [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", *overrides],
@@ -246,13 +248,14 @@ def test_secrets_in_overrides_and_the_environment_are_hidden_in_the_record_the_c
         "+wandb={api_key:***,project:flares}",
         "+db.password=***",
         "+header='Bearer ${oc.env:TRACKER_TOKEN}'",
-    ]
+    ]  # Hydra keeps its own hydra.* overrides apart from the task's
+    assert "+api_token=***" in section["output_dir"]
     assert section["config"]["api_token"] == "***"  # noqa: S105 - the redaction marker
     assert section["config"]["wandb"] == {"api_key": "***", "project": "flares"}
     assert section["config"]["db"] == {"password": "***"}
     assert section["config"]["header"] == "Bearer ${oc.env:TRACKER_TOKEN}"  # as written, never the token
     assert section["redacted"] is True
-    assert captured["environment"]["argv"][-4:] == section["overrides"][2:]
+    assert captured["environment"]["argv"][-5:-1] == section["overrides"][2:]
     copied = yaml.safe_load((run_dir / "hydra" / "overrides.yaml").read_text(encoding="utf-8"))
     assert copied[2:] == section["overrides"][2:]
     for secret in ("tok-98765", "dict-SECRET-7", "pa ss", "word-Z9", "env-token-4242"):
@@ -271,6 +274,8 @@ def test_with_config_given_too_the_argument_is_the_files_config_and_hydras_keeps
 import sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
 from conftest import ScriptedClassifier, TinyData, make_trainer
 from arccnet_ckpt import ArcCheckpointCallback
@@ -279,7 +284,8 @@ from arccnet_ckpt import ArcCheckpointCallback
 def main(cfg: DictConfig) -> None:
     config = {{"MODEL_NAME": "from_argument", "LEARNING_RATE": cfg.model.lr}}
     cb = ArcCheckpointCallback(root_name="flares/hydra", config=config)
-    trainer = make_trainer({str(tmp_path)!r}, [cb], max_epochs=1)
+    logs = CSVLogger(HydraConfig.get().runtime.output_dir)  # logs inside Hydra's folder, named after the overrides
+    trainer = make_trainer({str(tmp_path)!r}, [cb], max_epochs=1, logger=logs)
     data = TinyData(num_classes=3, class_names=["C", "M_X", "Quiet"])
     trainer.fit(ScriptedClassifier(num_classes=3), datamodule=data)
     print("RUN_DIR", cb.run_dir)
@@ -289,7 +295,8 @@ main()
         encoding="utf-8",
     )
     data = tmp_path / "data"
-    done = _run([str(script), "model.lr=0.2"], cwd=tmp_path, data_folder=data)
+    folder_named = "hydra.run.dir=outputs/${hydra.job.override_dirname}"
+    done = _run([str(script), "model.lr=0.2", "+api_key=key-55555", folder_named], cwd=tmp_path, data_folder=data)
     run_dir = Path(done.stdout.split("RUN_DIR ")[1].split()[0])
     raw = read_json(run_dir / "config.json")
     captured = raw["_arccnet"]
@@ -301,13 +308,18 @@ main()
     assert (captured["model_name"], captured["loss_function"]) == ("from_argument", "focal")
     assert captured["class_names"] == ["C", "M_X", "Quiet"]
     assert captured["class_name_sources"] == {"datamodule": ["C", "M_X", "Quiet"], "hydra": ["Quiet", "C", "M_X"]}
+    # The logger's folder is named after the overrides: its record hides the secret one.
+    (logger,) = read_json(run_dir / "training_summary.json")["loggers"]
+    assert "+api_key=***" in logger["log_dir"]
+    _no_secret_in(run_dir, "key-55555")
 
 
 @pytest.mark.slow
 def test_hydra_without_its_output_subdir_records_the_overrides_and_no_config(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    secret = "+comet={api_key:ck_dict_7777,project:p}"  # noqa: S105 - known from the override alone, no config file
     _run(
-        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", "hydra.output_subdir=null"],
+        [str(EXAMPLES / "hydra_train.py"), "max_epochs=1", "limit_train_batches=1", "hydra.output_subdir=null", secret],
         cwd=tmp_path,
         data_folder=data,
     )
@@ -315,7 +327,8 @@ def test_hydra_without_its_output_subdir_records_the_overrides_and_no_config(tmp
     raw = read_json(run_dir / "config.json")
     section = raw["_arccnet"]["hydra"]
     assert (section["config"], section["files"]) == (None, [])
-    assert section["overrides"] == ["max_epochs=1", "limit_train_batches=1"]
+    assert section["overrides"] == ["max_epochs=1", "limit_train_batches=1", "+comet={api_key:***,project:p}"]
+    _no_secret_in(run_dir, "ck_dict_7777")
     assert raw["_arccnet"]["config_source"] is None
     assert user_config(raw) == {}
     assert not (run_dir / "hydra").exists()
@@ -429,3 +442,26 @@ def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_
     assert raw["model"]["val_scores"] == [0.3, 0.8]
     assert raw["_arccnet"]["lightning_cli"]["subcommand"] is None  # run=False
     assert yaml.safe_load((Path(cb.run_dir) / "config.yaml").read_text(encoding="utf-8")) == user_config(raw)
+
+
+def test_a_secret_is_hidden_inside_the_other_values_that_repeat_it(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create(
+        {
+            "wandb": {"api_key": "sk-live-9f8e7d6c"},
+            "headers": {"Authorization": "Bearer ${wandb.api_key}"},
+            "endpoint": "https://api.example.com/v1?key=${wandb.api_key}",
+        }
+    )
+    cb = ArcCheckpointCallback(root_name="secrets", data_folder=tmp_path / "data", config=config)
+    model = ScriptedClassifier(tracking="https://x.io/?k=sk-live-9f8e7d6c")
+    make_trainer(tmp_path, [cb], max_epochs=1).fit(model, datamodule=TinyData())
+    raw = read_json(Path(cb.run_dir or "") / "config.json")
+    assert user_config(raw) == {
+        "wandb": {"api_key": "***"},
+        "headers": {"Authorization": "Bearer ***"},
+        "endpoint": "https://api.example.com/v1?key=***",
+    }
+    assert raw["_arccnet"]["hparams"]["tracking"] == "https://x.io/?k=***"
+    _no_secret_in(Path(cb.run_dir or ""), "sk-live-9f8e7d6c")

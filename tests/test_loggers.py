@@ -769,7 +769,12 @@ def test_a_relative_ckpt_path_still_records_and_logs_the_absolute_run_folder(
     assert not os.path.isabs(relative)
 
     tester = ArcCheckpointCallback(root_name="r", data_folder="data")
-    csv = CSVLogger(tmp_path / "logs", name="evaluation")
+    csv = CSVLogger("logs", name="evaluation")  # relative too: recorded absolute
     make_trainer(tmp_path, [tester], logger=csv).test(ScriptedClassifier(), datamodule=TinyData(), ckpt_path=relative)
     assert tester.run_dir == str(Path(cb.best_model_path).parent.resolve())
     assert os.path.isabs(yaml.safe_load((Path(csv.log_dir) / "hparams.yaml").read_text())[RUN_DIR_KEY])
+    (entry,) = _summary(tester.run_dir)["loggers"]
+    assert (entry["save_dir"], entry["log_dir"]) == (
+        str(tmp_path / "logs"),
+        str(tmp_path / "logs/evaluation/version_0"),
+    )

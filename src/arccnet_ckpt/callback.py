@@ -127,6 +127,7 @@ class ArcCheckpointLogic(_Base):
         self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
         self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
+        self._redaction = capture.Redaction()  # secrets and environment values the configs gave (rank 0)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
             target_keys=(target_key,) if target_key else None,
@@ -188,6 +189,7 @@ class ArcCheckpointLogic(_Base):
 
         def start() -> RunIdentity:
             sources = config_sources.find(trainer, self._namespace)
+            self._redaction = capture.Redaction.union(source.redaction for source in sources)
             identity = self._identity or self._claim(trainer, pl_module, sources)
             recorder = RunRecorder(identity)
             config = self._build_config(trainer, pl_module, identity, sources)
@@ -275,6 +277,7 @@ class ArcCheckpointLogic(_Base):
 
         def open_for_test() -> tuple[RunIdentity, bool]:
             sources = config_sources.find(trainer, self._namespace)
+            self._redaction = capture.Redaction.union(source.redaction for source in sources)
             identity = self._claim(trainer, pl_module, sources)
             recorder = RunRecorder(identity)
             if recorder.phase is not Phase.NEW:
@@ -431,7 +434,7 @@ class ArcCheckpointLogic(_Base):
         try:
             run_dir, run_name = self._identity.run_dir, self._identity.run_name
             problems = [loggers.link_run_folder([logger], run_dir, run_name) for logger in attached]
-            described = loggers.describe_loggers(attached)
+            described = self._described(attached)
             for entry, problem in zip(described, problems, strict=True):
                 if problem:
                     _warn(f"could not log the run folder to {problem[0]}")
@@ -444,7 +447,13 @@ class ArcCheckpointLogic(_Base):
         """What the loggers are now (rank 0; read without creating anything), ``None`` without loggers."""
         if not trainer.is_global_zero or not trainer.loggers:
             return None
-        return capture.safely("the loggers", lambda: loggers.describe_loggers(list(trainer.loggers)), None)
+        return capture.safely("the loggers", lambda: self._described(list(trainer.loggers)), None)
+
+    def _described(self, attached: list[Any]) -> list[dict[str, Any]]:
+        """The loggers' records, with what the configs said is secret hidden: a folder Hydra named after the
+        overrides (``outputs/api_key=...``) holds the logs."""
+        described: list[dict[str, Any]] = self._redaction.tree(capture.to_jsonable(loggers.describe_loggers(attached)))
+        return described
 
     def _record_validation(self, trainer: pl.Trainer, *, epoch_end: bool) -> None:
         """On rank 0, no collective: the history entry and heartbeat of the last validation run.

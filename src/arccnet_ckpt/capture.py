@@ -37,7 +37,7 @@ _MAX_REPR = 500
 _SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "credential", "credentials", "apikey"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key")})
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@")
-_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^,\s&;)\]}'\"]*)")
+_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^,\s&;()=\]}'\"]*)")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -157,6 +157,55 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+@dataclasses.dataclass(frozen=True)
+class Redaction:
+    """Values known to be secret, hidden wherever they appear in what the package writes.
+
+    ``secrets`` are values hidden under their key somewhere (written ``***`` everywhere else too); ``environment``
+    maps the values of the environment variables a config reads (``${oc.env:NAME}``) to their names: they are
+    written back as that interpolation, never as the value (a folder Hydra named after the overrides, a logger's
+    folder inside it).
+    """
+
+    secrets: frozenset[str] = frozenset()
+    environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @staticmethod
+    def union(redactions: Iterable[Redaction]) -> Redaction:
+        """All the values of several redactions."""
+        secrets: set[str] = set()
+        environment: dict[str, str] = {}
+        for redaction in redactions:
+            secrets |= redaction.secrets
+            environment.update(redaction.environment)
+        return Redaction(frozenset(secrets), environment)
+
+    def text(self, text: str) -> str:
+        """``text`` with every known secret as ``***`` and every known environment value as ``${oc.env:NAME}``."""
+        text = mask_secrets(text, self.secrets)
+        for value in sorted(self.environment, key=len, reverse=True):
+            if len(value) >= MIN_MASKED_LENGTH and value in text:
+                text = text.replace(value, f"${{oc.env:{self.environment[value]}}}")
+        return text
+
+    def tree(self, value: Any) -> Any:
+        """:meth:`text` in every string of plain JSON data (dict keys left as they are)."""
+        if not (self.secrets or self.environment):
+            return value
+        if isinstance(value, dict):
+            return {k: self.tree(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v) for v in value]
+        return self.text(value) if isinstance(value, str) else value
+
+
+def env_references(raw: Any) -> dict[str, str]:
+    """``{value: NAME}`` for every environment variable that is set and that ``raw`` (plain data, or text) reads
+    through ``${oc.env:NAME}`` (or the older ``${env:NAME}``)."""
+    text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
+    return {os.environ[name]: name for name in set(_ENV_INTERPOLATION.findall(text)) if os.environ.get(name)}
+
+
 def _path(where: Any) -> str:
     """A value's place, kept as linked ``(parent, key)`` pairs while converting, as a dotted path (built only for a
     value that is listed, so converting a large tensor builds no strings)."""
@@ -177,8 +226,9 @@ def _note(notes: _Notes | None, where: Any, value: Any, written: Any) -> Any:
 
 
 def _hide(value: Any, notes: _Notes | None) -> Any:
-    """A secret-keyed value: ``***``, its text noted; an unset one (``None``, ``""``) stays as it is."""
-    if value is None or value == "":
+    """A secret-keyed value: ``***``, its text noted. An unset one stays as it is, so the record does not pretend a
+    key was set: ``None``, ``""``, OmegaConf's missing ``???``, an interpolation left unresolved (``${oc.env:X}``)."""
+    if value is None or value in ("", "???") or (isinstance(value, str) and value.startswith("${")):
         return value
     if notes is not None:
         _collect_text(value, notes.secrets, 0)
@@ -314,9 +364,10 @@ def omegaconf_plain(config: Any) -> Any:
         resolved = OmegaConf.to_container(config, resolve=True)
     except Exception:  # one interpolation fails: resolve the others one at a time
         resolved = _resolve_each(config, raw, "")
-    names = set(_ENV_INTERPOLATION.findall(json.dumps(raw, default=str)))
-    environment = {os.environ[name]: name for name in names if len(os.environ.get(name, "")) >= MIN_MASKED_LENGTH}
-    return _as_written(resolved, environment) if environment else resolved
+    if not _ENV_INTERPOLATION.search(json.dumps(raw, default=str)):
+        return resolved
+    environment = {v: n for v, n in env_references(raw).items() if len(v) >= MIN_MASKED_LENGTH}
+    return _as_written(raw, resolved, environment)
 
 
 def _resolve_each(config: Any, raw: Any, path: str) -> Any:
@@ -335,16 +386,25 @@ def _resolve_each(config: Any, raw: Any, path: str) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
-def _as_written(value: Any, environment: Mapping[str, str]) -> Any:
-    """Put ``${oc.env:NAME}`` back where an environment variable's value was resolved into a string."""
-    if isinstance(value, dict):
-        return {k: _as_written(v, environment) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_written(v, environment) for v in value]
-    if isinstance(value, str):
+def _as_written(raw: Any, resolved: Any, environment: Mapping[str, str]) -> Any:
+    """``resolved``, with the environment's values taken back out of it.
+
+    A value written with ``${oc.env:NAME}`` is kept as written (its default too). A value computed from other nodes
+    (``Bearer ${token}``, where ``token`` comes from the environment) has each variable's value put back as
+    ``${oc.env:NAME}``. A literal is never touched: ``paul_baseline`` stays, even where ``$USER`` is ``paul``.
+    """
+    if isinstance(raw, dict) and isinstance(resolved, dict):
+        return {k: _as_written(raw.get(k), v, environment) for k, v in resolved.items()}
+    if isinstance(raw, list) and isinstance(resolved, list) and len(raw) == len(resolved):
+        return [_as_written(r, v, environment) for r, v in zip(raw, resolved, strict=True)]
+    if not (isinstance(raw, str) and "${" in raw):
+        return resolved  # a literal, or a container OmegaConf resolved into another shape
+    if _ENV_INTERPOLATION.search(raw):
+        return raw
+    if isinstance(resolved, str):
         for text in sorted(environment, key=len, reverse=True):
-            value = value.replace(text, f"${{oc.env:{environment[text]}}}")
-    return value
+            resolved = resolved.replace(text, f"${{oc.env:{environment[text]}}}")
+    return resolved
 
 
 def _short_repr(value: Any) -> str:
@@ -904,7 +964,10 @@ def run_config(
         source = "argument"
     else:
         chosen = next((s for s in sources if s.config), None)  # Hydra with output_subdir=null has none
-        user, source = (Snapshot(chosen.config, [], set()), chosen.name) if chosen else (empty, None)
+        user, source = (empty, None)
+        if chosen is not None:
+            listed = [{**e, "path": f"config.{e['path']}"} for e in chosen.section.get("unserializable") or []]
+            user, source = Snapshot(chosen.config, listed, set()), chosen.name
     hparams = safely("hparams", lambda: snapshot(dict(module.hparams), "hparams"), empty)
     datamodule_hparams = (
         safely("datamodule hparams", lambda: snapshot(dict(datamodule.hparams), "datamodule_hparams"), empty)
@@ -912,23 +975,24 @@ def run_config(
         else None
     )
     parts = [user, hparams, *([datamodule_hparams] if datamodule_hparams else [])]
-    secrets = {text for part in parts for text in part.secrets} | {t for s in sources for t in s.secrets}
+    # A value hidden under its key is hidden wherever else it appears: inside another value (`Bearer ${api_key}`),
+    # inline on the command line (--model '{"api_key": ...}'), in an override or a folder named after overrides.
+    found = Redaction(frozenset(text for part in parts for text in part.secrets))
+    redaction = Redaction.union([found, *(s.redaction for s in sources)])
     environment = safely("environment", lambda: environment_info(lightning_version), None)
-    if environment is not None and secrets:  # a secret given inline on the command line: --model '{"api_key": ...}'
-        environment["argv"] = [mask_secrets(arg, secrets) for arg in environment["argv"]]
     return {
-        "config": user.value,
+        "config": redaction.tree(user.value),
         "config_source": source,
-        **{s.name: s.section for s in sources},
-        "unserializable": [entry for part in parts for entry in part.unserializable],
-        "hparams": hparams.value,
-        "datamodule_hparams": datamodule_hparams.value if datamodule_hparams else None,
+        **{s.name: redaction.tree(s.section) for s in sources},
+        "unserializable": redaction.tree([entry for part in parts for entry in part.unserializable]),
+        "hparams": redaction.tree(hparams.value),
+        "datamodule_hparams": redaction.tree(datamodule_hparams.value) if datamodule_hparams else None,
         "trainer": safely("trainer settings", lambda: trainer_settings(trainer), None),
         "optimizers": safely("optimizers", lambda: optimizer_infos(trainer), []),
         "lr_schedulers": safely("lr schedulers", lambda: scheduler_infos(trainer), []),
         "callbacks": safely("callbacks", lambda: callback_infos(callbacks, early_stopping_cls, checkpoint_cls), []),
         "model": safely("model info", lambda: model_info(module), None),
-        "environment": environment,
+        "environment": redaction.tree(environment),
         "git": safely("git state", git_info, None),
         "seed": global_seed(),
         "created_at": datetime.now(timezone.utc),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,9 @@ class SourceCapture:
     name: str
     section: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
-    secrets: frozenset[str] = frozenset()
-    """The text of the secret values hidden, to hide them wherever else they appear (the command line)."""
+    redaction: capture.Redaction = field(default_factory=capture.Redaction)
+    """The secret values it hid and the environment values it read, to hide them wherever else they appear (the
+    command line, a logger's folder)."""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -111,12 +112,13 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
         taken = capture.snapshot(_namespace_dict(config))
         section.update(config=taken.value, unserializable=taken.unserializable, file=None)
         section["error"] = f"LightningCLI could not dump its config ({type(e).__name__}: {e})"[:500]
-        return SourceCapture(LIGHTNING_CLI, section, secrets=frozenset(taken.secrets))
+        return SourceCapture(LIGHTNING_CLI, section, redaction=capture.Redaction(frozenset(taken.secrets)))
     taken = capture.snapshot(_yaml_load(text))
-    copy, redacted = redacted_yaml(text, taken.secrets)
+    redaction = capture.Redaction(frozenset(taken.secrets))
+    copy, redacted = redacted_yaml(text, redaction)
     unserializable = [*taken.unserializable, *_undumped(taken.value, "")]
     section.update(config=taken.value, unserializable=unserializable, file=CLI_CONFIG_FILE, redacted=redacted)
-    return SourceCapture(LIGHTNING_CLI, section, {CLI_CONFIG_FILE: copy.encode("utf-8")}, frozenset(taken.secrets))
+    return SourceCapture(LIGHTNING_CLI, section, {CLI_CONFIG_FILE: copy.encode("utf-8")}, redaction)
 
 
 _UNDUMPED = "Unable to serialize instance "
@@ -190,7 +192,7 @@ def hydra_config() -> SourceCapture | None:
     section: dict[str, Any] = {
         "config": None,
         "overrides": overrides,
-        "output_dir": output_dir,
+        "output_dir": capture.redact_text(output_dir) if output_dir else None,  # may be named after the overrides
         "job_name": _string(job.get("name")),
         "mode": getattr(hc.get("mode"), "name", None),
         "job_num": job.get("num"),
@@ -200,27 +202,52 @@ def hydra_config() -> SourceCapture | None:
         "redacted": False,
     }
     files: dict[str, bytes] = {}
-    secrets: set[str] = set()
+    task = typed.get("task") or []
+    secrets = _override_secrets(task)
+    raw_config: Any = None
     folder = os.path.join(output_dir, subdir) if output_dir and subdir else None
     config_file = os.path.join(folder, "config.yaml") if folder else None
     if config_file is not None and os.path.isfile(config_file):
         from omegaconf import OmegaConf
 
-        taken = capture.snapshot(capture.omegaconf_plain(OmegaConf.load(config_file)))
-        section["config"], section["unserializable"], secrets = taken.value, taken.unserializable, taken.secrets
+        loaded = OmegaConf.load(config_file)
+        raw_config = OmegaConf.to_container(loaded, resolve=False)
+        taken = capture.snapshot(capture.omegaconf_plain(loaded))
+        section["config"], section["unserializable"] = taken.value, taken.unserializable
+        secrets |= taken.secrets
     # A secret given as an override (`+db.password="a b"`, `+wandb={api_key:x}`) is hidden by its key, and by its
-    # value wherever else it appears (the task list and override_dirname in hydra.yaml).
-    section["overrides"] = [capture.mask_secrets(o, secrets) for o in overrides]
+    # value wherever else it appears (the task list and override_dirname in hydra.yaml, a folder named after them);
+    # a value read from the environment is written back as ${oc.env:NAME}.
+    redaction = capture.Redaction(frozenset(secrets), capture.env_references({"task": task, "config": raw_config}))
+    section["overrides"] = [redaction.text(o) for o in overrides]
+    section["output_dir"] = redaction.text(section["output_dir"]) if section["output_dir"] else None
     for name in _HYDRA_FILES if folder else ():
         source = os.path.join(str(folder), name)
         if not os.path.isfile(source):
             continue
         with open(source, encoding="utf-8") as f:
-            copy, redacted = redacted_yaml(f.read(), secrets)
+            copy, redacted = redacted_yaml(f.read(), redaction)
         section["redacted"] = section["redacted"] or redacted
         files[f"{HYDRA_FOLDER}/{name}"] = copy.encode("utf-8")
     section["files"] = sorted(files)
-    return SourceCapture(HYDRA, section, files, frozenset(secrets))
+    return SourceCapture(HYDRA, section, files, redaction)
+
+
+def _override_secrets(overrides: Sequence[str]) -> set[str]:
+    """The secret values given as overrides (``+db.password="a b"``, ``+wandb={api_key:x}``), parsed as Hydra parses
+    them: known even when Hydra saves no config (``hydra.output_subdir=null``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    secrets: set[str] = set()
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            (override,) = parser.parse_overrides([str(text)])
+            name = str(override.key_or_group).rsplit(".", 1)[-1]
+            secrets |= capture.snapshot({name: override.value()}).secrets
+        except Exception:  # noqa: S112 - an override Hydra accepted but this parser does not: its key rule still applies
+            continue
+    return secrets
 
 
 def _string(value: Any) -> str | None:
@@ -230,19 +257,19 @@ def _string(value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------------------- YAML
 
 
-def redacted_yaml(text: str, secrets: Iterable[str] = ()) -> tuple[str, bool]:
+def redacted_yaml(text: str, redaction: capture.Redaction | None = None) -> tuple[str, bool]:
     """``text`` as is when it holds no secret, else the same YAML with each secret value replaced by ``***``
     (comments and layout are then lost; the copy starts with a comment saying so).
 
     Args:
         text: The YAML text.
-        secrets: Secret values known from elsewhere, hidden wherever they appear in a string.
+        redaction: Values known from elsewhere (secrets, the environment's), hidden wherever they appear.
 
     Returns:
         The text to keep, and whether anything was hidden.
     """
     data = _yaml_load(text)
-    clean, changed = _redact(data, frozenset(secrets))
+    clean, changed = _redact(data, redaction or capture.Redaction())
     if not changed:
         return text, False
     import yaml
@@ -256,7 +283,7 @@ def _yaml_load(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-def _redact(value: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
+def _redact(value: Any, redaction: capture.Redaction) -> tuple[Any, bool]:
     """Hide secret values in plain YAML data, leaving everything else exactly as it is."""
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
@@ -265,13 +292,13 @@ def _redact(value: Any, secrets: frozenset[str]) -> tuple[Any, bool]:
             if capture.is_secret_key(key) and item not in (None, "", capture.REDACTED):
                 out[key], hidden = capture.REDACTED, True
             else:
-                out[key], hidden = _redact(item, secrets)
+                out[key], hidden = _redact(item, redaction)
             changed = changed or hidden
         return out, changed
     if isinstance(value, list):
-        items = [_redact(item, secrets) for item in value]
+        items = [_redact(item, redaction) for item in value]
         return [item for item, _ in items], any(hidden for _, hidden in items)
     if isinstance(value, str):
-        clean = capture.mask_secrets(capture.redact_text(value), secrets)
+        clean = redaction.text(capture.redact_text(value))
         return clean, clean != value
     return value, False

@@ -377,6 +377,9 @@ def describe_loggers(loggers: Sequence[Any]) -> list[dict[str, Any]]:
             (describer or _describe_unknown)(logger, record)
         except Exception as exc:
             record["errors"]["type"] = f"could not describe the logger: {_describe_exc(exc)}"
+        for field in ("save_dir", "log_dir"):  # from another directory, a relative folder leads nowhere
+            if isinstance(record[field], str) and "://" not in record[field]:
+                record[field] = os.path.abspath(record[field])
         records.append(record)
     return records
 
