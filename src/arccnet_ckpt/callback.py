@@ -7,6 +7,8 @@ This module is the thin Lightning adapter. Its hooks gather plain snapshots of t
 * what happens on ranks other than 0, and every collective: :mod:`arccnet_ckpt.ranks`;
 * how a checkpoint reaches its final name: :mod:`arccnet_ckpt.staging`;
 * what is captured from the Trainer, module and config: :mod:`arccnet_ckpt.capture`;
+* the configs of LightningCLI and Hydra: :mod:`arccnet_ckpt.config_sources`;
+* what each logger is, and the run folder logged back to it: :mod:`arccnet_ckpt.loggers`;
 * the per-class report: :mod:`arccnet_ckpt.metrics`.
 
 How each hook fails: an unwritable output folder fails at fit start, before the first training step, on every rank;
@@ -557,10 +559,12 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
     there, besides the best checkpoint (``best-epoch02-val_f1-0.847.ckpt``):
 
     * ``config.json`` at fit start: the user's config keys at the top level, and under ``_arccnet`` the hparams,
-      Trainer, optimizers, callbacks, model, environment, git and seed;
+      Trainer, optimizers, callbacks, model, environment, git and seed, and the config of the LightningCLI or Hydra
+      app that runs the script (with its YAML files copied beside it);
     * ``training_summary.json`` at fit start (``running``), at fit end (``completed``, after every fit that did
       not raise, once every checkpoint is written), on failure (``failed`` or ``interrupted``) and after test; a
       resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.recorder`);
+    * the loggers' ids and folders in the summary at training start, each logger given the run folder's path;
     * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
     * ``classification_report.json`` at test end, with a per-class report when ``test_step`` returns
       ``{"preds": ..., "target": ...}``.
