@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -419,8 +420,12 @@ def test_wandb_fit_describe_and_link(tmp_path: Path) -> None:
     assert run.config["lr"] == 0.1
 
     run.finish()
-    # offline, the config lives in the run's transaction log (config.yaml is only written when synced)
+    # Offline, the config lives in the run's transaction log (config.yaml is only written when synced). The
+    # wandb-core service writes that file on its own schedule, also after finish() returned: wait for it (bounded).
     (log,) = Path(second["log_dir"]).glob("run-*.wandb")
+    deadline = time.monotonic() + 60
+    while str(tmp_path / "runs" / "second").encode() not in log.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.2)
     data = log.read_bytes()
     assert RUN_DIR_KEY.encode() in data
     assert str(tmp_path / "runs" / "second").encode() in data
