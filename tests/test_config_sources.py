@@ -218,6 +218,8 @@ def test_the_hydra_example_records_the_resolved_config_overrides_output_folder_a
         [sys.executable, "-m", "arccnet_ckpt", "show", str(run_dir)], capture_output=True, text=True, check=True
     ).stdout
     assert "config from      hydra: learning_rate=0.005 max_epochs=2 limit_train_batches=2 data.amplitude=1.0" in shown
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'Config from <span class="mono">hydra: learning_rate=0.005 max_epochs=2' in page
     assert run.summary is not None
     assert run.summary.status == "completed"
 

@@ -758,6 +758,11 @@ def test_a_test_only_trainer_records_its_logger_under_the_test_stage(tmp_path: P
     (entry,) = _summary(cb.run_dir)["loggers"]
     assert (entry["stage"], entry["log_dir"], entry["errors"]) == ("test", csv.log_dir, {})
     assert yaml.safe_load((Path(csv.log_dir) / "hparams.yaml").read_text())[RUN_NAME_KEY] == cb.run_name
+    # The report written at test end names the logger and where its run is (no URL: the page holds none).
+    page = (Path(cb.run_dir or "") / "report.html").read_text(encoding="utf-8")
+    assert "<h3>Loggers</h3>" in page
+    row = f"<td>CSVLogger</td><td>evaluation</td><td>version 0</td><td>{csv.log_dir}</td><td>test, attempt 0</td>"
+    assert row in page
 
 
 def test_a_relative_ckpt_path_still_records_and_logs_the_absolute_run_folder(

@@ -35,7 +35,7 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
 )
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import better, captured_settings, config_settings
+from arccnet_ckpt.query import better, captured_settings, config_settings, config_source_line, logger_run
 from arccnet_ckpt.runs import Run, load_run
 
 REPORT_FILENAME = "report.html"
@@ -1021,6 +1021,9 @@ def _config_block(view: _View) -> str:
         return _missing("Not recorded: the run has no config.json.")
     settings = config_settings(view.config)
     user = _kv_table(settings) if settings else _missing("No user settings recorded.")
+    source = config_source_line(view.config)
+    if source and source != "argument":  # the user settings came from LightningCLI or Hydra
+        user = f'<p>Config from <span class="mono">{_esc(source)}</span>.</p>' + user
     captured = captured_settings(view.config)
     if captured:
         user += (
@@ -1039,6 +1042,7 @@ def _environment_block(view: _View) -> str:
         parts.append(_kv_table(shown, header=("Field", "Value")))
     else:
         parts.append(_missing("Environment not recorded."))
+    parts.append(_loggers_block(view))
     git = view.config.git if view.config is not None else None
     parts.append("<h3>Git</h3>")
     if git is not None:
@@ -1047,6 +1051,33 @@ def _environment_block(view: _View) -> str:
     else:
         parts.append(_missing("Git not recorded."))
     return "".join(parts)
+
+
+def _loggers_block(view: _View) -> str:
+    """The run's loggers: where each one's run is (no URL: the page holds none; ``training_summary.json`` has it)."""
+    entries = view.summary.loggers if view.summary is not None else []
+    if not entries:
+        return ""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in ("Logger", "Name", "Run", "Folder", "Stage"))
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_esc(cell)}</td>"
+            for cell in (
+                e.type.rsplit(".", 1)[-1],
+                e.name or _DASH,
+                logger_run(e),
+                e.log_dir or e.save_dir or _DASH,
+                f"{e.stage}, attempt {e.attempt}",
+            )
+        )
+        + "</tr>"
+        for e in entries
+    )
+    return (
+        f'<h3>Loggers</h3><p>Each logger\'s run was given this folder as <span class="mono">arccnet_run_dir</span>.</p>'
+        f'<div class="table-wrap"><table class="kv"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the comparison

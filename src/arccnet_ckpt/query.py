@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from arccnet_ckpt.artifacts import ConfigRecord, record_dict
+from arccnet_ckpt.artifacts import ConfigRecord, LoggerInfo, record_dict
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -70,3 +70,35 @@ def better(name: str, delta: float, monitor: str | None = None, mode: str | None
     if not math.isfinite(delta) or delta == 0:
         return None
     return (delta > 0) == (metric_mode(name, monitor, mode) == "max")
+
+
+def config_source_line(config: ConfigRecord) -> str:
+    """Where a run's config came from, in one line: ``hydra: lr=0.1 +x=2`` or ``lightning_cli fit (config.yaml)``;
+    ``argument`` for the callback's ``config=``; ``""`` when not recorded."""
+    if config.config_source == "hydra" and config.hydra is not None:
+        return "hydra: " + (" ".join(config.hydra.overrides) or "no overrides")
+    if config.config_source == "lightning_cli" and config.lightning_cli is not None:
+        cli = config.lightning_cli
+        return " ".join(p for p in ("lightning_cli", cli.subcommand, f"({cli.file})" if cli.file else None) if p)
+    return config.config_source or ""
+
+
+def logger_run(entry: LoggerInfo) -> str:
+    """A logger's run in a few words: ``run rlkbnh24 (offline)``, ``version 0``, ``-``."""
+    if entry.run_id:
+        text = f"run {entry.run_id}"
+    elif entry.version is not None:
+        text = f"version {entry.version}"
+    else:
+        text = "-"
+    return text + (" (offline)" if entry.offline else "")
+
+
+def logger_line(entry: LoggerInfo) -> str:
+    """One logger of a run in one line: ``WandbLogger flares run rlkbnh24 (offline)  <URL, log or save folder>``."""
+    parts = [entry.type.rsplit(".", 1)[-1], entry.name or "-", logger_run(entry)]
+    if entry.stage == "test" or entry.attempt:
+        parts.append(f"[{entry.stage}, attempt {entry.attempt}]")
+    where = entry.url or entry.log_dir or entry.save_dir
+    unread = f"  ({len(entry.errors)} unread: {', '.join(sorted(entry.errors))})" if entry.errors else ""
+    return " ".join(parts) + (f"  {where}" if where else "") + unread

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import ConfigRecord, LoggerInfo
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import (
     COLUMN_KEYS,
@@ -40,7 +39,7 @@ from arccnet_ckpt.cli.select import (
     sort_key,
 )
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import better, config_settings, flatten, metric_mode
+from arccnet_ckpt.query import better, config_settings, config_source_line, flatten, logger_line, metric_mode
 from arccnet_ckpt.runs import Run
 
 EXIT_OK = 0
@@ -360,32 +359,6 @@ def _quietly(read: Any) -> Any:
         return None
 
 
-def _config_source_line(config: ConfigRecord) -> str:
-    """Where the run's config came from: ``hydra: lr=0.1 +x=2`` or ``lightning_cli fit (config.yaml)``."""
-    if config.config_source == "hydra" and config.hydra is not None:
-        return "hydra: " + (" ".join(config.hydra.overrides) or "no overrides")
-    if config.config_source == "lightning_cli" and config.lightning_cli is not None:
-        cli = config.lightning_cli
-        return " ".join(p for p in ("lightning_cli", cli.subcommand, f"({cli.file})" if cli.file else None) if p)
-    return str(config.config_source)
-
-
-def _logger_line(entry: LoggerInfo) -> str:
-    """One logger of the run: ``WandbLogger flares run rlkbnh24 (offline)  <where>``."""
-    parts = [entry.type.rsplit(".", 1)[-1], entry.name or "-"]
-    if entry.run_id:
-        parts.append(f"run {entry.run_id}")
-    elif entry.version is not None:
-        parts.append(f"version {entry.version}")
-    if entry.offline:
-        parts.append("(offline)")
-    if entry.stage == "test" or entry.attempt:
-        parts.append(f"[{entry.stage}, attempt {entry.attempt}]")
-    where = entry.url or entry.log_dir or entry.save_dir
-    unread = f"  ({len(entry.errors)} unread: {', '.join(sorted(entry.errors))})" if entry.errors else ""
-    return " ".join(parts) + (f"  {where}" if where else "") + unread
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     """``show``: one run in full: the summary, early stopping, per-class table, confusion matrix, the files."""
     now = datetime.now(timezone.utc)
@@ -443,9 +416,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines.append(("best checkpoint", storage.basename(checkpoint) if checkpoint else "-"))
     config = _quietly(lambda: run.config)
     if config is not None and config.config_source:
-        lines.append(("config from", _config_source_line(config)))
+        lines.append(("config from", config_source_line(config)))
     for entry in summary.loggers if summary is not None else []:
-        lines.append(("logger", _logger_line(entry)))
+        lines.append(("logger", logger_line(entry)))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         sys.stdout.write(f"{key.ljust(width)}  {value}\n")
