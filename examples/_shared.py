@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassF1Score
 
 IMAGE_SIZE = 32
 
@@ -48,6 +52,51 @@ class SmallCNN(torch.nn.Sequential):
             torch.nn.Flatten(),
             torch.nn.Linear(16 * 16, num_outputs),
         )
+
+
+class FlareClassifier(pl.LightningModule):
+    """The three-class flare model of the LightningCLI and Hydra examples: a SmallCNN, cross-entropy, macro F1."""
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        learning_rate: float = 3e-3,
+        model_name: str = "smallcnn",
+        loss_function: str = "cross_entropy",
+        class_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = SmallCNN(num_classes)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss_fn(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log("val_loss", self.loss_fn(logits, y))
+        self.val_f1(logits, y)
+        self.log("val_f1", self.val_f1)
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        x, y = batch
+        logits = self(x)
+        self.test_f1(logits, y)
+        self.log("test_f1", self.test_f1)
+        return {"logits": logits, "target": y}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
 
 
 def show_run(run_dir: str) -> None:

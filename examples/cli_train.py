@@ -15,55 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
-from _shared import SmallCNN, loaders, show_run
+from _shared import FlareClassifier, loaders, show_run
 from lightning.pytorch.cli import LightningCLI
-from torchmetrics.classification import MulticlassF1Score
 
 from arccnet_ckpt import ArcCheckpointCallback
-
-
-class FlareClassifier(pl.LightningModule):
-    def __init__(
-        self,
-        num_classes: int = 3,
-        learning_rate: float = 3e-3,
-        model_name: str = "smallcnn",
-        loss_function: str = "cross_entropy",
-        class_names: list[str] | None = None,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = SmallCNN(num_classes)
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss_fn(self(x), y)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        logits = self(x)
-        self.log("val_loss", self.loss_fn(logits, y))
-        self.val_f1(logits, y)
-        self.log("val_f1", self.val_f1)
-
-    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, y = batch
-        logits = self(x)
-        self.test_f1(logits, y)
-        self.log("test_f1", self.test_f1)
-        return {"logits": logits, "target": y}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
 
 
 class FlareData(pl.LightningDataModule):
