@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from load_runs import run_folders
+from load_runs import folder_arguments, run_folders
 
 TARGET = 1.3
 
@@ -50,8 +50,7 @@ def _time(command: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=10_000, help="number of run folders (default 10000)")
-    parser.add_argument("--dir", type=Path, default=None, help="data folder to build in (kept; reused if it has runs)")
+    folder_arguments(parser)
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats of each; medians compared (default 15)")
     args = parser.parse_args()
 

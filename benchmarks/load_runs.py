@@ -218,10 +218,15 @@ def run_folders(folder: Path | None, n: int) -> Iterator[Path]:
             shutil.rmtree(data, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--n`` and ``--dir``: how many run folders :func:`run_folders` builds, and where."""
     parser.add_argument("--n", type=int, default=10_000, help="number of run folders (default 10000)")
     parser.add_argument("--dir", type=Path, default=None, help="data folder to build in (kept; reused if it has runs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    folder_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is printed (default 5)")
     args = parser.parse_args()
 
