@@ -46,8 +46,9 @@ def captured_settings(config: ConfigRecord | None) -> dict[str, Any]:
     if config is None:
         return {}
     data = record_dict(config)
-    source = str(data.get("config_source"))
-    if isinstance(data.get(source), dict):  # the tool's config is the top-level one: shown once, as the user's
+    source = data.get("config_source")
+    # The tool's config is the top-level one: shown once, as the user's settings.
+    if isinstance(source, str) and isinstance(data.get(source), dict):
         data[source] = {k: v for k, v in data[source].items() if k != "config"}
     return flatten({k: v for k, v in data.items() if k not in ("config", "environment", "git", "schema_version")})
 
