@@ -157,22 +157,11 @@ class LinkAtTrainStart(pl.Callback):
 
 
 def fit(logger: Logger, root: Path, run_dir: str, run_name: str) -> LinkAtTrainStart:
+    from conftest import make_trainer
+
     link = LinkAtTrainStart(run_dir, run_name)
-    trainer = pl.Trainer(
-        logger=logger,
-        callbacks=[link],
-        default_root_dir=root,
-        max_epochs=1,
-        limit_train_batches=1,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-    )
+    settings = {"max_epochs": 1, "limit_train_batches": 1, "log_every_n_steps": 1, "enable_checkpointing": False}
+    trainer = make_trainer(root, [link], logger=logger, **settings)
     trainer.fit(HParamModel())
     assert link.problems == []
     return link
