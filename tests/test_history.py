@@ -81,7 +81,7 @@ def test_the_summary_is_a_heartbeat_with_the_progress_so_far(
 
     beats = written[1:-1]  # between the start and the final record
     assert [s.status for s in beats] == ["running"] * 3
-    assert [(s.num_epochs_trained, s.global_step, s.best_epoch) for s in beats] == [(0, 2, 0), (1, 4, 1), (2, 6, 1)]
+    assert [(s.num_epochs_trained, s.global_step, s.best_epoch) for s in beats] == [(1, 2, 0), (2, 4, 1), (3, 6, 1)]
     assert [s.best_metric_value for s in beats] == pytest.approx([0.5, 0.9, 0.9])
     heartbeats = [s.updated_at for s in written]
     assert all(b is not None for b in heartbeats)

@@ -374,6 +374,20 @@ class ResumeInfo(_Record):
     )
 
 
+class AttemptInfo(_Record):
+    """The wall time of one attempt of the run: the first fit (attempt 0), then each resumed fit."""
+
+    attempt: int = Field(description="0 for the first fit, n for the n-th resumed fit")
+    start_time: UtcDatetime
+    end_time: UtcDatetime | None = None
+    duration_seconds: MetricValue = None
+    ended: Literal["end", "last heartbeat"] = Field(
+        default="end",
+        description="end: the attempt recorded its end (completed, failed, interrupted); last heartbeat: it was "
+        "killed, and is measured to the last time it wrote its record",
+    )
+
+
 class LoggerInfo(_Record):
     """One logger attached to the Trainer, as far as it could be read without creating its experiment or calling the
     network; what could not be read is under ``errors``."""
@@ -429,6 +443,11 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
     resumed_from: str | None = None
     kind: RunKind = "training"
     resumes: list[ResumeInfo] = Field(default_factory=list)
+    attempts: list[AttemptInfo] = Field(
+        default_factory=list,
+        description="the wall time of each attempt; duration_seconds is their sum (time between attempts, queued "
+        "or stopped, is not counted)",
+    )
     tested_checkpoint: str | None = None
     recorded_by: RecordedBy | None = None
     manual_values: dict[str, Any] = Field(default_factory=dict)

@@ -129,6 +129,7 @@ class ArcCheckpointLogic(_Base):
         self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
         self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
+        self._learning_rates: dict[str, float | None] = {}  # the rates the last training step used
         self._redaction = capture.Redaction()  # secrets and environment values the configs gave (rank 0)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
@@ -188,6 +189,7 @@ class ArcCheckpointLogic(_Base):
         self._config_digest = None
         self._pending_epoch = None
         self._epoch_end_metrics = {}
+        self._learning_rates = {}
 
         def start() -> RunIdentity:
             sources = config_sources.find(trainer, self._namespace)
@@ -212,6 +214,14 @@ class ArcCheckpointLogic(_Base):
         super().on_train_start(trainer, pl_module)
         if self._active == "fit" and trainer.is_global_zero:
             self._link_loggers(trainer, stage="fit")  # after Lightning logged the hparams: the experiments exist
+
+    @override
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+        if self._active == "fit" and trainer.is_global_zero:
+            # Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end
+            # hooks: read later, the rate would be the next epoch's. This is when LearningRateMonitor reads it too.
+            self._learning_rates = capture.learning_rates(trainer.optimizers)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -474,7 +484,7 @@ class ArcCheckpointLogic(_Base):
             else:
                 last = self._epoch_end_metrics
                 metrics = {k: v for k, v in metrics.items() if k not in last or last[k] != v}
-            metrics.update(capture.learning_rates(trainer.optimizers))
+            metrics.update(self._learning_rates or capture.learning_rates(trainer.optimizers))
             self._recorder.validated(self._snapshot(trainer), metrics, epoch=epoch)
         except Exception as e:
             _warn(f"could not write the history of {self.run_dir}: {type(e).__name__}: {e}")
@@ -497,7 +507,7 @@ class ArcCheckpointLogic(_Base):
             best_metric_value=capture.scalar(self.best_model_score) if self.monitor else None,
             best_model_path=runfolder.relative(best_path, run_dir),
             last_model_path=runfolder.relative(self.last_model_path or None, run_dir),
-            num_epochs_trained=int(trainer.fit_loop.epoch_progress.current.completed),
+            num_epochs_trained=epochs_trained(trainer),
             global_step=int(trainer.global_step),
             early_stopping=states,
         )
@@ -620,6 +630,18 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def epochs_trained(trainer: Any) -> int:
+    """The epochs whose training batches all ran: the one count of epochs, while running, at the end, and after a
+    requeue.
+
+    Lightning counts an epoch ``processed`` once its last batch ran (before its validation's epoch-end hooks) and
+    ``completed`` after ``on_train_epoch_end``; a checkpoint saved at the epoch's validation holds the smaller
+    count, which a resumed fit restores. Whichever is further is what the fit trained.
+    """
+    progress = trainer.fit_loop.epoch_progress.current
+    return int(max(progress.processed, progress.completed))
 
 
 def _callbacks(trainer: Any) -> list[Any]:

@@ -270,6 +270,7 @@ class RunRecorder:
         else:
             phase = transition(Phase(previous.status), Event.RESUME)
             data = record_dict(previous)
+            data["attempts"] = _with_attempt(data.get("attempts") or [], _ended_attempt(previous))
             data["resumes"] = [*data.get("resumes", []), _resume_entry(previous, checkpoint, now, restart_count)]
             data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
             data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
@@ -486,11 +487,16 @@ class RunRecorder:
         if trained:
             data.update(snapshot.fields())
         if resumed_at and not trained and phase is Phase.COMPLETED and resumed_at.previous_end_time is not None:
-            # A resume that trained nothing (a requeue of a finished run): the run ended when it first did.
+            # A resume that trained nothing (a requeue of a finished run): the run ended when it first did, and took
+            # the time it took then.
             data["end_time"] = resumed_at.previous_end_time
+            data["duration_seconds"] = _duration(data["attempts"], len(previous.resumes) - 1, data, previous)
         else:
             data["end_time"] = now
-        data["duration_seconds"] = (_as_datetime(data["end_time"]) - previous.start_time).total_seconds()
+            index = len(previous.resumes)
+            attempt = _attempt(index, _attempt_start(previous, index), now)
+            data["attempts"] = _with_attempt(data.get("attempts") or [], attempt)
+            data["duration_seconds"] = _duration(data["attempts"], index, data, previous)
         data.update(status=phase.value, error=error, recorded_by="callback")
         _note_loggers(data, snapshot.loggers, stage="test" if previous.kind == "evaluation" else "fit")
         summary = self._summary_record(data, now)
@@ -609,6 +615,50 @@ def _now() -> datetime:
 def _trained_past(snapshot: FitSnapshot, previous: TrainingSummary) -> bool:
     """Whether the fit went past what the record holds (its global step is beyond the recorded one)."""
     return snapshot.global_step > previous.global_step
+
+
+def _attempt_start(summary: TrainingSummary, index: int) -> datetime:
+    """When attempt ``index`` of the run started: the run's start, then each resume's time."""
+    return summary.resumes[index - 1].time if index else summary.start_time
+
+
+def _attempt(
+    index: int, start: datetime | str, end: datetime | str, ended: str = "end"
+) -> dict[str, Any]:
+    start, end = _as_datetime(start), _as_datetime(end)
+    return {
+        "attempt": index,
+        "start_time": start,
+        "end_time": end,
+        "duration_seconds": max(0.0, (end - start).total_seconds()),
+        "ended": ended,
+    }
+
+
+def _ended_attempt(previous: TrainingSummary) -> dict[str, Any]:
+    """The attempt a resume follows, as far as the record knows it: to its end, or, for an attempt that was killed
+    (still ``running``), to its last heartbeat."""
+    index = len(previous.resumes)
+    start = _attempt_start(previous, index)
+    if previous.status != Phase.RUNNING.value and previous.end_time is not None:
+        return _attempt(index, start, previous.end_time)
+    return _attempt(index, start, previous.updated_at or start, "last heartbeat")
+
+
+def _duration(attempts: list[dict[str, Any]], last: int, data: dict[str, Any], previous: TrainingSummary) -> float:
+    """The run's duration: the sum of its attempts' wall times (``last`` the latest attempt that counts); for a run
+    whose earlier attempts were recorded before attempts were, the span from start to end, idle time included."""
+    if {a["attempt"] for a in attempts} >= set(range(last + 1)):
+        return float(sum(a["duration_seconds"] or 0.0 for a in attempts if a["attempt"] <= last))
+    return (_as_datetime(data["end_time"]) - previous.start_time).total_seconds()
+
+
+def _with_attempt(attempts: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """``attempts`` with ``entry`` in its place (an attempt already recorded keeps what it recorded at its end)."""
+    if any(a["attempt"] == entry["attempt"] for a in attempts) and entry["ended"] != "end":
+        return attempts
+    kept = [a for a in attempts if a["attempt"] != entry["attempt"]]
+    return sorted([*kept, entry], key=lambda a: a["attempt"])
 
 
 def _resume_entry(
