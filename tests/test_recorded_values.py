@@ -87,7 +87,9 @@ def test_a_requeue_of_a_finished_run_keeps_its_epoch_count(tmp_path, data_folder
 
     again, stopper = callbacks()
     trainer = make_trainer(tmp_path, [again, stopper], max_epochs=3)
-    trainer.fit(ScriptedClassifier(val_scores=SCORES), datamodule=TinyData(), ckpt_path=Path(first.run_dir, "last.ckpt"))
+    trainer.fit(
+        ScriptedClassifier(val_scores=SCORES), datamodule=TinyData(), ckpt_path=Path(first.run_dir, "last.ckpt")
+    )
     assert again.run_dir == first.run_dir
     after = _summary(again.run_dir)
     assert (after["status"], after["num_epochs_trained"], after["global_step"]) == ("completed", 3, 6)
@@ -107,7 +109,9 @@ def test_history_records_the_learning_rate_each_epoch_trained_with(tmp_path, dat
 
     cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder)
     monitor = LearningRateMonitor(logging_interval="epoch")
-    trainer = make_trainer(tmp_path, [cb, monitor], max_epochs=5, logger=CSVLogger(tmp_path / "logs"), log_every_n_steps=1)
+    trainer = make_trainer(
+        tmp_path, [cb, monitor], max_epochs=5, logger=CSVLogger(tmp_path / "logs"), log_every_n_steps=1
+    )
     trainer.fit(_StepLRClassifier(), datamodule=TinyData())
     history = read_json(Path(cb.run_dir) / "history.json")
     recorded = {e["epoch"]: e["metrics"]["lr-Adam"] for e in history["entries"]}

@@ -216,7 +216,9 @@ class ArcCheckpointLogic(_Base):
             self._link_loggers(trainer, stage="fit")  # after Lightning logged the hparams: the experiments exist
 
     @override
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
         if self._active == "fit" and trainer.is_global_zero:
             # Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end

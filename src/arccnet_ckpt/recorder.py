@@ -622,9 +622,7 @@ def _attempt_start(summary: TrainingSummary, index: int) -> datetime:
     return summary.resumes[index - 1].time if index else summary.start_time
 
 
-def _attempt(
-    index: int, start: datetime | str, end: datetime | str, ended: str = "end"
-) -> dict[str, Any]:
+def _attempt(index: int, start: datetime | str, end: datetime | str, ended: str = "end") -> dict[str, Any]:
     start, end = _as_datetime(start), _as_datetime(end)
     return {
         "attempt": index,
