@@ -11,7 +11,7 @@ The life cycle is one state machine (:class:`Phase`, :data:`TRANSITIONS`, :func:
     running ──validate──▶ running                                       (history.json entry and heartbeat)
 
 The recorder builds every record from plain snapshots (:class:`FitSnapshot`: numbers and dicts the Lightning hooks
-gather), and enforces two rules:
+gather), and enforces three rules:
 
 * **never downgrade**: a resumed fit that trained nothing (its global step did not pass the recorded one) leaves
   the run's numbers, end time and test results as they were; a resumed fit that did train replaces the training
