@@ -459,6 +459,10 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
         default_factory=list,
         description="the loggers of each fit (and test-only Trainer) of the run: ids, folders, URLs; see LoggerInfo",
     )
+    pid: int | None = Field(
+        default=None, description="the process id of the fit (or evaluation) that last started or resumed the run"
+    )
+    hostname: str | None = Field(default=None, description="the host that process runs on")
 
     @model_validator(mode="after")
     def _best_alias(self) -> TrainingSummary:

@@ -195,7 +195,7 @@ class ArcCheckpointLogic(_Base):
             sources = config_sources.find(trainer, self._namespace)
             self._redaction = capture.Redaction.union(source.redaction for source in sources)
             identity = self._identity or self._claim(trainer, pl_module, sources)
-            recorder = RunRecorder(identity)
+            recorder = self._recorder_of(identity)
             config = self._build_config(trainer, pl_module, identity, sources)
             recorder.start(
                 self._snapshot(trainer),
@@ -293,7 +293,7 @@ class ArcCheckpointLogic(_Base):
             sources = config_sources.find(trainer, self._namespace)
             self._redaction = capture.Redaction.union(source.redaction for source in sources)
             identity = self._claim(trainer, pl_module, sources)
-            recorder = RunRecorder(identity)
+            recorder = self._recorder_of(identity)
             if recorder.phase is not Phase.NEW:
                 return identity, False  # the checkpoint's own run: its report and test results go there
             config = self._build_config(trainer, pl_module, identity, sources)
@@ -425,9 +425,16 @@ class ArcCheckpointLogic(_Base):
         """Every rank: remember the run decided on rank 0, and save checkpoints into its folder."""
         if self._identity is None:
             self._identity = identity
-            self._recorder = RunRecorder(identity)
+            self._recorder_of(identity)
         if self._explicit_dirpath is None:
             self.dirpath = identity.run_dir
+
+    def _recorder_of(self, identity: RunIdentity) -> RunRecorder:
+        """The recorder of ``identity``: the one rank 0 started the run with, which keeps the last record it wrote
+        (to write it back if another tool breaks the file), else a new one."""
+        if self._recorder is None or self._recorder.identity != identity:
+            self._recorder = RunRecorder(identity)
+        return self._recorder
 
     def _run_state(self) -> dict[str, Any]:
         """What a checkpoint carries of the run (called at every save: the identity part is built once)."""

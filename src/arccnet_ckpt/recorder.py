@@ -11,13 +11,18 @@ The life cycle is one state machine (:class:`Phase`, :data:`TRANSITIONS`, :func:
     running ──validate──▶ running                                       (history.json entry and heartbeat)
 
 The recorder builds every record from plain snapshots (:class:`FitSnapshot`: numbers and dicts the Lightning hooks
-gather), and enforces two rules:
+gather), and enforces three rules:
 
 * **never downgrade**: a resumed fit that trained nothing (its global step did not pass the recorded one) leaves
   the run's numbers, end time and test results as they were; a resumed fit that did train replaces the training
   numbers but keeps the test results it did not redo;
 * **never lose a field**: each record starts from the file on disk (read again before each write, so values a
-  ``save_*`` call or another writer added in between are kept) and only the fields of the transition change.
+  ``save_*`` call or another writer added in between are kept) and only the fields of the transition change;
+* **never lose the run to another tool**: the recorder keeps the last summary it wrote, and when another tool
+  empties, truncates, garbles or deletes ``training_summary.json`` during a fit, it writes that copy back (with an
+  :class:`~arccnet_ckpt.errors.ArcCkptWarning`) and carries on the transition, rather than ending a good training in a
+  :class:`LifecycleError`. A store that cannot be reached at all is a :class:`~arccnet_ckpt.errors.RunFolderError`
+  that says so.
 
 It is the one writer (atomic, strict JSON through :mod:`arccnet_ckpt.storage`; the summary goes last, so a failed
 upload never leaves a run looking finished) and reads through the one reader (:func:`arccnet_ckpt.runs.read_record`,
@@ -28,6 +33,8 @@ from __future__ import annotations
 
 import enum
 import math
+import os
+import socket
 import traceback
 import warnings
 from collections.abc import Mapping, Sequence
@@ -51,7 +58,7 @@ from arccnet_ckpt.artifacts import (
     record_dict,
     validate_artifact,
 )
-from arccnet_ckpt.errors import ArcCkptWarning, LifecycleError, ManagerWarning
+from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError, ManagerWarning
 
 
 class Phase(enum.Enum):
@@ -216,6 +223,40 @@ class RunRecorder:
             self._summary = current
         return current or self._summary
 
+    def _recorded(self) -> TrainingSummary | None:
+        """The summary a transition starts from: the one on disk, read again.
+
+        When the file is missing, empty, truncated or not a valid summary but this recorder wrote one (another tool
+        broke it during the fit, e.g. a ``prune`` that took the run for stale), the recorder's own copy is written
+        back, with a warning naming the file and what was wrong.
+
+        Raises:
+            RunFolderError: If the store cannot be reached at all (an S3 server that went away): that is no broken
+                file, and nothing can be written either.
+        """
+        path = storage.join(self.run_dir, TrainingSummary.filename)
+        try:
+            current = self.read(TrainingSummary)
+        except ArtifactError as e:
+            problem = str(e).removeprefix(f"{path}: ")
+        except Exception as e:
+            if storage.is_remote(self.run_dir):  # fsspec back-ends raise their own connection errors
+                raise storage.unreachable(self.run_dir, e) from e
+            problem = f"{type(e).__name__}: {e}"
+        else:
+            if current is not None:
+                self._summary = current
+                return current
+            problem = "it is missing"
+        if self._summary is None:
+            return None  # nothing of ours to recover: the run is new (or its record was never written by us)
+        _warn(
+            f"{path} was broken by something else during the run ({problem}); writing back the last record this "
+            f"process wrote (status {self._summary.status}, updated {self._summary.updated_at}) and going on"
+        )
+        storage.write_artifact(self.run_dir, self._summary)
+        return self._summary
+
     @property
     def phase(self) -> Phase:
         """The run's phase, from the summary on disk (``NEW`` when there is none)."""
@@ -257,7 +298,7 @@ class RunRecorder:
             The new phase (``RUNNING``).
         """
         now = now or _now()
-        previous = self.summary()
+        previous = self._recorded()
         if previous is None:
             phase = transition(Phase.NEW, Event.EVALUATE if kind == "evaluation" else Event.START)
             data = self._fresh(snapshot, kind)
@@ -276,6 +317,7 @@ class RunRecorder:
             data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
             if _trained_past(snapshot, previous):
                 data.update(snapshot.fields())
+        data.update(_process())  # this attempt's process, so that prune can tell a live run from a dead one
         _note_loggers(data, snapshot.loggers, stage="test" if kind == "evaluation" else "fit")
         for name, content in (files or {}).items():
             storage.write_bytes(storage.join(self.run_dir, *name.split("/")), content)
@@ -508,7 +550,7 @@ class RunRecorder:
 
     def _advance(self, event: Event) -> tuple[TrainingSummary, Phase]:
         """The summary on disk and the phase ``event`` leads to (for events of a run that has a record)."""
-        previous = self.summary()
+        previous = self._recorded()
         phase = transition(Phase.NEW if previous is None else Phase(previous.status), event)
         if previous is None:  # pragma: no cover - the transition table allows no event of a new run here
             raise LifecycleError(f"cannot {event.value} a run that has no record in {self.run_dir}")
@@ -610,6 +652,11 @@ def error_info(exception: BaseException) -> dict[str, Any]:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _process() -> dict[str, Any]:
+    """The summary's ``pid`` and ``hostname``: the process that writes the record now."""
+    return {"pid": os.getpid(), "hostname": socket.gethostname()}
 
 
 def _trained_past(snapshot: FitSnapshot, previous: TrainingSummary) -> bool:

@@ -43,7 +43,13 @@ class StagedCheckpointIO:
             self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
             return
         tmp = storage.local_temp_path(target)
-        self.checkpoint_io.save_checkpoint(checkpoint, tmp, storage_options=storage_options)
+        try:
+            self.checkpoint_io.save_checkpoint(checkpoint, tmp, storage_options=storage_options)
+        except BaseException:
+            # A disk that filled up half-way: the partial file holds the last free bytes, which the failure record
+            # needs. (Lightning's own copy in $TMPDIR is discarded by its fsspec transaction.)
+            storage.remove_quietly(tmp)
+            raise
         if not os.path.exists(tmp):
             # The wrapped IO wrote nothing (a test double, or an IO that saves elsewhere): nothing to commit.
             message = f"the checkpoint IO wrote no file for {target}; nothing was renamed into place"

@@ -31,6 +31,13 @@ PathLike = str | os.PathLike[str]
 
 _TMP_PREFIX = ".arc-tmp-"
 
+FILE_MODE = 0o664
+"""The mode of every local file the package creates, narrowed by the process umask: the owner and the group (shared
+project groups rely on ``umask 002``) may write, others only read; never world-writable, even under ``umask 000``."""
+
+DIR_MODE = 0o775
+"""The mode of every local folder the package creates, narrowed by the umask like :data:`FILE_MODE`."""
+
 
 def is_remote(path: PathLike) -> bool:
     """True for fsspec URLs such as ``s3://bucket/x`` or ``memory://x``; False for local paths and ``file://``."""
@@ -140,16 +147,22 @@ def _write_remote(path: PathLike, data: bytes) -> None:
         raise RunFolderError(f"{os.fspath(path)}: could not upload: {type(e).__name__}: {e}") from e
 
 
+def unreachable(path: PathLike, error: BaseException) -> RunFolderError:
+    """The error for a store that did not answer (a stopped S3 server, a dropped network), naming ``path`` and the
+    back-end's own error, which names the endpoint."""
+    return RunFolderError(f"{os.fspath(path)}: the store is unreachable: {type(error).__name__}: {error}")
+
+
 def _write_local(path: Path, data: bytes) -> None:
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _mkdirs(folder)
     except OSError as e:
         raise RunFolderError(f"{folder}: cannot create the folder for {path.name}: {e.strerror or e}") from e
     tmp = Path(local_temp_path(path))
     try:
-        # 0o666 and O_EXCL: the process umask decides the permissions, as for any file the user creates.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        # O_EXCL: a new file of ours. The umask narrows FILE_MODE further.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             view = memoryview(data)
             while view:
@@ -158,7 +171,7 @@ def _write_local(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
     except OSError as e:
-        _unlink_quietly(tmp)
+        remove_quietly(tmp)
         raise _write_error(path, e) from e
     commit_local(tmp, path)
 
@@ -187,14 +200,33 @@ def commit_local(tmp: PathLike, path: PathLike) -> None:
     try:
         fd = os.open(src, os.O_RDONLY)
         try:
+            # Lightning's fsspec gives its files 0o666 less the umask it saw first: give them the package's mode.
+            mode = FILE_MODE & ~_umask()
+            if os.fstat(fd).st_mode & 0o777 != mode:
+                with contextlib.suppress(OSError):  # a file system without permission bits
+                    os.chmod(src, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(src, dst)
     except OSError as e:
-        _unlink_quietly(src)
+        remove_quietly(src)
         raise _write_error(dst, e) from e
     _fsync_dir(dst.parent)
+
+
+def _umask() -> int:
+    """The process umask: read where the system tells it (Linux), else set and put back at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_error(path: PathLike, error: OSError) -> RunFolderError:
@@ -205,9 +237,10 @@ def _write_error(path: PathLike, error: OSError) -> RunFolderError:
     )
 
 
-def _unlink_quietly(path: Path) -> None:
+def remove_quietly(path: PathLike) -> None:
+    """Remove a local file if it is there (a partial temporary file after a failed write); never raises."""
     with contextlib.suppress(OSError):
-        path.unlink()
+        os.unlink(_local(path))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -254,9 +287,24 @@ def makedirs(path: PathLike) -> None:
     if blocker is not None:
         raise RunFolderError(f"{blocker}: is a file, not a folder, so {local} cannot be created; move it away")
     try:
-        local.mkdir(parents=True, exist_ok=True)
+        _mkdirs(local)
     except OSError as e:
         raise RunFolderError(f"{local}: cannot create folder: {e.strerror or e}") from e
+
+
+def _mkdirs(folder: Path) -> None:
+    """``folder.mkdir(parents=True, exist_ok=True)``, but with :data:`DIR_MODE` for the parents too (``Path.mkdir``
+    and ``os.makedirs`` give them the plain umask mode)."""
+    try:
+        os.mkdir(folder, DIR_MODE)
+    except FileNotFoundError:
+        if folder.parent == folder:
+            raise
+        _mkdirs(folder.parent)
+        _mkdirs(folder)
+    except OSError:
+        if not folder.is_dir():
+            raise
 
 
 def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> str:
@@ -279,7 +327,7 @@ def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> st
                 return path
             continue
         try:
-            os.mkdir(path)
+            os.mkdir(path, DIR_MODE)
         except FileExistsError:
             continue
         except OSError as e:

@@ -351,7 +351,7 @@ def _move(source: str, target: str) -> None:
     if storage.is_remote(source):
         _move_remote(source, target)
         return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    storage.makedirs(os.path.dirname(target))  # the package's folder mode, never world-writable
     try:
         os.replace(source, target)
     except OSError as e:
