@@ -329,9 +329,9 @@ def redact_in_place_of(value: Any, redaction: Redaction | None = None) -> Any:
 
     A secret-keyed value becomes ``***`` (see :func:`is_secret_key`; one holding no secret stays, see
     :func:`_keeps_secret`) and every string goes through :meth:`Redaction.message`, in dicts (their own class kept),
-    lists, tuples and named tuples, ``argparse.Namespace``, dataclasses, pydantic models and OmegaConf configs.
-    Anything else is left as it is. Nothing is changed in place: a container that holds a secret is copied, and one
-    that holds none is returned itself.
+    lists, tuples, named tuples (their fields named like keys), ``argparse.Namespace``, dataclasses, pydantic models
+    and OmegaConf configs. Anything else is left as it is. Nothing is changed in place: a container that holds a
+    secret is copied, and one that holds none is returned itself.
     """
     return _kept(value, redaction or Redaction(), set(), 0)
 
@@ -369,15 +369,17 @@ def _kept_container(value: Any, redaction: Redaction, active: set[int], depth: i
         if all(out[k] is v for k, v in value.items()):
             return value
         return out if type(value) is dict else type(value)(out)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
         items = [_kept(v, redaction, active, depth + 1) for v in value]
         if all(a is b for a, b in zip(items, value, strict=True)):
             return value
         if isinstance(value, list):
             return items if type(value) is list else type(value)(items)
-        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+        return type(value)(items)
     fields: dict[str, Any] | None = None
-    if isinstance(value, argparse.Namespace):
+    if isinstance(value, tuple):  # a named tuple: its fields are named like keys
+        fields = value._asdict()  # type: ignore[attr-defined]
+    elif isinstance(value, argparse.Namespace):
         fields = vars(value)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
@@ -388,6 +390,8 @@ def _kept_container(value: Any, redaction: Redaction, active: set[int], depth: i
     changed = {k: new for k, v in fields.items() if (new := item(k, v)) is not v}
     if not changed:
         return value
+    if isinstance(value, tuple):
+        return value._replace(**changed)  # type: ignore[attr-defined]
     if isinstance(value, argparse.Namespace):
         return argparse.Namespace(**{**fields, **changed})
     if _is_pydantic_model(value):
