@@ -452,7 +452,7 @@ def test_a_secret_is_hidden_inside_the_other_values_that_repeat_it(tmp_path: Pat
     config = OmegaConf.create(
         {
             "wandb": {"api_key": "sk-live-9f8e7d6c"},
-            "headers": {"Authorization": "Bearer ${wandb.api_key}"},
+            "headers": {"X-Client": "client ${wandb.api_key}"},  # not secret-named: hidden as a known value
             "endpoint": "https://api.example.com/v1?key=${wandb.api_key}",
         }
     )
@@ -462,7 +462,7 @@ def test_a_secret_is_hidden_inside_the_other_values_that_repeat_it(tmp_path: Pat
     raw = read_json(Path(cb.run_dir or "") / "config.json")
     assert user_config(raw) == {
         "wandb": {"api_key": "***"},
-        "headers": {"Authorization": "Bearer ***"},
+        "headers": {"X-Client": "client ***"},
         "endpoint": "https://api.example.com/v1?key=***",
     }
     assert raw["_arccnet"]["hparams"]["tracking"] == "https://x.io/?k=***"

@@ -81,6 +81,7 @@ class ArcCheckpointLogic(_Base):
         every_n_epochs: int | None = None,
         save_on_train_epoch_end: bool | None = None,
         enable_version_counter: bool = True,
+        redact_checkpoint_hparams: bool = True,
     ) -> None:
         if root_name is None and dirpath is None:
             raise ValueError(
@@ -98,6 +99,12 @@ class ArcCheckpointLogic(_Base):
         self.threshold = None if threshold is None else float(threshold)
         self.preds_key = preds_key
         self.target_key = target_key
+        if not isinstance(redact_checkpoint_hparams, bool):
+            raise ValueError(
+                "redact_checkpoint_hparams must be True (hide secret values in the checkpoint's hyper_parameters) or "
+                f"False (keep Lightning's hparams as given), got {redact_checkpoint_hparams!r}"
+            )
+        self.redact_checkpoint_hparams = redact_checkpoint_hparams
         self._default_filename = filename is None
         super().__init__(
             dirpath=dirpath,
@@ -130,7 +137,7 @@ class ArcCheckpointLogic(_Base):
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
         self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
         self._learning_rates: dict[str, float | None] = {}  # the rates the last training step used
-        self._redaction = capture.Redaction()  # secrets and environment values the configs gave (rank 0)
+        self._redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
             target_keys=(target_key,) if target_key else None,
@@ -278,7 +285,8 @@ class ArcCheckpointLogic(_Base):
             if self._recorder.phase is Phase.RUNNING:
                 snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
                 snapshot = dataclasses.replace(snapshot, loggers=self._loggers_now(trainer))
-                self._recorder.fail(snapshot, error_info(exception), interrupted=is_interruption(exception))
+                error = error_info(exception, self._redaction)
+                self._recorder.fail(snapshot, error, interrupted=is_interruption(exception))
         except Exception as e:
             _warn(f"could not write the record of the run that raised to {self.run_dir}: {type(e).__name__}: {e}")
 
@@ -348,6 +356,12 @@ class ArcCheckpointLogic(_Base):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if self.redact_checkpoint_hparams:
+            # Lightning puts the module's and datamodule's hparams in the checkpoint as given: hide their secrets, in
+            # copies (the one it put there may be the module's own hparams object).
+            for key in (pl_module.CHECKPOINT_HYPER_PARAMS_KEY, "datamodule_hyper_parameters"):
+                if key in checkpoint:
+                    checkpoint[key] = capture.redact_in_place_of(checkpoint[key], self._redaction)
         # ModelCheckpoint names the new best (and last) file before it saves: note which epoch saved the best one,
         # into the state this very checkpoint carries, so a resumed run still knows it.
         self._note_best(trainer.current_epoch)
@@ -459,7 +473,7 @@ class ArcCheckpointLogic(_Base):
             for entry, problem in zip(described, problems, strict=True):
                 if problem:
                     _warn(f"could not log the run folder to {problem[0]}")
-                    entry["errors"]["link"] = problem[0]
+                    entry["errors"]["link"] = self._redaction.message(problem[0])
             self._recorder.linked(described, stage=stage)
         except Exception as e:
             _warn(f"could not record the loggers of {self.run_dir}: {type(e).__name__}: {e}")
@@ -545,7 +559,7 @@ class ArcCheckpointLogic(_Base):
     ) -> ConfigRecord:
         ns = importlib.import_module(self._namespace)
         callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
-        parts = capture.run_config(
+        captured = capture.run_config(
             trainer,
             pl_module,
             self._argument_config(),
@@ -561,7 +575,8 @@ class ArcCheckpointLogic(_Base):
             "class_names": identity.class_names,
             "class_name_sources": identity.class_name_sources,
         }
-        return validate_artifact(ConfigRecord, {**parts, **names})
+        self._redaction = captured.redaction  # hidden in the error record and the checkpoints too
+        return validate_artifact(ConfigRecord, {**captured.parts, **names})
 
     # ----------------------------------------------------------------------------------------------- mechanics
 
@@ -620,6 +635,11 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
         every_n_epochs: See ``ModelCheckpoint``.
         save_on_train_epoch_end: See ``ModelCheckpoint``.
         enable_version_counter: See ``ModelCheckpoint``.
+        redact_checkpoint_hparams: Hide secret values in the ``hyper_parameters`` and
+            ``datamodule_hyper_parameters`` each checkpoint holds (Lightning writes them as given), as every other file
+            hides them: ``Model.load_from_checkpoint`` then passes ``"***"`` for a secret argument (pass the real
+            value as a keyword to override it). ``False`` keeps Lightning's hparams as given. Lightning does not call
+            this callback for a ``save_weights_only=True`` checkpoint, whose hparams stay as given.
 
     Raises:
         ValueError: For a bad ``root_name``, names, class names or monitor, naming what is allowed.

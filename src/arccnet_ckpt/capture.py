@@ -34,63 +34,182 @@ MAX_LIST_ITEMS = 10_000
 
 _MAX_DEPTH = 40
 _MAX_REPR = 500
-_SECRET_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "credential", "credentials", "apikey"})
-_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key")})
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s@]+)@")
-_ASSIGNMENT = re.compile(r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>\"[^\"]*\"|'[^']*'|[^,\s&;()=\]}'\"]*)")
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "credential",
+        "credentials",
+        "apikey",
+        "accountkey",
+        "authorization",
+        "bearer",
+        "jwt",
+        "webhook",
+        "webhooks",
+    }
+)
+# Words that name a secret only as a key's last word: `db_pw`, `Pwd=`, `http_auth`, `X-Amz-Signature` are secrets;
+# `pw_conv` (pointwise), `pwd_dir`, `auth_type`, `signature_dim` are not.
+_SECRET_LAST_WORDS = frozenset({"pw", "pwd", "auth", "signature"})
+# Names that are a secret only as the whole key: `?key=...` (an API key in a URL), `sig=` (an Azure SAS signature);
+# `preds_key`, `sort_key`, `sig_level` are not.
+_SECRET_NAMES = frozenset({"key", "sig"})
+_SECRET_PAIRS = frozenset(
+    {("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("account", "key")}
+)
+# `scheme://user:password@host`; the password runs to the last `@` before the host (`u:p@ss@h` hides `p@ss`).
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<password>[^/\s]+)@")
+# `key=value`; a value's trailing `=` (base64 padding of an `AccountKey=`) is part of it.
+_ASSIGNMENT = re.compile(
+    r"(?<![\w.\-])(?P<key>[A-Za-z_][\w.\-]*)=(?P<value>\"[^\"]*\"|'[^']*'|(?:[^,\s&;()=\]}'\"]+=*)?)"
+)
+# `"api_key": "x"` and `'token': 'x'` (JSON, a Python dict's repr): the value of a quoted secret-named key.
+_QUOTED_PAIR = re.compile(
+    r"(?P<head>(?P<q>[\"'])(?P<key>[^\"'\s:]+)(?P=q)\s*:\s*)"
+    r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^,\s{}\[\]\"']+)"
+)
+_BEARER = re.compile(r"\b(?P<scheme>[Bb]earer)\s+(?P<token>[A-Za-z0-9\-._~+/]+=*)")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_UNSET_TEXTS = ("", "???", "null", "None", "none")
+_BOOLEAN_TEXTS = ("true", "false", "True", "False")
 
 
 def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret (``api_key``, ``COMET_API_KEY``, ``token``, ``password``, ...).
 
-    The key is split into words (``_``, ``-``, ``.`` and camelCase boundaries), so ``access_token`` is a secret but
-    ``max_tokens`` and ``tokenizer`` are not.
+    The key is split into words (``_``, ``-``, ``.``, spaces and camelCase boundaries) and compared without case:
+
+    * a secret anywhere in the key: ``token``, ``secret``, ``password``, ``passwd``, ``passphrase``, ``credential(s)``,
+      ``apikey``, ``accountkey``, ``authorization``, ``bearer``, ``jwt``, ``webhook(s)``, and the pairs ``api key``,
+      ``private key``, ``access key``, ``secret key``, ``account key`` (Azure's ``AccountKey``);
+    * a secret as the last word only: ``pw``, ``pwd``, ``auth``, ``signature`` (``db_pw``, ``http_auth``, but not
+      ``pw_conv``, ``pwd_dir``, ``auth_type``);
+    * a secret as the whole key only: ``key`` (``?key=...``), ``sig`` (an Azure SAS URL's signature).
+
+    So ``access_token`` is a secret but ``max_tokens``, ``tokenizer``, ``author``, ``keypoints`` are not.
     """
     if not isinstance(key, str):
         return False
     words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
-    if any(w in _SECRET_WORDS for w in words):
+    if not words:
+        return False
+    if any(w in _SECRET_WORDS for w in words) or words[-1] in _SECRET_LAST_WORDS:
+        return True
+    if len(words) == 1 and words[0] in _SECRET_NAMES:
         return True
     return any((a, b) in _SECRET_PAIRS for a, b in zip(words, words[1:], strict=False))
 
 
 def redact_text(text: str) -> str:
-    """Hide secrets inside a string: the password in ``scheme://user:password@host`` URLs, and the value of a
-    ``key=value`` assignment whose key names a secret (a Hydra override ``+db.password=x``, Hydra's
-    ``override_dirname`` ``api_token=x,lr=0.1``, a URL query ``?token=x``)."""
+    """Hide secrets inside a string: the password in ``scheme://user:password@host`` URLs, the token of
+    ``Bearer <token>``, the value of a ``key=value`` assignment whose key names a secret (a Hydra override
+    ``+db.password=x``, Hydra's ``override_dirname`` ``api_token=x,lr=0.1``, a URL query ``?token=x``, a connection
+    string's ``Password=x;`` or ``AccountKey=x;``), and the value of a quoted secret-named key (``"api_key": "x"`` in
+    JSON, ``'token': 'x'`` in a dict's repr)."""
     if "@" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    if "earer" in text:
+        text = _BEARER.sub(lambda m: f"{m['scheme']} {REDACTED}", text)
     if "=" in text:
         text = _ASSIGNMENT.sub(_hide_assignment, text)
+    if ":" in text and ('"' in text or "'" in text):
+        text = _QUOTED_PAIR.sub(_hide_quoted_pair, text)
     return text
 
 
 def _hide_assignment(match: re.Match[str]) -> str:
-    key = match["key"]
-    return f"{key}={REDACTED}" if match["value"] and is_secret_key(key.rsplit(".", 1)[-1]) else match[0]
+    key, value = match["key"], match["value"]
+    if not value or value.startswith("${") or match.string[match.end() : match.end() + 1] == "(":
+        # Unset, an interpolation (its value is not here), or a call whose keywords are redacted one by one.
+        return match[0]
+    return f"{key}={REDACTED}" if is_secret_key(key.rsplit(".", 1)[-1]) else match[0]
+
+
+def _hide_quoted_pair(match: re.Match[str]) -> str:
+    value = match["value"]
+    inner = value[1:-1] if value[:1] in ("'", '"') else value
+    if inner in _UNSET_TEXTS or inner == REDACTED or inner.startswith("${") or value in _BOOLEAN_TEXTS:
+        return match[0]
+    if not is_secret_key(match["key"]):
+        return match[0]
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match['head']}{quote}{REDACTED}{quote}"
+
+
+_PASSWORD_OPTIONS = frozenset({"-p"})
+"""Options whose next argument is a password even though their name does not say so (``mysql -p``, ``psql``...);
+``--password``, ``--passwd`` and ``--pw`` are secret by their names."""
+_USER_OPTIONS = frozenset({"-u", "--user"})
+"""Options whose next argument may be ``user:password`` (``curl -u``): the user part is kept."""
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
-    """Redact secrets in a command line: ``--api-key=X``, ``--token X`` and credentials inside URLs."""
+    """Redact secrets in a command line.
+
+    ``--api-key=X`` and ``--token X`` (an option named like a secret, see :func:`is_secret_key`); the argument after
+    ``-p``; the password of ``-u user:pw`` / ``--user user:pw`` (``curl``'s form, the user kept); inline JSON or YAML
+    (``--model '{"api_key": "..."}'``, ``--config '{...}'``), whose values are hidden by key at any depth; and every
+    pattern of :func:`redact_text` (credentials in URLs, ``key=value`` assignments).
+    """
     out: list[str] = []
     hide_next = False
+    user_next = False
     for arg in argv:
         if hide_next:
             out.append(REDACTED)
             hide_next = False
             continue
-        if arg.startswith("-"):
-            name, eq, _value = arg.lstrip("-").partition("=")
-            if is_secret_key(name.replace("-", "_")):
-                if eq:
-                    out.append(f"{arg.split('=', 1)[0]}={REDACTED}")
-                else:
-                    out.append(arg)
-                    hide_next = True
-                continue
-        out.append(redact_text(arg))
+        if user_next:
+            out.append(_hide_user_password(arg))
+            user_next = False
+            continue
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-") and (name in _PASSWORD_OPTIONS or is_secret_key(name.lstrip("-").replace("-", "_"))):
+            if eq:
+                out.append(f"{name}={REDACTED}")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        if arg.startswith("-") and name in _USER_OPTIONS:
+            out.append(f"{name}={_hide_user_password(value)}" if eq else arg)
+            user_next = not eq
+            continue
+        if eq and value.lstrip()[:1] in ("{", "["):
+            out.append(f"{name}={_redact_inline_data(value)}")
+            continue
+        out.append(_redact_inline_data(arg))
     return out
+
+
+def _hide_user_password(arg: str) -> str:
+    user, colon, password = arg.partition(":")
+    return f"{user}:{REDACTED}" if colon and password and "//" not in arg else arg
+
+
+def _redact_inline_data(text: str) -> str:
+    """A command-line argument holding inline JSON or YAML data with its secret-keyed values hidden (rewritten as
+    compact JSON when a value had to be hidden), any other argument through :func:`redact_text`."""
+    if text.lstrip()[:1] in ("{", "["):
+        data: Any = None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            try:
+                import yaml
+
+                data = yaml.safe_load(text)
+            except Exception:  # not data after all: only the text patterns apply
+                data = None
+        if isinstance(data, (dict, list)):
+            taken = snapshot(data)
+            if taken.secrets:
+                return json.dumps(taken.value, ensure_ascii=False)
+    return redact_text(text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -188,6 +307,11 @@ class Redaction:
                 text = text.replace(value, f"${{oc.env:{self.environment[value]}}}")
         return text
 
+    def message(self, text: str) -> str:
+        """Free text the package writes (an error's message and traceback, a warning kept in a record): every known
+        value hidden (:meth:`text`), then every pattern of :func:`redact_text` (``user:pw@``, ``key=value``...)."""
+        return redact_text(self.text(text))
+
     def tree(self, value: Any) -> Any:
         """:meth:`text` in every string of plain JSON data (dict keys left as they are)."""
         if not (self.secrets or self.environment):
@@ -197,6 +321,109 @@ class Redaction:
         if isinstance(value, list):
             return [self.tree(v) for v in value]
         return self.text(value) if isinstance(value, str) else value
+
+
+def redact_in_place_of(value: Any, redaction: Redaction | None = None) -> Any:
+    """``value`` with its secrets hidden and its types kept, for data that is loaded back as it is (a checkpoint's
+    ``hyper_parameters``, which ``load_from_checkpoint`` passes to ``__init__``).
+
+    A secret-keyed value becomes ``***`` (see :func:`is_secret_key`; one holding no secret stays, see
+    :func:`_keeps_secret`) and every string goes through :meth:`Redaction.message`, in dicts (their own class kept),
+    lists, tuples, named tuples (their fields named like keys), ``argparse.Namespace``, dataclasses, pydantic models
+    and OmegaConf configs. Anything else is left as it is. Nothing is changed in place: a container that holds a
+    secret is copied, and one that holds none is returned itself.
+    """
+    return _kept(value, redaction or Redaction(), set(), 0)
+
+
+def _kept(value: Any, redaction: Redaction, active: set[int], depth: int) -> Any:
+    if isinstance(value, str):
+        return redaction.message(value)
+    if value is None or isinstance(value, (bool, int, float)) or depth > _MAX_DEPTH or id(value) in active:
+        return value
+    active.add(id(value))
+    try:
+        return _kept_container(value, redaction, active, depth)
+    except Exception:  # a container that cannot be rebuilt stays as it is; verify --load reports what it holds
+        return value
+    finally:
+        active.discard(id(value))
+
+
+def _kept_container(value: Any, redaction: Redaction, active: set[int], depth: int) -> Any:
+    def item(key: Any, v: Any) -> Any:
+        if is_secret_key(key):
+            return REDACTED if _keeps_secret(v) else v
+        return _kept(v, redaction, active, depth + 1)
+
+    if type(value).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        if not OmegaConf.is_config(value):
+            return value
+        raw = OmegaConf.to_container(value, resolve=False)
+        clean = _kept(raw, redaction, active, depth)
+        return value if clean == raw else OmegaConf.create(clean)
+    if isinstance(value, dict):
+        out = {k: item(k, v) for k, v in value.items()}
+        if all(out[k] is v for k, v in value.items()):
+            return value
+        return out if type(value) is dict else type(value)(out)
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        items = [_kept(v, redaction, active, depth + 1) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        if isinstance(value, list):
+            return items if type(value) is list else type(value)(items)
+        return type(value)(items)
+    fields: dict[str, Any] | None = None
+    if isinstance(value, tuple):  # a named tuple: its fields are named like keys
+        fields = value._asdict()  # type: ignore[attr-defined]
+    elif isinstance(value, argparse.Namespace):
+        fields = vars(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+    elif _is_pydantic_model(value):
+        fields = {name: getattr(value, name) for name in type(value).model_fields}
+    if fields is None:
+        return value
+    changed = {k: new for k, v in fields.items() if (new := item(k, v)) is not v}
+    if not changed:
+        return value
+    if isinstance(value, tuple):
+        return value._replace(**changed)  # type: ignore[attr-defined]
+    if isinstance(value, argparse.Namespace):
+        return argparse.Namespace(**{**fields, **changed})
+    if _is_pydantic_model(value):
+        return value.model_copy(update=changed)
+    return dataclasses.replace(value, **changed)
+
+
+def exposed_secrets(value: Any, prefix: str) -> list[str]:
+    """The paths (``hyper_parameters.db.api_key``) in plain loaded data where a secret is written as it is: a
+    secret-keyed value that holds one (see :func:`is_secret_key`), or a string with credentials in it (see
+    :func:`redact_text`). The values themselves are never returned."""
+    found: list[str] = []
+    _find_exposed(value, prefix, found, 0)
+    return found
+
+
+def _find_exposed(value: Any, path: str, found: list[str], depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    container = value if isinstance(value, (Mapping, list, tuple)) else _as_container(value)
+    if isinstance(container, Mapping):
+        for key, item in container.items():
+            where = f"{path}.{key}" if path else str(key)
+            if is_secret_key(key) and _keeps_secret(item):
+                found.append(where)
+            else:
+                _find_exposed(item, where, found, depth + 1)
+    elif isinstance(container, (list, tuple)):
+        for index, item in enumerate(container):
+            _find_exposed(item, f"{path}[{index}]", found, depth + 1)
+    elif isinstance(value, str) and redact_text(value) != value:
+        found.append(path)
 
 
 def env_references(raw: Any) -> dict[str, str]:
@@ -225,10 +452,18 @@ def _note(notes: _Notes | None, where: Any, value: Any, written: Any) -> Any:
     return written
 
 
+def _keeps_secret(value: Any) -> bool:
+    """Whether a secret-keyed value holds one. An unset one does not, and stays as it is so the record does not
+    pretend a key was set: ``None``, ``""``, OmegaConf's missing ``???``, an interpolation left unresolved
+    (``${oc.env:X}``), ``***`` itself; nor does a bool (``use_auth: true`` says a setting, not a secret)."""
+    if value is None or isinstance(value, bool):
+        return False
+    return not (isinstance(value, str) and (value in ("", "???", REDACTED) or value.startswith("${")))
+
+
 def _hide(value: Any, notes: _Notes | None) -> Any:
-    """A secret-keyed value: ``***``, its text noted. An unset one stays as it is, so the record does not pretend a
-    key was set: ``None``, ``""``, OmegaConf's missing ``???``, an interpolation left unresolved (``${oc.env:X}``)."""
-    if value is None or value in ("", "???") or (isinstance(value, str) and value.startswith("${")):
+    """A secret-keyed value: ``***``, its text noted; a value that holds no secret stays (see :func:`_keeps_secret`)."""
+    if not _keeps_secret(value):
         return value
     if notes is not None:
         _collect_text(value, notes.secrets, 0)
@@ -948,8 +1183,9 @@ def run_config(
     lightning_version: str | None,
     early_stopping_cls: type[Any],
     checkpoint_cls: type[Any],
-) -> dict[str, Any]:
-    """Every part of ``config.json`` that comes from the Trainer, the module, the user's configs and the machine.
+) -> RunConfig:
+    """Every part of ``config.json`` that comes from the Trainer, the module, the user's configs and the machine,
+    and the run's :class:`Redaction` (the secrets they hold, to hide them in everything else the run writes).
 
     The top-level config is ``config`` (the callback's ``config=``), else the first of ``sources`` (the
     :class:`~arccnet_ckpt.config_sources.SourceCapture` of Hydra, then LightningCLI); each source also keeps its own
@@ -980,7 +1216,7 @@ def run_config(
     found = Redaction(frozenset(text for part in parts for text in part.secrets))
     redaction = Redaction.union([found, *(s.redaction for s in sources)])
     environment = safely("environment", lambda: environment_info(lightning_version), None)
-    return {
+    parts_of_record = {
         "config": redaction.tree(user.value),
         "config_source": source,
         **{s.name: redaction.tree(s.section) for s in sources},
@@ -997,3 +1233,13 @@ def run_config(
         "seed": global_seed(),
         "created_at": datetime.now(timezone.utc),
     }
+    return RunConfig(parts_of_record, redaction)
+
+
+class RunConfig(NamedTuple):
+    """What :func:`run_config` captured."""
+
+    parts: dict[str, Any]
+    """The fields of ``config.json`` that come from the run."""
+    redaction: Redaction
+    """Every secret the configs, hparams and datamodule hparams hold, and the environment values they read."""

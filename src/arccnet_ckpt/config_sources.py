@@ -111,8 +111,10 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
     except Exception as e:  # a value jsonargparse cannot dump: keep what can be kept, say why
         taken = capture.snapshot(_namespace_dict(config))
         section.update(config=taken.value, unserializable=taken.unserializable, file=None)
-        section["error"] = f"LightningCLI could not dump its config ({type(e).__name__}: {e})"[:500]
-        return SourceCapture(LIGHTNING_CLI, section, redaction=capture.Redaction(frozenset(taken.secrets)))
+        redaction = capture.Redaction(frozenset(taken.secrets))
+        why = redaction.message(f"{type(e).__name__}: {e}")  # jsonargparse's message may quote the value
+        section["error"] = f"LightningCLI could not dump its config ({why})"[:500]
+        return SourceCapture(LIGHTNING_CLI, section, redaction=redaction)
     taken = capture.snapshot(_yaml_load(text))
     redaction = capture.Redaction(frozenset(taken.secrets))
     copy, redacted = redacted_yaml(text, redaction)

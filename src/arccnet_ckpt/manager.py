@@ -86,6 +86,7 @@ class CheckpointManager:
         self.start_time = datetime.now(timezone.utc)
         self._callback: weakref.ReferenceType[Any] | None = None
         self._own_dir: str | None = None
+        self._redaction = capture.Redaction()  # the secrets save_config() hid, hidden in an unfinished run's error
         if ranks.process_is_rank_zero():
             parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
             folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
@@ -215,6 +216,7 @@ class CheckpointManager:
             raw = {k: v for k, v in config.items() if not (isinstance(k, str) and k.startswith("__"))}
             raw = {k: v for k, v in raw.items() if not _is_code(v)}
         taken = capture.config_snapshot(raw)
+        self._redaction = capture.Redaction(frozenset(taken.secrets))
         unserializable = taken.unserializable
         updates: dict[str, Any] = {"config": taken.value, "config_source": "argument"}
         recorder = self._recorder()
@@ -349,7 +351,7 @@ class CheckpointManager:
             info = {"type": "ScriptEnded", "message": "the script ended before training wrote a record"}
         else:
             status = "interrupted" if is_interruption(error) else "failed"
-            info = error_info(error)
+            info = error_info(error, self._redaction)
         defaults = {**self._summary_defaults(now), "status": status, "error": info, "recorded_by": "manual"}
         recorder.merge_manual(TrainingSummary, {}, defaults=defaults)
 

@@ -58,6 +58,7 @@ from arccnet_ckpt.artifacts import (
     record_dict,
     validate_artifact,
 )
+from arccnet_ckpt.capture import Redaction
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError, ManagerWarning
 
 
@@ -641,12 +642,23 @@ def is_interruption(exception: BaseException) -> bool:
     return isinstance(exception, (KeyboardInterrupt, SystemExit))
 
 
-def error_info(exception: BaseException) -> dict[str, Any]:
-    """The summary's ``error``: the exception's type, message and formatted traceback."""
+def error_info(exception: BaseException, redaction: Redaction | None = None) -> dict[str, Any]:
+    """The summary's ``error``: the exception's type, message and formatted traceback, with secrets hidden.
+
+    An error message is foreign text that often quotes what failed (``connect failed: postgres://u:pw@h/db``):
+    message and traceback go through :meth:`~arccnet_ckpt.capture.Redaction.message`, which hides the values the
+    run's configs hold under secret keys and every credential pattern. The exception itself is left unchanged.
+
+    Args:
+        exception: What the fit (or the script) raised.
+        redaction: The run's known secrets; ``None``: the patterns only.
+    """
+    redaction = redaction or Redaction()
+    text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
     return {
         "type": type(exception).__name__,
-        "message": str(exception),
-        "traceback": "".join(traceback.format_exception(type(exception), exception, exception.__traceback__)),
+        "message": redaction.message(str(exception)),
+        "traceback": redaction.message(text),
     }
 
 

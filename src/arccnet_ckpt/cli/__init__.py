@@ -929,7 +929,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = verbs.add_parser("verify", help="check run folders", description="Check run folders; exit 1 on problems.")
     verify.add_argument("targets", nargs="*", metavar="PATH", help="data folders, root folders or run folders")
-    verify.add_argument("--load", action="store_true", help="also torch.load each best checkpoint (imports torch)")
+    verify.add_argument(
+        "--load",
+        action="store_true",
+        help="also torch.load each best checkpoint and check that its hparams hide their secrets (imports torch)",
+    )
     _add_common(verify)
     verify.set_defaults(func=cmd_verify, parser=verify)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from arccnet_ckpt import storage
+from arccnet_ckpt import capture, storage
 from arccnet_ckpt.cli.select import is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
@@ -18,7 +18,9 @@ def verify_runs(runs: list[Run], *, load: bool, now: datetime, stale_after: time
     Checks that every JSON file validates (legacy files converted as the loader does), that the best checkpoint
     the summary names exists, that a completed training run has a checkpoint at all, that no temporary file of an
     interrupted write is left, and that no run says ``running`` with a stale heartbeat. With ``load``, each best
-    checkpoint is read with ``torch.load`` (this imports torch).
+    checkpoint is read with ``torch.load`` (this imports torch), and its ``hyper_parameters`` and
+    ``datamodule_hyper_parameters`` are checked for secrets written as they are (a secret-named key whose value is not
+    ``***``, credentials inside a string): reading them needs the checkpoint loaded, so this check comes with ``load``.
     """
     problems: list[tuple[str, str]] = []
     for run in runs:
@@ -59,9 +61,27 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
 
 def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
     """``torch.load`` with ``weights_only=True``: a folder from someone else never runs code on this machine."""
+    name = storage.basename(checkpoint)
     try:
-        load_checkpoint_safely(checkpoint)
+        data = load_checkpoint_safely(checkpoint)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return [(folder, f"{storage.basename(checkpoint)} cannot be loaded: {type(e).__name__}: {first}")]
-    return []
+        return [(folder, f"{name} cannot be loaded: {type(e).__name__}: {first}")]
+    return [(folder, problem) for problem in _exposed_secrets(name, data)]
+
+
+_HPARAM_KEYS = ("hyper_parameters", "datamodule_hyper_parameters")
+"""Where Lightning keeps the module's and the datamodule's hparams in a checkpoint."""
+
+
+def _exposed_secrets(name: str, data: object) -> list[str]:
+    """A problem line for each place in a loaded checkpoint's hparams that holds a secret as it is (never the value)."""
+    if not isinstance(data, dict):
+        return []
+    return [
+        f"{name} holds a secret that is not redacted at {path} (ArcCheckpointCallback hides it unless "
+        "redact_checkpoint_hparams=False or save_weights_only=True; anyone who can read the file can read it)"
+        for key in _HPARAM_KEYS
+        if key in data
+        for path in capture.exposed_secrets(data[key], key)
+    ]
