@@ -124,13 +124,25 @@ class References:
     def inside(self, folder: str, *, other_than: str) -> dict[str, dict[str, str]]:
         """``{checkpoint: {run: how}}`` for the checkpoints inside ``folder`` that runs other than ``other_than``
         name."""
-        base = _resolved(folder).rstrip("/")
+        if self._below is None:  # each folder above a named checkpoint -> those checkpoints, built once
+            self._below = {}
+            for path in self.users:
+                parent = _parent(path)
+                while parent and parent != path:
+                    self._below.setdefault(parent, []).append(path)
+                    path, parent = parent, _parent(parent)
         found = {}
-        for path, named in self.users.items():
-            others = {run: how for run, how in named.items() if run != other_than}
-            if others and (path.startswith(base + "/") or path.startswith(base + os.sep)):
+        for path in self._below.get(_resolved(folder), []):
+            others = {run: how for run, how in self.users[path].items() if run != other_than}
+            if others:
                 found[path] = others
         return found
+
+    _below: dict[str, list[str]] | None = field(default=None, repr=False)
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) if storage.is_remote(path) else os.path.dirname(path)
 
 
 def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | None = None) -> References:
