@@ -181,6 +181,26 @@ def test_a_symlinked_trash_folder_is_never_used(linked: dict[str, Path], capsys:
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_run_folder_swapped_for_a_link_after_the_plan_is_not_moved(tmp_path: Path) -> None:
+    from arccnet_ckpt.cli import trash
+    from arccnet_ckpt.runs import scan_runs
+
+    data = tmp_path / "data"
+    first, second = make_run(data, "flares"), make_run(data, "flares", minutes=1)
+    runs, _ = scan_runs(data / "checkpoints")
+    now = datetime.now(timezone.utc)
+    planned = trash.plan(runs, runs, rules=trash.KeepRules(), what="run", now=now, stale_after=timedelta(hours=1))
+    assert [i.path for i in planned.items] == [str(first), str(second)]
+    theirs = tmp_path / "theirs"
+    second.rename(theirs)  # someone swaps the folder for a link to theirs, between the plan and the move
+    second.symlink_to(theirs, target_is_directory=True)
+    before = tree(theirs)
+    with pytest.raises(trash.NoMatch, match=rf"{second}: not moved: {second} is a symbolic link .*the 1 item\(s\)"):
+        trash.move_to_trash(planned.items, now)
+    assert tree(theirs) == before
+    assert second.is_symlink()
+
+
 # ---------------------------------------------------------------------------------------------- killed half-way
 
 

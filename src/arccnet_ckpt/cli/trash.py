@@ -349,12 +349,15 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
         if data is None:
             raise UsageError(f"{item.run.path}: not under a <data>/checkpoints folder: no trash folder for it")
         by_data.setdefault(data, []).append(item)
-    entries = []
+    planned = []
     for data, group in by_data.items():
         entry = storage.join(trash_folder(data), f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
         why = outside(entry, data)
         if why is not None:
             raise UsageError(f"nothing moved: the trash entry {entry} would be {why}")
+        planned.append((data, entry, group))
+    entries = []
+    for data, entry, group in planned:
         manifest: dict[str, Any] = {
             "schema": "arccnet-ckpt/trash",
             "version": MANIFEST_VERSION,
@@ -362,6 +365,9 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
             "items": [],
         }
         for index, item in enumerate(group):
+            why = outside(item.path, data)  # again: a folder may have been swapped for a link since the plan
+            if why is not None:
+                raise NoMatch(f"{item.path}: not moved: {why}; {_undo_hint(entry, data, index)}")
             stored = f"items/{index}/{storage.basename(item.path)}"
             record = {
                 "original": item.path,
@@ -376,14 +382,21 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
             try:
                 _move(item.path, storage.join(entry, *stored.split("/")))
             except (OSError, ArcCkptError) as e:
-                raise NoMatch(
-                    f"{item.path}: cannot be moved to the trash ({e}); what was moved before it is in {entry}: "
-                    f"arccnet-ckpt trash restore {storage.basename(entry)} --data {data} puts it back"
-                ) from e
+                hint = _undo_hint(entry, data, index)
+                raise NoMatch(f"{item.path}: cannot be moved to the trash ({e}); {hint}") from e
             record["state"] = "moved"
         _write_manifest(entry, manifest)
         entries.append(entry)
     return entries
+
+
+def _undo_hint(entry: str, data: str, moved: int) -> str:
+    if not moved:
+        return "nothing else was moved"
+    return (
+        f"the {moved} item(s) moved before it are in {entry}: arccnet-ckpt trash restore {storage.basename(entry)} "
+        f"--data {data} puts them back"
+    )
 
 
 def _write_manifest(entry: str, manifest: dict[str, Any]) -> None:
