@@ -499,7 +499,7 @@ def test_prune_never_touches_a_live_run_or_a_checkpoint_another_run_resumed_from
     document = json.loads(out)
     moved = {i["path"] for i in document["items"]}
     skipped = {s["path"]: s["reason"] for s in document["skipped"]}
-    assert skipped[str(copy.running)] == "running (its heartbeat is fresh)"
+    assert skipped[str(copy.running)] == "running (not stale: its heartbeat is fresh, or its process is alive)"
     tested = load_run(copy.a).best_checkpoint
     assert tested not in moved
     assert skipped[tested] == f"the checkpoint that {copy.b} resumed from"

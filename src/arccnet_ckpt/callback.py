@@ -90,6 +90,8 @@ class ArcCheckpointLogic(_Base):
             )
         self.root_name = layout.validate_root_name(root_name) if root_name is not None else None
         self.data_folder = layout.resolve_data_folder(data_folder)
+        if self.root_name is not None:
+            layout.check_path_length(self.data_folder, self.root_name)
         self.model_name = _optional_name("model_name", model_name)
         self.loss_function = _optional_name("loss_function", loss_function)
         self.config = config

@@ -20,6 +20,16 @@ TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 MAX_SEGMENT_LENGTH = 64
 """Longest model or loss name kept in a folder name; longer names are cut and given a hash suffix."""
 
+MAX_NAME_BYTES = 255
+"""Longest file or folder name most file systems take (ext4, XFS, Lustre, GPFS: 255 bytes)."""
+
+MAX_PATH_BYTES = 4096
+"""Longest local path Linux takes (``PATH_MAX``)."""
+
+RUN_PATH_RESERVE = 320
+"""Bytes a path below the root folder may need: the run folder's name (up to 154: stamp, two 64-character names and
+a ``-NNN`` suffix), a checkpoint or temporary file name, and their separators."""
+
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _FORMAT_CHARS = re.compile(r"[{}\[\]:]")
@@ -37,7 +47,10 @@ def validate_root_name(root_name: str) -> str:
 
     Raises:
         ValueError: If the name is empty, absolute, holds ``..``/``.``, empty segments, backslashes, NUL bytes or
-            any other character outside the allowed set.
+            any other character outside the allowed set; or a segment named ``checkpoints`` (it would make the
+            data folder ambiguous: ``prune`` finds a run's data folder above its ``checkpoints`` segment), a segment
+            that starts with ``.`` (hidden: listings skip it, and ``.trash`` is prune's), or a segment over
+            :data:`MAX_NAME_BYTES` bytes.
     """
     if not isinstance(root_name, str):
         raise ValueError(f"root_name must be a string such as 'flares/binary_classification', got {root_name!r}")
@@ -62,7 +75,46 @@ def validate_root_name(root_name: str) -> str:
             raise ValueError(
                 f"root_name segment {seg!r} is not allowed: use letters, digits, '.', '_' or '-' (got {root_name!r})"
             )
+        if seg == CHECKPOINTS_DIRNAME:
+            raise ValueError(
+                f"root_name segment {CHECKPOINTS_DIRNAME!r} is not allowed (got {root_name!r}): runs already live "
+                f"under <data_folder>/{CHECKPOINTS_DIRNAME}, and a second one would make the data folder ambiguous; "
+                "use another name, e.g. 'ckpts'"
+            )
+        if seg.startswith("."):
+            raise ValueError(
+                f"root_name segment {seg!r} starts with '.' (got {root_name!r}): hidden folders are skipped by ls, "
+                "find_runs and prune, and '.trash' is prune's; start each segment with a letter, digit, '_' or '-'"
+            )
+        if len(seg.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(
+                f"root_name segment {seg[:20]!r}... is {len(seg.encode('utf-8'))} bytes long (got a root_name of "
+                f"{len(name)} characters): a folder name may have at most {MAX_NAME_BYTES} bytes"
+            )
     return name
+
+
+def check_path_length(data_folder: str, root_name: str) -> None:
+    """Refuse a local root folder so long that no run folder and file fit below it.
+
+    Args:
+        data_folder: The resolved data folder (see :func:`resolve_data_folder`); URLs are not checked.
+        root_name: A root name that passed :func:`validate_root_name`.
+
+    Raises:
+        ValueError: Naming the limit (:data:`MAX_PATH_BYTES` bytes, of which :data:`RUN_PATH_RESERVE` are kept for
+            the run folder and its files) and the length of the root folder's path.
+    """
+    if "://" in data_folder and not data_folder.startswith("file://"):
+        return
+    root = os.path.join(data_folder, CHECKPOINTS_DIRNAME, *root_name.split("/"))
+    size = len(os.fsencode(root))
+    if size + RUN_PATH_RESERVE > MAX_PATH_BYTES:
+        raise ValueError(
+            f"the root folder {root[:60]}... is {size} bytes long: a path may have at most {MAX_PATH_BYTES} bytes, "
+            f"and {RUN_PATH_RESERVE} of them are needed below the root folder for the run folder and its files; use "
+            f"a shorter data_folder or root_name (at most {MAX_PATH_BYTES - RUN_PATH_RESERVE} bytes together)"
+        )
 
 
 def sanitize_segment(name: object, *, max_length: int = MAX_SEGMENT_LENGTH, fallback: str = "unknown") -> str:

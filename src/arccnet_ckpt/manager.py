@@ -81,6 +81,7 @@ class CheckpointManager:
     ) -> None:
         self.root_name = layout.validate_root_name(root_name)
         self.data_folder = layout.resolve_data_folder(data_folder)
+        layout.check_path_length(self.data_folder, self.root_name)
         self.model_name = str(model_name)
         self.loss_function = str(loss_function)
         self.start_time = datetime.now(timezone.utc)

@@ -798,43 +798,63 @@ def cmd_trash(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     if args.action == "ls":
         entries = trash.entries(data)
-        rows = [[e.id, e.created_at, len(e.items), e.size, e.items[0]["original"] if e.items else ""] for e in entries]
-        if args.format == "json":
-            output.dump_json(
-                {
-                    "schema": "arccnet-ckpt/trash",
-                    "version": output.JSON_VERSION,
-                    "entries": [
-                        {"id": e.id, "path": e.path, "created_at": e.created_at, "items": e.items} for e in entries
-                    ],
-                }
-            )
-        elif args.format == "jsonl":
-            output.dump_jsonl(
-                {"id": e.id, "path": e.path, "created_at": e.created_at, "items": e.items} for e in entries
-            )
+        rows = [
+            [e.id, e.created_at or "-", len(e.items), e.size, e.problem or (e.items[0]["original"] if e.items else "")]
+            for e in entries
+        ]
+        if args.format in ("json", "jsonl"):
+            records = [
+                {"id": e.id, "path": e.path, "created_at": e.created_at, "items": e.items, "problem": e.problem}
+                for e in entries
+            ]
+            if args.format == "json":
+                output.dump_json({"schema": "arccnet-ckpt/trash", "version": output.JSON_VERSION, "entries": records})
+            else:
+                output.dump_jsonl(records)
         elif args.format == "csv":
             output.dump_csv(["id", "created_at", "items", "bytes", "first"], rows)
         else:
-            output.table(["ID", "CREATED", "ITEMS", "BYTES", "FIRST ITEM"], rows, colour=output.use_colour(sys.stdout))
+            output.table(
+                ["ID", "CREATED", "ITEMS", "BYTES", "FIRST ITEM OR PROBLEM"], rows, colour=output.use_colour(sys.stdout)
+            )
         return EXIT_OK
     if args.action == "restore":
         entry = trash.find_entry(data, args.entry)
-        problems = trash.restore(entry)
-        for path, problem in problems:
-            _message(f"{path}: {problem}")
-        _message(f"restored {len(entry.items) - len(problems)} of {len(entry.items)} item(s) from {entry.id}")
-        return EXIT_PROBLEMS if problems else EXIT_OK
+        outcome = trash.restore(entry)
+        _report_outcome(outcome)
+        unmoved = f"; {outcome.unmoved} had not left their place" if outcome.unmoved else ""
+        _message(f"restored {outcome.done} of {len(entry.items)} item(s) from {entry.id}{unmoved}")
+        return EXIT_PROBLEMS if outcome.problems or outcome.left else EXIT_OK
     older = parse_duration(args.older_than, "--older-than") if args.older_than else timedelta(0)
-    doomed = [e for e in trash.entries(data) if now - e.created_at >= older]
-    for entry in doomed:
-        if args.yes:
-            trash.remove(entry.path)
-    verb = "deleted" if args.yes else "would delete"
-    size = sum(e.size for e in doomed)
-    tail = "" if args.yes or not doomed else " (dry run: add --yes to delete them for good)"
-    _message(f"{verb} {len(doomed)} trash entr{'y' if len(doomed) == 1 else 'ies'}, {output.human_bytes(size)}{tail}")
-    return EXIT_OK
+    listed = trash.entries(data)
+    doomed = [e for e in listed if e.created_at is not None and now - e.created_at >= older]
+    incomplete = [e for e in listed if e.problem is not None]
+    for entry in incomplete:
+        _message(f"left {entry.path}: {entry.problem} (arccnet-ckpt trash restore {entry.id} cleans it up)")
+    if not args.yes:
+        size = sum(e.size for e in doomed)
+        tail = " (dry run: add --yes to delete them for good)" if doomed else ""
+        _message(f"would delete {_entries(len(doomed))}, {output.human_bytes(size)}{tail}")
+        return EXIT_OK
+    outcomes = [trash.empty(entry) for entry in doomed]
+    for outcome in outcomes:
+        _report_outcome(outcome)
+    gone = sum(o.removed for o in outcomes)
+    kept = f"; {_entries(len(doomed) - gone)} kept what is named above" if gone < len(doomed) else ""
+    _message(f"deleted {_entries(gone)}, {output.human_bytes(sum(e.size for e in doomed))}{kept}")
+    return EXIT_PROBLEMS if gone < len(doomed) or incomplete else EXIT_OK
+
+
+def _entries(count: int) -> str:
+    return f"{count} trash entr{'y' if count == 1 else 'ies'}"
+
+
+def _report_outcome(outcome: Any) -> None:
+    """What ``trash restore``/``empty`` left alone, and why, on stderr."""
+    for path, problem in outcome.problems:
+        _message(f"{path}: {problem}")
+    for path in outcome.left:
+        _message(f"left {path}: the manifest does not account for it, so it was not touched")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -1,14 +1,25 @@
 """``prune`` and ``trash``: removing runs or their weights safely, into a trash folder that can be restored.
 
-Removed items are moved (a rename on a local disk) to ``<data>/.trash/<id>/``, beside a ``manifest.json`` naming
-where each came from. ``prune`` never touches a running run whose heartbeat is fresh, and never a checkpoint that
-another run resumed from or tested.
+Removed items are moved (a rename on a local disk) to ``<data>/.trash/<id>/items/<n>/``, beside a ``manifest.json``
+naming where each came from. Where each rule lives:
+
+- what may move (:func:`plan`): never a running run that is alive or has a fresh heartbeat (``select.is_stale``),
+  never a checkpoint that another run resumed from or tested (:func:`referenced_checkpoints`, by resolved path),
+  and never anything reached through a symbolic link below the data folder or resolving outside it
+  (:func:`outside`);
+- the data folder of a run (:func:`data_folder_for`): above ``checkpoints/<its recorded root name>``;
+- the write-ahead manifest (:func:`move_to_trash`): each item is recorded as ``moving`` before it moves and as
+  ``moved`` after, so a prune killed at any moment leaves an entry that :func:`restore` can undo;
+- putting back and deleting (:func:`restore`, :func:`empty`): only what the manifest accounts for, and only paths
+  that stay inside the entry (``stored``) and inside ``<data>/checkpoints`` (``original``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import posixpath
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -25,6 +36,8 @@ from arccnet_ckpt.runs import Run, scan_runs
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"
+MANIFEST_VERSION = 2
+"""Version 2 adds each item's ``state`` (``moving`` before its move, ``moved`` after); version 1 items were moved."""
 
 
 @dataclass
@@ -96,28 +109,48 @@ def kept(runs: list[Run], rules: KeepRules, now: datetime) -> dict[str, str]:
 
 @dataclass
 class References:
-    """The checkpoints other runs name (``resumed_from``, ``resumes``, ``tested_checkpoint``), and the runs whose
-    summaries could not be read (whose references are unknown)."""
+    """The checkpoints runs name (``resumed_from``, ``resumes``, ``tested_checkpoint``), by resolved path, and the
+    runs whose summaries could not be read (whose references are unknown)."""
 
-    exact: dict[str, str] = field(default_factory=dict)
-    tails: dict[str, str] = field(default_factory=dict)
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{resolved checkpoint path: {run path: "resumed from" | "tested"}}``."""
     unknown: list[tuple[str, str]] = field(default_factory=list)
 
-    def by(self, path: str) -> str | None:
-        """The run that names the checkpoint at ``path``, or ``None``.
+    def by(self, path: str, *, other_than: str) -> dict[str, str]:
+        """``{run: how}`` for the runs other than ``other_than`` that name the checkpoint at ``path``."""
+        named = self.users.get(_resolved(path), {})
+        return {run: how for run, how in named.items() if run != other_than}
 
-        A relative reference that is not inside its own run folder was relative to wherever that script ran: it
-        matches any checkpoint whose path ends with it (``..`` and ``.`` removed), erring on the side of keeping.
-        """
-        key = path if storage.is_remote(path) else os.path.realpath(path)
-        if key in self.exact:
-            return self.exact[key]
-        norm = key.replace(os.sep, "/")
-        return next((run for tail, run in self.tails.items() if norm.endswith("/" + tail)), None)
+    def inside(self, folder: str, *, other_than: str) -> dict[str, dict[str, str]]:
+        """``{checkpoint: {run: how}}`` for the checkpoints inside ``folder`` that runs other than ``other_than``
+        name."""
+        if self._below is None:  # each folder above a named checkpoint -> those checkpoints, built once
+            self._below = {}
+            for path in self.users:
+                parent = _parent(path)
+                while parent and parent != path:
+                    self._below.setdefault(parent, []).append(path)
+                    path, parent = parent, _parent(parent)
+        found = {}
+        for path in self._below.get(_resolved(folder), []):
+            others = {run: how for run, how in self.users[path].items() if run != other_than}
+            if others:
+                found[path] = others
+        return found
+
+    _below: dict[str, list[str]] | None = field(default=None, repr=False)
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) if storage.is_remote(path) else os.path.dirname(path)
 
 
 def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | None = None) -> References:
-    """What every run in ``runs`` names as its starting or tested checkpoint (see :class:`References`)."""
+    """What every run in ``runs`` names as its starting or tested checkpoint (see :class:`References`).
+
+    A relative reference is resolved against its own run folder, as the package records it (older versions wrote
+    it as given; it is still taken from the run folder, never matched by file name).
+    """
     refs = References(unknown=list(problems or []))
     for run in runs:
         try:
@@ -125,26 +158,34 @@ def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | No
         except ArcCkptError as e:
             refs.unknown.append((run.path, str(e)))
             continue
-        for ref in _references(summary):
-            if storage.is_remote(ref):
-                refs.exact[ref] = run.path
-                continue
-            if os.path.isabs(ref):
-                refs.exact[os.path.realpath(ref)] = run.path
-                continue
-            inside = os.path.realpath(storage.join(run.path, *ref.replace("\\", "/").split("/")))
-            refs.exact[inside] = run.path
-            tail = "/".join(p for p in ref.replace("\\", "/").split("/") if p not in ("", ".", ".."))
-            if tail:
-                refs.tails[tail] = run.path
+        for ref, how in _references(summary):
+            if storage.is_remote(ref) or os.path.isabs(ref):
+                path = ref
+            else:
+                path = storage.join(run.path, *ref.replace("\\", "/").split("/"))
+            refs.users.setdefault(_resolved(path), {}).setdefault(run.path, how)
     return refs
 
 
-def _references(summary: TrainingSummary | None) -> list[str]:
+def _references(summary: TrainingSummary | None) -> list[tuple[str, str]]:
     if summary is None:
         return []
-    found = [summary.resumed_from, summary.tested_checkpoint, *(r.checkpoint for r in summary.resumes)]
-    return [ref for ref in found if ref]
+    found = [(summary.resumed_from, "resumed from"), *((r.checkpoint, "resumed from") for r in summary.resumes)]
+    found.append((summary.tested_checkpoint, "tested"))
+    return [(ref, how) for ref, how in found if ref]
+
+
+def _resolved(path: str) -> str:
+    """A path as references are compared: local ones resolved (symbolic links, ``..``), URLs normalised."""
+    if storage.is_remote(path):
+        scheme, _, rest = path.partition("://")
+        return f"{scheme}://{posixpath.normpath(rest)}"
+    return os.path.realpath(path)
+
+
+def _because(users: dict[str, str]) -> str:
+    """``the checkpoint that <run> resumed from``, joined with ``and that <run> tested`` for several runs."""
+    return "the checkpoint " + " and ".join(f"that {run} {how}" for run, how in users.items())
 
 
 def plan(
@@ -167,26 +208,85 @@ def plan(
         except Exception as e:
             result.skipped.append((run.path, f"its summary cannot be read ({e}); fix or remove it by hand"))
             continue
+        data = data_folder_for(run)
+        if data is None:
+            result.skipped.append((run.path, f"not under a <data>/{CHECKPOINTS_DIRNAME} folder: no trash for it"))
+            continue
+        why = outside(run.path, data)
+        if why is not None:
+            result.skipped.append((run.path, why))
+            continue
         if summary is not None and summary.status == "running" and not is_stale(summary, now, stale_after):
-            result.skipped.append((run.path, "running (its heartbeat is fresh)"))
+            result.skipped.append((run.path, "running (not stale: its heartbeat is fresh, or its process is alive)"))
             continue
         if run.path in keep:
             result.skipped.append((run.path, f"a keep rule: {keep[run.path]}"))
             continue
-        users = {ckpt: by for ckpt in run.checkpoints if (by := refs.by(ckpt)) is not None and by != run.path}
         if what == "run":
+            users = refs.inside(run.path, other_than=run.path)
             if users:
-                path, by = next(iter(users.items()))
-                result.skipped.append((run.path, f"{storage.basename(path)} is the checkpoint that {by} resumed from"))
+                path, named = next(iter(users.items()))
+                result.skipped.append((run.path, f"{storage.basename(path)} is {_because(named)}"))
                 continue
             result.items.append(Item(run.path, run, "run", _size(run.path)))
-        else:
-            for ckpt in run.checkpoints:
-                if ckpt in users:
-                    result.skipped.append((ckpt, f"the checkpoint that {users[ckpt]} resumed from"))
-                else:
-                    result.items.append(Item(ckpt, run, "weights", _size(ckpt)))
+            continue
+        for ckpt in run.checkpoints:
+            why = outside(ckpt, data)
+            named = refs.by(ckpt, other_than=run.path)
+            if why is not None:
+                result.skipped.append((ckpt, why))
+            elif named:
+                result.skipped.append((ckpt, _because(named)))
+            else:
+                result.items.append(Item(ckpt, run, "weights", _size(ckpt)))
     return result
+
+
+def data_folder_for(run: Run) -> str | None:
+    """The data folder ``run`` sits in: the folder above ``checkpoints/<its recorded root name>/<run>``.
+
+    A root name that itself held a ``checkpoints`` segment (refused since) would make the last ``checkpoints``
+    segment of the path the wrong one; the recorded root name tells them apart. Runs that record none fall back to
+    the last ``checkpoints`` segment.
+    """
+    try:
+        recorded = run.summary.root_name if run.summary is not None else None
+    except ArcCkptError:
+        recorded = None
+    parent = storage.dirname(run.path).replace("\\", "/").rstrip("/")
+    if recorded:
+        suffix = f"/{CHECKPOINTS_DIRNAME}/{recorded.strip('/')}"
+        if parent.endswith(suffix):
+            return parent[: -len(suffix)] or "/"
+    return data_folder_of(run.path)
+
+
+def outside(path: str, folder: str) -> str | None:
+    """Why ``path`` may not be moved or deleted as part of ``folder``, or ``None`` when it may.
+
+    It may not when it is not below ``folder`` (after ``..`` is resolved), when a symbolic link lies on the way
+    from ``folder`` down to it (``path`` included: a link is never followed, so what it points to is never moved),
+    or when it resolves outside ``folder``. ``folder`` itself may be a link (a data folder on another mount).
+    """
+    if storage.is_remote(path) or storage.is_remote(folder):
+        base, target = _resolved(folder).rstrip("/"), _resolved(path)
+        return None if target.startswith(base + "/") else f"outside {folder}: never moved or deleted"
+    base, target = os.path.abspath(folder), os.path.abspath(path)
+    rel = os.path.relpath(target, base)
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return f"outside {folder}: never moved or deleted"
+    current = base
+    for part in rel.split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            return (
+                f"{current} is a symbolic link (to {os.readlink(current)}): prune and trash never follow one, "
+                "so nothing is moved or deleted through it"
+            )
+    real = os.path.realpath(target)
+    if os.path.relpath(real, os.path.realpath(base)).startswith(os.pardir):
+        return f"resolves to {real}, outside {folder}: never moved or deleted"
+    return None
 
 
 def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, str]]]:
@@ -194,7 +294,7 @@ def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, st
     run folders there that could not be read."""
     everything = {run.path: run for run in scope}
     unreadable: list[tuple[str, str]] = []
-    for data in sorted({d for d in (data_folder_of(r.path) for r in scope) if d}):
+    for data in sorted({d for d in (data_folder_for(r) for r in scope) if d}):
         runs, problems = scan_runs(storage.join(data, CHECKPOINTS_DIRNAME))
         unreadable.extend(problems)
         for run in runs:
@@ -209,13 +309,16 @@ def _size(path: str) -> int:
             return int(fs.du(stripped))
         except (FileNotFoundError, OSError):
             return 0
-    if os.path.isfile(path):
-        return os.path.getsize(path)
+    try:
+        if not os.path.isdir(path) or os.path.islink(path):
+            return os.lstat(path).st_size
+    except OSError:
+        return 0
     total = 0
-    for folder, _, files in os.walk(path):
+    for folder, _, files in os.walk(path):  # os.walk does not enter linked folders; lstat does not follow links
         for name in files:
             try:
-                total += os.path.getsize(os.path.join(folder, name))
+                total += os.lstat(os.path.join(folder, name)).st_size
             except OSError:
                 continue
     return total
@@ -230,51 +333,100 @@ def trash_folder(data: str) -> str:
 
 
 def move_to_trash(items: list[Item], now: datetime) -> list[str]:
-    """Move ``items`` into one new trash entry per data folder; return the entries' folders."""
+    """Move ``items`` into one new trash entry per data folder; return the entries' folders.
+
+    Write-ahead: each item is recorded in ``manifest.json`` as ``moving`` before it moves, and as ``moved`` in the
+    next write (the one that records the next item's intent, or the last). Killed at any moment, the entry accounts
+    for everything that left its place; :func:`restore` puts back what is there and drops what never left.
+
+    Raises:
+        UsageError: If an item has no data folder, or the trash folder is reached through a symbolic link.
+        NoMatch: If an item cannot be moved (the entry then holds what was moved before it; restore undoes it).
+    """
     by_data: dict[str, list[Item]] = {}
     for item in items:
-        data = data_folder_of(item.run.path)
+        data = data_folder_for(item.run)
         if data is None:
             raise UsageError(f"{item.run.path}: not under a <data>/checkpoints folder: no trash folder for it")
         by_data.setdefault(data, []).append(item)
-    entries = []
+    planned = []
     for data, group in by_data.items():
         entry = storage.join(trash_folder(data), f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
+        why = outside(entry, data)
+        if why is not None:
+            raise UsageError(f"nothing moved: the trash entry {entry} would be {why}")
+        planned.append((data, entry, group))
+    entries = []
+    for data, entry, group in planned:
         manifest: dict[str, Any] = {
             "schema": "arccnet-ckpt/trash",
-            "version": 1,
+            "version": MANIFEST_VERSION,
             "created_at": now.isoformat(),
             "items": [],
         }
         for index, item in enumerate(group):
+            why = outside(item.path, data)  # again: a folder may have been swapped for a link since the plan
+            if why is not None:
+                raise NoMatch(f"{item.path}: not moved: {why}; {_undo_hint(entry, data, index)}")
             stored = f"items/{index}/{storage.basename(item.path)}"
-            _move(item.path, storage.join(entry, *stored.split("/")))
-            manifest["items"].append(
-                {"original": item.path, "stored": stored, "what": item.what, "bytes": item.size, "run": item.run.path}
-            )
-            storage.write_text(storage.join(entry, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+            record = {
+                "original": item.path,
+                "stored": stored,
+                "what": item.what,
+                "bytes": item.size,
+                "run": item.run.path,
+                "state": "moving",
+            }
+            manifest["items"].append(record)
+            _write_manifest(entry, manifest)
+            try:
+                _move(item.path, storage.join(entry, *stored.split("/")))
+            except (OSError, ArcCkptError) as e:
+                hint = _undo_hint(entry, data, index)
+                raise NoMatch(f"{item.path}: cannot be moved to the trash ({e}); {hint}") from e
+            record["state"] = "moved"
+        _write_manifest(entry, manifest)
         entries.append(entry)
     return entries
 
 
+def _undo_hint(entry: str, data: str, moved: int) -> str:
+    if not moved:
+        return "nothing else was moved"
+    return (
+        f"the {moved} item(s) moved before it are in {entry}: arccnet-ckpt trash restore {storage.basename(entry)} "
+        f"--data {data} puts them back"
+    )
+
+
+def _write_manifest(entry: str, manifest: dict[str, Any]) -> None:
+    """Write ``<entry>/manifest.json`` atomically (the one place it is written: tests kill prune here)."""
+    storage.write_text(storage.join(entry, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+
+
 @dataclass
 class Entry:
-    """One trash entry: a prune that moved items."""
+    """One trash entry: a prune that moved items, or a folder in the trash without a readable manifest."""
 
     path: str
     id: str
-    created_at: datetime
+    data: str
+    created_at: datetime | None
     items: list[dict[str, Any]]
+    problem: str | None = None
+    """Why the entry is incomplete (no readable manifest): never emptied, restore only removes empty folders."""
 
     @property
     def size(self) -> int:
-        """Bytes the entry holds."""
-        return sum(int(item.get("bytes") or 0) for item in self.items)
+        """Bytes the entry's items hold."""
+        return sum(_int(item.get("bytes")) for item in self.items)
 
 
 def entries(data: str) -> list[Entry]:
-    """The trash entries under ``data``, oldest first."""
+    """The trash entries under ``data``, in the order of their ids (the time they were made)."""
     folder = trash_folder(data)
+    if not storage.is_remote(folder) and os.path.islink(folder):
+        raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}): the trash is never used through one")
     if storage.is_remote(folder):
         fs, stripped = storage._fs(folder)
         try:
@@ -282,16 +434,27 @@ def entries(data: str) -> list[Entry]:
         except FileNotFoundError:
             names = []
     else:
-        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        names = (
+            [n for n in os.listdir(folder) if os.path.isdir(os.path.join(folder, n))] if os.path.isdir(folder) else []
+        )
     out = []
     for name in sorted(names):
         path = storage.join(folder, name)
+        why = outside(path, folder)
+        if why is not None:
+            out.append(Entry(path, name, data, None, [], f"{why}; not an entry"))
+            continue
         try:
             manifest = json.loads(storage.read_text(storage.join(path, MANIFEST)))
             created = datetime.fromisoformat(manifest["created_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not an entry (or one being written): left alone
-        out.append(Entry(path, name, created, list(manifest.get("items", []))))
+            items = [dict(item) for item in manifest.get("items", [])]
+        except FileNotFoundError:
+            out.append(Entry(path, name, data, None, [], "incomplete: no manifest.json (a prune killed before it)"))
+            continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            out.append(Entry(path, name, data, None, [], f"incomplete: manifest.json cannot be read ({e})"))
+            continue
+        out.append(Entry(path, name, data, created, items))
     return out
 
 
@@ -310,37 +473,188 @@ def find_entry(data: str, entry_id: str) -> Entry:
     return matches[0]
 
 
-def restore(entry: Entry) -> list[tuple[str, str]]:
-    """Move an entry's items back where they were; return ``(path, problem)`` for those that could not be.
+@dataclass
+class Outcome:
+    """What :func:`restore` or :func:`empty` did to one entry."""
 
-    An item whose original path exists again is left in the trash (nothing is overwritten); the entry is removed
-    once it is empty.
+    done: int = 0
+    """Items put back (restore) or deleted (empty)."""
+    unmoved: int = 0
+    """Items recorded as ``moving`` that had never left their place: dropped from the manifest."""
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """``(path, why)`` for items left in the entry (or dropped with nothing to do)."""
+    left: list[str] = field(default_factory=list)
+    """Files in the entry that the manifest does not account for: never touched."""
+    removed: bool = False
+    """Whether the entry's folder is gone."""
+
+
+def restore(entry: Entry) -> Outcome:
+    """Move an entry's items back where they were.
+
+    An item whose stored copy exists goes back, unless its original place is taken again (nothing is overwritten).
+    An item recorded as ``moving`` that is still at its original place never left: it is dropped from the manifest.
+    An item whose ``stored`` or ``original`` path leaves its place (see :func:`item_paths`) is refused. What the
+    manifest accounts for is removed once it is back; files it does not account for are left and named.
     """
-    problems = []
-    left = []
+    outcome = Outcome()
+    if entry.problem is not None:
+        outcome.problems.append((entry.path, entry.problem))
+        _clear(entry, outcome, accounted=())
+        return outcome
+    remaining = []
     for item in entry.items:
-        original = item["original"]
-        stored = storage.join(entry.path, *str(item["stored"]).split("/"))
-        if _exists(original):
-            problems.append((original, "exists again: left in the trash, nothing overwritten"))
-            left.append(item)
+        paths = item_paths(entry, item)
+        if isinstance(paths, str):
+            outcome.problems.append((str(item.get("original")), f"refused: {paths}"))
+            remaining.append(item)
             continue
-        _move(stored, original)
-    if left:
-        manifest = {"schema": "arccnet-ckpt/trash", "version": 1, "created_at": entry.created_at.isoformat()}
-        storage.write_text(storage.join(entry.path, MANIFEST), json.dumps({**manifest, "items": left}, indent=2))
-    else:
-        remove(entry.path)
-    return problems
+        original, stored = paths
+        here, there = _exists(original), _exists(stored)
+        if here and there:
+            remaining.append(item)
+            outcome.problems.append((original, _both_exist(item, stored)))
+        elif there:
+            _move(stored, original)
+            outcome.done += 1
+        elif here:
+            outcome.unmoved += 1
+        else:
+            outcome.problems.append((original, f"neither it nor its copy {stored} exists: nothing to restore"))
+    _finish(entry, remaining, outcome)
+    return outcome
 
 
-def remove(path: str) -> None:
-    """Delete a trash entry for good."""
+def empty(entry: Entry) -> Outcome:
+    """Delete an entry's items for good: only what its manifest accounts for, and only inside the entry.
+
+    An incomplete entry (no readable manifest) is never emptied. An item recorded as ``moving`` whose original is
+    still in place was interrupted mid-move: it is kept (restore it). Files the manifest does not account for are
+    left, and the entry with them.
+    """
+    outcome = Outcome()
+    if entry.problem is not None:
+        outcome.problems.append((entry.path, f"{entry.problem}: not emptied (arccnet-ckpt trash restore {entry.id})"))
+        return outcome
+    remaining = []
+    for item in entry.items:
+        paths = item_paths(entry, item)
+        if isinstance(paths, str):
+            outcome.problems.append((str(item.get("original")), f"refused: {paths}"))
+            remaining.append(item)
+            continue
+        original, stored = paths
+        here, there = _exists(original), _exists(stored)
+        if there and here and item.get("state") == "moving":
+            remaining.append(item)
+            outcome.problems.append((original, _both_exist(item, stored)))
+        elif there:
+            _delete(stored)
+            outcome.done += 1
+        elif here:
+            outcome.unmoved += 1
+    _finish(entry, remaining, outcome)
+    return outcome
+
+
+def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
+    """``(original, stored)`` of a manifest item, or why they cannot be trusted.
+
+    ``stored`` must be a relative path without ``.``/``..`` that stays inside the entry; ``original`` a path
+    without ``..`` that stays inside ``<data>/checkpoints``. Neither may pass through a symbolic link (see
+    :func:`outside`): a planted manifest moves or deletes nothing elsewhere.
+    """
+    original, stored = item.get("original"), item.get("stored")
+    if not isinstance(stored, str) or not isinstance(original, str) or not stored or not original:
+        return f"the manifest item {item!r} lacks 'original' or 'stored'"
+    parts = stored.replace("\\", "/").split("/")
+    if stored.startswith(("/", "\\")) or "://" in stored or any(p in ("", ".", "..") for p in parts):
+        return f"'stored' {stored!r} must be a plain relative path inside the entry {entry.path}"
+    path = storage.join(entry.path, *parts)
+    why = outside(path, entry.path)
+    if why is not None:
+        return f"'stored' {stored!r}: {why}"
+    if ".." in original.replace("\\", "/").split("/"):
+        return f"'original' {original!r} holds '..': it must name a place inside {entry.data}/{CHECKPOINTS_DIRNAME}"
+    if storage.is_remote(original) != storage.is_remote(entry.data) or not (
+        storage.is_remote(original) or os.path.isabs(original)
+    ):
+        return f"'original' {original!r} must be an absolute path inside {entry.data}/{CHECKPOINTS_DIRNAME}"
+    why = outside(original, storage.join(entry.data, CHECKPOINTS_DIRNAME))
+    if why is not None:
+        return f"'original' {original!r}: {why}"
+    return original, path
+
+
+def _both_exist(item: dict[str, Any], stored: str) -> str:
+    if item.get("state") == "moving":
+        return (
+            f"the move was interrupted, and both it and its copy {stored} exist: nothing changed; compare them and "
+            "remove one by hand"
+        )
+    return "exists again: left in the trash, nothing overwritten"
+
+
+def _finish(entry: Entry, remaining: list[dict[str, Any]], outcome: Outcome) -> None:
+    """Record what is left in the manifest, or, with nothing left, remove the manifest and the empty folders."""
+    if remaining:
+        manifest = {"schema": "arccnet-ckpt/trash", "version": MANIFEST_VERSION}
+        created = entry.created_at.isoformat() if entry.created_at else None
+        _write_manifest(entry.path, {**manifest, "created_at": created, "items": remaining})
+        return
+    _clear(entry, outcome, accounted=(MANIFEST,))
+
+
+def _clear(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> None:
+    """Remove the entry's ``accounted`` files, its leftover temporary manifests and its empty folders; name what
+    else is left (never deleted)."""
+    temporary = f"{storage._TMP_PREFIX}{MANIFEST}."
+    if storage.is_remote(entry.path):
+        fs, stripped = storage._fs(entry.path)
+        for name in accounted:
+            if fs.exists(f"{stripped}/{name}"):
+                fs.rm(f"{stripped}/{name}")
+        fs.invalidate_cache()
+        try:
+            outcome.left = sorted(f"{entry.path}{key[len(stripped) :]}" for key in fs.find(stripped))
+        except FileNotFoundError:
+            outcome.left = []
+        if not outcome.left:
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(stripped, recursive=True)
+            outcome.removed = True
+        return
+    for name in os.listdir(entry.path) if os.path.isdir(entry.path) else []:
+        if name in accounted or name.startswith(temporary):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(entry.path, name))
+    for folder, folders, files in os.walk(entry.path, topdown=False):
+        outcome.left.extend(os.path.join(folder, name) for name in files)
+        # os.walk lists a link to a folder among the folders, and never enters it: it is left, like a file.
+        outcome.left.extend(os.path.join(folder, n) for n in folders if os.path.islink(os.path.join(folder, n)))
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)  # only an empty folder goes
+    outcome.left.sort()
+    outcome.removed = not os.path.lexists(entry.path)
+
+
+def _delete(path: str) -> None:
+    """Delete a stored item for good (a link itself, never what it points to)."""
     if storage.is_remote(path):
         fs, stripped = storage._fs(path)
         fs.rm(stripped, recursive=True)
+        fs.invalidate_cache()
+    elif os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)  # never follows a link inside
     else:
-        shutil.rmtree(path)
+        os.unlink(path)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _exists(path: str) -> bool:
