@@ -253,13 +253,15 @@ def test_a_prune_killed_at_random_moments_loses_nothing(
     restore_everything(capsys, data)
     before = tree(data)
 
-    kills = half_way = 0
+    kills = half_way = tries = 0
     rng = random.Random(16)  # noqa: S311 - kill moments, not secrets
-    for _ in range(12):
+    # A busy machine can finish a prune before its kill lands: go on until 10 kills landed (bounded).
+    while kills < 10 and tries < 40:
+        tries += 1
         child = subprocess.Popen([sys.executable, str(HELPER), *argv], stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         assert child.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0, window))
+        time.sleep(rng.uniform(0, 0.8 * window))
         child.send_signal(signal.SIGKILL)
         kills += child.wait(timeout=60) == -signal.SIGKILL
         half_way += _half_way(data)
