@@ -12,12 +12,14 @@ Folders written by the older manual system (no ``schema_version``, naive local t
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import hashlib
 import json
 import math
 import os
 import re
+import stat
 import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
@@ -391,19 +393,29 @@ class Run:
             self._loaded[filename] = None
             return None
         except (OSError, UnicodeDecodeError) as e:
-            error = ArtifactError(f"{source}: cannot be read: {e}")
+            error = _unreadable(source, e)
             self._errors[filename] = error
             raise error from e
         return self._adopt(model, raw)
 
     def _adopt(self, model: type[ArtifactT], raw: str | bytes) -> ArtifactT:
-        """Parse ``raw`` as ``model`` (converting a legacy file) and cache the result or the error."""
+        """Parse ``raw`` as ``model`` (converting a legacy file) and cache the result or the error.
+
+        Whatever the bytes hold, the outcome is the file's value or an :class:`ArtifactError` naming it: a file from a
+        shared folder is untrusted input, and one bad file must not stop a listing of all the others.
+        """
         filename = model.filename
         try:
             value = self._parse(model, raw)
         except ArtifactError as e:
             self._errors[filename] = e
             raise
+        # RecursionError: [[[[...]]]] nested deeper than Python's parser goes; the others: a legacy file's values of
+        # a type or range its conversion did not expect (a year-1 time, a list where a name belongs).
+        except (RecursionError, ValueError, TypeError, OverflowError) as e:
+            error = _unreadable(storage.join(self.path, filename), e)
+            self._errors[filename] = error
+            raise error from e
         self._loaded[filename] = value
         return value
 
@@ -614,6 +626,11 @@ def load_run(path: PathLike) -> Run:
     _require_folder(run.path)
     run._load_all(strict=True)
     if all(run._loaded.get(f) is None for f in _FILES):
+        if not storage.is_remote(run.path) and _holds_an_interrupted_write(run.path):
+            raise RunNotFoundError(
+                f"{run.path}: an incomplete run: it holds only the temporary file of an interrupted first write "
+                f"({storage._TMP_PREFIX}*), so it was killed at its start and has nothing to load"
+            )
         raise RunNotFoundError(
             f"{run.path}: not a run folder: it holds none of {', '.join(_FILES)}; "
             "to list the runs under a folder, use find_runs(data_folder, root_name)"
@@ -719,15 +736,16 @@ def _scan_runs(text: str, root: str, *, recursive: bool) -> tuple[list[Run], lis
     for path, name, location, raw in scan(text, root, recursive=recursive):
         run = Run._from_scan(path, name, location or None)
         try:
-            if isinstance(raw, OSError):
-                raise raw
+            if isinstance(raw, Exception):  # an OSError, or a remote store's own error from the batched read
+                raise _unreadable(storage.join(path, SUMMARY_FILE), raw)
             if raw is None:
                 run._load_all(strict=True)  # a run that stopped before its summary: what it has must be valid
             else:
                 run._adopt(TrainingSummary, raw)
             start = run.start_time
         except (ArcCkptError, OSError, ValueError) as e:
-            problems.append((path, str(e)))
+            # "training_summary.json: cannot be read: ...": the message names the file, not its folder again
+            problems.append((path, str(e).removeprefix(path + ("/" if remote else os.sep))))
             continue
         keyed.append((start is None, start or _EPOCH, path, run))
     keyed.sort(key=lambda item: item[:3])
@@ -838,26 +856,114 @@ def read_checkpoint_entry(checkpoint: PathLike) -> dict[str, Any] | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+MAX_JSON_BYTES = 16 * 1024 * 1024
+"""The largest JSON file of a run folder that is read (16 MiB); a larger one is unreadable, with that reason.
+
+A run's files are a few KB (``history.json`` of a long run a few MB): a bigger one is not a run file, and reading a
+stray 1 GB file (or ``/dev/zero``) would only exhaust memory."""
+
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    # A FIFO opened without O_NONBLOCK waits for a writer for ever; O_NOCTTY: a terminal device never becomes ours.
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+
+
 def _read(path: str) -> str | bytes:
-    return storage.read_text(path) if storage.is_remote(path) else _read_local(path)
+    """The bytes of one JSON file of a run folder (local or remote), checked by :func:`_read_local`'s rules.
+
+    Raises:
+        OSError: If it cannot be read, is not a regular file, or is larger than :data:`MAX_JSON_BYTES`.
+    """
+    return _read_remote(path) if storage.is_remote(path) else _read_local(path)
 
 
 def _read_local(path: str) -> bytes:
-    # Unbuffered os.read: for thousands of 1-2 KB files, about twice as fast as open().read().
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    """Read a regular file of at most :data:`MAX_JSON_BYTES`, whatever sits under its name.
+
+    Data folders are shared: a FIFO, a device (a link to ``/dev/zero``), a socket or a folder may carry a JSON
+    file's name. The file is opened non-blocking (a FIFO cannot hang the read), and ``fstat`` of the open file, not
+    of the name, decides: a symlink is followed, but what it leads to must be a regular file, even if the name is
+    swapped between a check and the read.
+    """
     try:
-        first = os.read(fd, _READ_SIZE)
-        if len(first) < _READ_SIZE:  # the whole file (a run's JSON is a few KB): one read call, not two
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # what opening a Unix socket gives
+            raise _not_regular(path) from e
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, info.st_mode)
+        if info.st_size > MAX_JSON_BYTES:
+            raise _too_large(info.st_size)
+        # One read call for the whole file (a run's JSON is a few KB): unbuffered os.read, about twice as fast as
+        # open().read() for thousands of small files. The loop only runs for a short read, or a file that grows.
+        first = os.read(fd, info.st_size + 1)
+        if len(first) == info.st_size:
             return first
         chunks = [first]
+        size = len(first)
         while chunk := os.read(fd, _READ_SIZE):
+            size += len(chunk)
+            if size > MAX_JSON_BYTES:
+                raise _too_large(size)
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
 
 
+def _read_remote(path: str) -> bytes:
+    """As :func:`_read_local` for a URL: at most :data:`MAX_JSON_BYTES` + 1 bytes are fetched."""
+    import fsspec
+
+    fs, stripped = fsspec.core.url_to_fs(path)
+    with fs.open(stripped, "rb") as fh:
+        data = bytes(fh.read(MAX_JSON_BYTES + 1))
+    if len(data) > MAX_JSON_BYTES:
+        raise _too_large(None)
+    return data
+
+
 _READ_SIZE = 1 << 16
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(path: str, mode: int | None = None) -> OSError:
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = 0
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return OSError(f"{kind}, not a regular file: only regular files are read")
+
+
+def _too_large(size: int | None) -> OSError:
+    held = f" (it holds {size:,} bytes)" if size is not None else ""
+    return OSError(f"larger than the {MAX_JSON_BYTES // (1024 * 1024)} MiB limit for a run's JSON file{held}: not read")
+
+
+def _unreadable(source: str, error: BaseException) -> ArtifactError:
+    """The one message for a file of a run folder that cannot be read or decoded, naming the file."""
+    if isinstance(error, RecursionError):
+        reason = "nested too deeply to be read as JSON"
+    elif isinstance(error, OSError) and error.strerror:
+        reason = error.strerror  # "Is a directory", without "[Errno 21]" and the path again
+    else:
+        reason = str(error) or type(error).__name__
+    return ArtifactError(f"{source}: cannot be read: {reason}")
 
 
 def _require_folder(path: str) -> None:
@@ -874,8 +980,22 @@ def _require_folder(path: str) -> None:
         raise RunNotFoundError(f"{path}: no such run folder")
 
 
+INTERNAL_FILES = frozenset({storage.CLAIM_MARKER})
+"""Files of a run folder that belong to the package's machinery, not to the run: never listed as its files."""
+
+
 def list_files(folder: str) -> list[str]:
-    """Paths of the files directly in ``folder``; empty if it does not exist."""
+    """Paths of the files directly in ``folder`` (regular files, or links to them), without :data:`INTERNAL_FILES`;
+    empty if it does not exist."""
+    return [path for path, _ in _list_files(folder, sizes=False)]
+
+
+def list_file_sizes(folder: str) -> list[tuple[str, int]]:
+    """``(name, bytes)`` of the files :func:`list_files` lists, sorted by name."""
+    return sorted((storage.basename(path), size) for path, size in _list_files(folder, sizes=True))
+
+
+def _list_files(folder: str, *, sizes: bool) -> list[tuple[str, int]]:
     if storage.is_remote(folder):
         import fsspec
 
@@ -884,15 +1004,27 @@ def list_files(folder: str) -> list[str]:
             entries = fs.ls(stripped, detail=True)
         except FileNotFoundError:
             return []
-        return [storage.join(folder, e["name"].rstrip("/").rsplit("/", 1)[-1]) for e in entries if e["type"] == "file"]
+        named = ((e["name"].rstrip("/").rsplit("/", 1)[-1], e) for e in entries if e["type"] == "file")
+        return [
+            (storage.join(folder, name), int(e.get("size") or 0)) for name, e in named if name not in INTERNAL_FILES
+        ]
+    out = []
     try:
         with os.scandir(folder) as it:
-            return [entry.path for entry in it if entry.is_file()]
+            for entry in it:
+                try:
+                    # is_file() follows a link: a FIFO, a device or a link to one is not a file of the run.
+                    if entry.name in INTERNAL_FILES or not entry.is_file():
+                        continue
+                    out.append((entry.path, entry.stat().st_size if sizes else 0))
+                except OSError:  # removed, or a link that broke, while the folder was listed
+                    continue
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return out
 
 
-_ScanItem = tuple[str, str, str, "bytes | str | OSError | None"]
+_ScanItem = tuple[str, str, str, "bytes | str | Exception | None"]
 
 
 def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanItem]:
@@ -931,10 +1063,25 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
                     raw = e
                 if raw is not None:
                     yield path, name, rel, raw
-                elif any(os.path.isfile(os.path.join(path, marker)) for marker in _PARTIAL_MARKERS):
+                elif any(os.path.isfile(os.path.join(path, marker)) for marker in _PARTIAL_MARKERS) or (
+                    _holds_an_interrupted_write(path)
+                ):
                     yield path, name, rel, None
                 elif recursive:
                     stack.append((path, f"{rel}/{name}" if rel else name))
+
+
+_INTERRUPTED_WRITES = tuple(f"{storage._TMP_PREFIX}{name}." for name in _FILES)
+
+
+def _holds_an_interrupted_write(folder: str) -> bool:
+    """Whether ``folder`` holds a temporary file of a run's JSON (``.arc-tmp-config.json.<hex>``): a run killed
+    while its first file was written, which is a run (``incomplete``), not a folder to search further."""
+    try:
+        with os.scandir(folder) as it:
+            return any(entry.name.startswith(_INTERRUPTED_WRITES) for entry in it)
+    except OSError:
+        return False
 
 
 def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanItem]:
@@ -942,7 +1089,8 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
     fs, stripped = storage.fs_for_many_reads(folder)
     base = stripped.rstrip("/")
     try:
-        files = fs.find(base, maxdepth=None if recursive else 2)
+        # With detail, the listing gives each object's size at no extra cost: an over-size summary is never fetched.
+        files = fs.find(base, maxdepth=None if recursive else 2, detail=True)
     except FileNotFoundError:
         return
     runs: dict[tuple[str, ...], set[str]] = {}
@@ -960,7 +1108,10 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
     # The outermost run folder wins: files in sub-folders of a run are not runs of their own.
     run_dirs = {p for p in run_dirs if not any(p[:i] in run_dirs for i in range(1, len(p)))}
     summaries = ["/".join((base, *p, SUMMARY_FILE)) for p in run_dirs if SUMMARY_FILE in runs[p]]
-    contents: dict[str, Any] = fs.cat(summaries, on_error="return") if summaries else {}
+    too_large = {key for key in summaries if int(files[key].get("size") or 0) > MAX_JSON_BYTES}
+    wanted = [key for key in summaries if key not in too_large]
+    contents: dict[str, Any] = fs.cat(wanted, on_error="return") if wanted else {}
+    contents.update({key: _too_large(int(files[key]["size"])) for key in too_large})
     for parts in sorted(run_dirs):
         location = "/".join(x for x in (root, *parts[:-1]) if x)
         key = "/".join((base, *parts, SUMMARY_FILE))

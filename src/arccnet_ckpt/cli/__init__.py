@@ -57,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (and exit code 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {output.escape(message)} (see {self.prog} --help)\n")
 
 
 # ------------------------------------------------------------------------------------------------- run records
@@ -279,7 +279,7 @@ def _warn_problems(found: Found) -> None:
 
 
 def _message(text: str) -> None:
-    sys.stderr.write(f"{PROG}: {text}\n")
+    output.write_line(f"{PROG}: {text}", sys.stderr)
 
 
 def _sorted(runs: list[Run], spec: str | None, problems: list[tuple[str, str]]) -> list[Run]:
@@ -311,8 +311,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     runs = _sorted(_filtered(args, found, now, default_kind=None), args.sort, found.problems)
     if args.limit is not None:
         runs = runs[: args.limit]
-    stale_after = _stale_after(args)
-    records = [(run, run_record(run, now, stale_after)) for run in runs]
+    records = _records(runs, now, _stale_after(args), found.problems)
+    runs = [run for run, _ in records]
     if not args.cols and len({r["root_name"] for _, r in records}) > 1:
         columns.insert(1, "root")
     problems = found.problems
@@ -322,6 +322,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 "schema": "arccnet-ckpt/runs",
                 "version": output.JSON_VERSION,
                 "runs": [_with_columns(run, rec, columns, args.cols, problems) for run, rec in records],
+                "unreadable": [{"path": p, "problem": m} for p, m in problems],
             }
         )
     elif args.format == "jsonl":
@@ -341,6 +342,19 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _message("no run matches")
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+def _records(
+    runs: list[Run], now: datetime, stale_after: timedelta, problems: list[tuple[str, str]]
+) -> list[tuple[Run, dict[str, Any]]]:
+    """Each run with its :func:`run_record`; a run whose record needs a file that cannot be read is a problem."""
+    records = []
+    for run in runs:
+        try:
+            records.append((run, run_record(run, now, stale_after)))
+        except ArcCkptError as e:
+            problems.append((run.path, str(e)))
+    return records
 
 
 def _with_columns(
@@ -381,10 +395,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
     colour = output.use_colour(sys.stdout)
     summary = run.summary
-    lines = [
+    shown = _shown_status(record)
+    lines: list[tuple[str, str | list[tuple[str, str | None]]]] = [
         ("run", f"{record['root_name']}/{run.name}" if record["root_name"] else run.name),
         ("path", run.path),
-        ("status", output.paint(_shown_status(record), _shown_status(record), colour) + f"  ({record['kind']})"),
+        ("status", [(shown, shown), (f"  ({record['kind']})", None)]),
         ("model / loss", f"{record['model_name']} / {record['loss_function']}"),
         ("started", _when(record["start_time"])),
         ("ended", _when(record["end_time"])),
@@ -419,9 +434,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append(("config from", config_source_line(config)))
     for entry in summary.loggers if summary is not None else []:
         lines.append(("logger", logger_line(entry)))
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        sys.stdout.write(f"{key.ljust(width)}  {value}\n")
+    output.key_values(lines, colour=colour)
     if record["test_results"]:
         sys.stdout.write("\n")
         output.table(["TEST METRIC", "VALUE"], sorted(record["test_results"].items()), colour=colour)
@@ -434,9 +447,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
         output.table(["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"], rows, colour=colour)
         if report.accuracy is not None:
-            sys.stdout.write(
-                f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples\n"
-            )
+            output.write_line(f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples")
     if report is not None and report.confusion_matrix:
         sys.stdout.write("\nconfusion matrix (rows: true class, columns: predicted)\n")
         names = report.class_names or [str(i) for i in range(len(report.confusion_matrix))]
@@ -446,10 +457,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         output.table(["TRUE \\ PRED", *names, "TOTAL"], matrix_rows, colour=colour)
     notes = run.notes
     if notes:
-        sys.stdout.write("\nnotes\n" + "".join(f"  {n}\n" for n in notes))
+        sys.stdout.write("\nnotes\n")
+        for note in notes:
+            output.write_line(f"  {note}")
     sys.stdout.write("\nfiles\n")
-    width = max((len(name) for name, _ in files), default=0)
-    for name, size in files:
+    names = [output.escape(name) for name, _ in files]
+    width = max(map(len, names), default=0)
+    for name, (_, size) in zip(names, files, strict=True):
         sys.stdout.write(f"  {name.ljust(width)}  {output.human_bytes(size):>10}\n")
     return EXIT_OK
 
@@ -471,11 +485,9 @@ def _dump(record: Any) -> Any:
 
 
 def _files(run: Run) -> list[tuple[str, int]]:
-    if storage.is_remote(run.path):
-        fs, stripped = storage._fs(run.path)
-        return sorted((e["name"].rsplit("/", 1)[-1], int(e.get("size") or 0)) for e in fs.ls(stripped, detail=True))
-    with os.scandir(run.path) as it:
-        return sorted((e.name, e.stat().st_size) for e in it if e.is_file())
+    from arccnet_ckpt.runs import list_file_sizes
+
+    return list_file_sizes(run.path)
 
 
 def _when(value: datetime | None) -> str:
@@ -516,7 +528,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         checkpoint = best.best_checkpoint
         if checkpoint is None:
             raise NoMatch(f"{best.path}: the best run by {args.by} ({best_value:.4g}) has no checkpoint")
-        sys.stdout.write(checkpoint + "\n")
+        _write_value(checkpoint)
     elif args.print == "json":
         output.dump_json(
             {
@@ -530,8 +542,13 @@ def cmd_best(args: argparse.Namespace) -> int:
             }
         )
     else:
-        sys.stdout.write(best.path + "\n")
+        _write_value(best.path)
     return EXIT_OK
+
+
+def _write_value(text: str) -> None:
+    """A path for ``$(...)``: exact when stdout is a pipe, escaped on a terminal (it was read from a shared folder)."""
+    sys.stdout.write((output.escape(text) if sys.stdout.isatty() else text) + "\n")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -552,7 +569,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         output.dump_csv(["section", "key", "a", "b", "delta", "judgement"], rows)
     else:
         colour = output.use_colour(sys.stdout)
-        sys.stdout.write(f"a: {a.path}\nb: {b.path}\n")
+        output.write_line(f"a: {a.path}")
+        output.write_line(f"b: {b.path}")
         if not rows:
             sys.stdout.write("no differences\n")
         for section in ("config", "metric", "per-class f1", "package"):
@@ -687,7 +705,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         output.dump_csv(["path", "problem"], problems)
     else:
         for path, problem in problems:
-            sys.stdout.write(f"{path}: {problem}\n")
+            output.write_line(f"{path}: {problem}")
     checked = len(found.runs) + len(found.problems)
     _message(f"verified {checked} run(s): {len(problems)} problem(s)")
     if not checked:
@@ -769,7 +787,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         if rows2:
             output.table(["RUN", "STATUS", "WHAT", "SIZE", "PATH"], rows2, colour=colour)
         for path, reason in planned.skipped:
-            sys.stdout.write(f"left {path}: {reason}\n")
+            output.write_line(f"left {path}: {reason}")
         for path, problem in planned.unknown:
             _message(f"warning: {path} cannot be read ({problem}): --yes will refuse to move anything")
         summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
@@ -873,7 +891,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(page)
         return EXIT_OK
     storage.write_text(target, page)
-    sys.stdout.write(f"{target}\n")
+    output.write_line(target)
     return EXIT_OK
 
 
@@ -1038,16 +1056,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as e:
-        sys.stderr.write(f"{PROG} {args.verb}: error: {e}\n")
+        output.write_line(f"{PROG} {args.verb}: error: {e}", sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `arccnet-ckpt ls | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except (ArcCkptError, OSError) as e:
-        sys.stderr.write(f"{PROG} {args.verb}: {e}\n")
+        output.write_line(f"{PROG} {args.verb}: {e}", sys.stderr)
         return EXIT_PROBLEMS
     except Exception as e:  # a storage back-end's own error (botocore: no credentials, no endpoint...)
-        sys.stderr.write(f"{PROG} {args.verb}: {type(e).__name__}: {e}\n")
+        output.write_line(f"{PROG} {args.verb}: {type(e).__name__}: {e}", sys.stderr)
         return EXIT_PROBLEMS
     finally:
         if collecting:

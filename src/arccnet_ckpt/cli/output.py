@@ -2,6 +2,10 @@
 
 JSON documents carry ``"schema"`` (what they describe) and ``"version"`` (:data:`JSON_VERSION`); nothing but the
 document goes to stdout, so ``arccnet-ckpt ls --format json | jq`` always works. Messages go to stderr.
+
+Every text the command line prints for a person (tables, ``show``'s key-value lines, ``verify``/``prune`` lines,
+messages on stderr) passes through :func:`escape`: folder names and JSON strings come from shared folders, and a
+control character in them must not drive the terminal. JSON and CSV carry the exact values.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -33,6 +38,53 @@ _COLOURS = {
 }
 
 
+# C0 controls (newline, carriage return, tab and ESC, which starts every terminal sequence: OSC titles, clear-screen,
+# OSC 8 links), DEL, C1 controls (0x9b is a one-byte CSI), the bidirectional overrides, embeddings and isolates that
+# reorder what is shown (U+202A-U+202E, U+2066-U+2069, and the marks U+200E, U+200F, U+061C), and the line and
+# paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: object) -> str:
+    """``text`` safe to print on a terminal: control and bidi characters written as escapes (``\\x1b``, ``\\n``,
+    ``\\u202e``), everything else unchanged.
+
+    A folder named ``\\x1b]0;pwned\\x07`` would retitle the terminal, ``\\x1b[2J`` clear it, and a newline forge a
+    table row; escaped, each shows as what it is. Printable text, accents and CJK included, is left as it is.
+    """
+    value = str(text)
+    return _UNSAFE.sub(_escaped, value) if _UNSAFE.search(value) is not None else value
+
+
+def write_line(text: object, out: TextIO | None = None) -> None:
+    """Print one line of text for a person, escaped (see :func:`escape`)."""
+    (out or sys.stdout).write(escape(text) + "\n")
+
+
+def key_values(lines: Sequence[tuple[str, str | Sequence[tuple[str, str | None]]]], *, colour: bool) -> None:
+    """Print ``key  value`` lines with the keys aligned (``show``).
+
+    Args:
+        lines: ``(key, value)``; a value is a string, or ``(text, style)`` parts whose styles :func:`paint` applies.
+        colour: Whether to colour (see :func:`use_colour`).
+    """
+    width = max((len(key) for key, _ in lines), default=0)
+    for key, value in lines:
+        parts = [(value, None)] if isinstance(value, str) else value
+        text = "".join(paint(part, style, colour) for part, style in parts)
+        sys.stdout.write(f"{escape(key).ljust(width)}  {text}\n")
+
+
 def use_colour(stream: TextIO) -> bool:
     """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
     if os.environ.get("NO_COLOR"):
@@ -42,8 +94,9 @@ def use_colour(stream: TextIO) -> bool:
 
 
 def paint(text: str, style: str | None, colour: bool) -> str:
-    """``text`` in the colour of ``style`` (a status, ``better``/``worse``, ``header``) when ``colour``."""
+    """``text``, escaped, in the colour of ``style`` (a status, ``better``/``worse``, ``header``) when ``colour``."""
     code = _COLOURS.get(style or "")
+    text = escape(text)
     return f"\033[{code}m{text}\033[0m" if colour and code else text
 
 
@@ -89,7 +142,8 @@ def table(
     out = out or sys.stdout
     raw = [list(r) for r in rows]
     columns = list(zip(*raw, strict=True)) if raw else [() for _ in headers]
-    text_columns = [[cell(v) for v in column] for column in columns]
+    text_columns = [[escape(cell(v)) for v in column] for column in columns]
+    headers = [escape(h) for h in headers]
     widths = [max([len(h), *map(len, column)]) for h, column in zip(headers, text_columns, strict=True)]
     numeric = [_numeric_column(column) for column in columns]
     last = len(headers) - 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import datetime, timedelta
 
 from arccnet_ckpt import capture, storage
+from arccnet_ckpt.artifacts import ClassificationReport, TrainingSummary
 from arccnet_ckpt.cli.select import is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
@@ -17,10 +19,11 @@ def verify_runs(runs: list[Run], *, load: bool, now: datetime, stale_after: time
 
     Checks that every JSON file validates (legacy files converted as the loader does), that the best checkpoint
     the summary names exists, that a completed training run has a checkpoint at all, that no temporary file of an
-    interrupted write is left, and that no run says ``running`` with a stale heartbeat. With ``load``, each best
-    checkpoint is read with ``torch.load`` (this imports torch), and its ``hyper_parameters`` and
-    ``datamodule_hyper_parameters`` are checked for secrets written as they are (a secret-named key whose value is not
-    ``***``, credentials inside a string): reading them needs the checkpoint loaded, so this check comes with ``load``.
+    interrupted write is left, that ``classification_report.json`` and the summary's ``test_results`` agree, and
+    that no run says ``running`` with a stale heartbeat. With ``load``, each best checkpoint is read with
+    ``torch.load`` (this imports torch), and its ``hyper_parameters`` and ``datamodule_hyper_parameters`` are checked
+    for secrets written as they are (a secret-named key whose value is not ``***``, credentials inside a string):
+    reading them needs the checkpoint loaded, so this check comes with ``load``.
     """
     problems: list[tuple[str, str]] = []
     for run in runs:
@@ -45,6 +48,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
         summary = run.summary
     except ArcCkptError:
         return problems
+    problems.extend((run.path, problem) for problem in _test_results_disagree(run))
     recorded = summary.best_model_path if summary else None
     checkpoint = run.best_checkpoint
     if recorded and (checkpoint is None or storage.basename(checkpoint) != storage.basename(recorded)):
@@ -57,6 +61,45 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
     if load and checkpoint is not None:
         problems.extend(_load(run.path, checkpoint))
     return problems
+
+
+def _test_results_disagree(run: Run) -> list[str]:
+    """The problem, if any, of a ``classification_report.json`` and a summary ``test_results`` that disagree.
+
+    The test end writes the report first, then the summary: a run killed between the two has a report whose numbers
+    the summary lacks (or, after a second test, still holds the first test's). Metrics only one file has (a script
+    that wrote a subset by hand) and ``null`` ones are not compared, nor a ``running`` run: a live one may be between
+    the two writes now (a dead one is reported as stale).
+    """
+    try:
+        report, summary = run.report, run.summary
+    except ArcCkptError:
+        return []  # reported above
+    if report is None or summary is None or summary.status == "running" or not report.test_metrics:
+        return []
+    files = f"{ClassificationReport.filename} and {TrainingSummary.filename}"
+    if not summary.test_results:
+        return [
+            f"{files} disagree: the report holds test metrics ({', '.join(sorted(report.test_metrics))}) and the "
+            "summary's test_results is empty (killed between the two writes at the end of a test?)"
+        ]
+    differ = [
+        f"{key} {value!r} != {summary.test_results[key]!r}"
+        for key, value in sorted(report.test_metrics.items())
+        if _differ(value, summary.test_results.get(key))
+    ]
+    if not differ:
+        return []
+    return [
+        f"{files} disagree on {', '.join(differ)} (report != summary test_results): the summary is from another test, "
+        "or a run was killed between the two writes at the end of a test"
+    ]
+
+
+def _differ(a: object, b: object) -> bool:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool) or isinstance(b, bool):
+        return False  # a metric one file lacks, or a null: nothing to compare
+    return not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
