@@ -83,14 +83,17 @@ MINIMISED_WORDS: frozenset[str] = frozenset(
 """The name rule: a metric whose name holds one of these words (``val_loss``, ``test_error_rate``, ``brier``,
 ``duration_seconds``) is minimised; every other (F1, accuracy, precision, AUROC...) is maximised."""
 
+_MONITORED_ALIASES = ("best_metric_value", "best")
 _STAGES = ("best_", "train_", "val_", "valid_", "validation_", "test_")
 _SUFFIXES = ("_epoch", "_step")
+_KEY_PREFIXES = ("history.", "test_results.", "minimal.", "report.")
 
 
 def metric_base(name: str) -> str:
     """A metric's name without its stage and aggregation: ``best_val_f1``, ``test_f1``, ``val/f1`` and
     ``train_f1_epoch`` are all ``f1``; ``test_f1/dataloader_idx_1`` is ``f1`` too."""
-    text = name.lower().split("/dataloader_idx_")[0].replace("/", "_").replace("-", "_")
+    text = name.rsplit(".", 1)[-1] if name.startswith(_KEY_PREFIXES) else name  # history.best.val_f1: val_f1
+    text = text.lower().split("/dataloader_idx_")[0].replace("/", "_").replace("-", "_")
     for prefix in _STAGES:  # in order: best_ comes before the stage (best_val_f1)
         text = text.removeprefix(prefix)
     for suffix in _SUFFIXES:
@@ -107,7 +110,7 @@ def metric_mode(
     1. ``explicit`` (the caller's ``mode=``/``--mode``) wins;
     2. a metric of the monitored kind takes the run's recorded ``mode``: the same name once stripped of its stage and
        aggregation (:func:`metric_base`), so with ``monitor="val_error", mode="min"`` the metrics ``val_error``,
-       ``best_val_error``, ``test_error`` and ``history.best.val_error`` are all minimised;
+       ``best_val_error``, ``test_error``, ``history.best.val_error`` and ``best_metric_value`` are all minimised;
     3. else the name rule (:data:`MINIMISED_WORDS`): ``test_loss``, ``val_mae``... are minimised, the rest maximised.
 
     Raises:
@@ -119,6 +122,8 @@ def metric_mode(
                 f"mode must be 'min' or 'max', got {explicit!r} (or None: from the run's monitor, else the name)"
             )
         return "min" if explicit == "min" else "max"
+    if monitor and name.rsplit(".", 1)[-1] in _MONITORED_ALIASES:
+        name = monitor  # best_metric_value (and the `best` column) is the monitored metric's best value
     if monitor and mode in ("min", "max") and metric_base(name) == metric_base(monitor):
         return "min" if mode == "min" else "max"
     words = metric_base(name).replace(".", "_").split("_")
