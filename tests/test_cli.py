@@ -379,7 +379,7 @@ def test_diff_shows_only_what_changed(zoo: Zoo, capsys: pytest.CaptureFixture[st
     code, out, _ = cli(capsys, "diff", zoo.a, zoo.b, "--format", "json")
     assert code == 0
     document = json.loads(out)
-    assert document["config"] == [{"key": "LEARNING_RATE", "a": 0.1, "b": 0.01}]  # BATCH_SIZE is the same
+    assert document["config"] == [{"key": "LEARNING_RATE", "a": 0.1, "b": 0.01, "at_default": False}]  # BATCH_SIZE same
     metrics = {m["name"]: m for m in document["metrics"]}
     assert metrics["best_val_f1"]["delta"] == pytest.approx(-0.1)
     assert metrics["best_val_f1"]["better"] is False

@@ -118,7 +118,7 @@ def test_diff_and_report_on_s3(bucket: tuple, tmp_path: Path, capsys: pytest.Cap
     _, _, local = bucket
     code, out, _ = cli(capsys, "diff", _url(local["a"]), _url(local["b"]), "--format", "json")
     assert code == 0
-    assert json.loads(out)["config"] == [{"key": "LR", "a": 0.1, "b": 0.01}]
+    assert json.loads(out)["config"] == [{"key": "LR", "a": 0.1, "b": 0.01, "at_default": False}]
     target = tmp_path / "cmp.html"
     code, _, err = cli(capsys, "report", _url(local["a"]), _url(local["b"]), "-o", target)
     assert code == 0, err

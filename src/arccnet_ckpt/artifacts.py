@@ -187,6 +187,12 @@ class GitInfo(_Record):
     commit: str | None = None
     branch: str | None = None
     dirty: bool | None = None
+    source: Literal["script", "module", "cwd"] | None = Field(
+        default=None,
+        description="where the repository was found: the running script's folder, the LightningModule's source "
+        "file's, or the working directory (absent in files written before it was recorded)",
+    )
+    root: str | None = Field(default=None, description="the repository's top folder")
 
 
 class UnserializableValue(_Record):

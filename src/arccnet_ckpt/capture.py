@@ -1032,29 +1032,59 @@ def _env_value(text: str) -> int | str:
     return int(text) if text.strip().isdigit() else text
 
 
-def git_info(cwd: str | None = None) -> dict[str, Any] | None:
-    """Commit, branch and dirty flag of the git repository around ``cwd``; ``None`` outside one (or without git)."""
+GIT_SOURCES = ("script", "module", "cwd")
+"""Where :func:`git_info` looks for the repository, in order: the running script (``__main__``'s file), the
+LightningModule's source file, the working directory."""
 
-    def run(*args: str) -> str | None:
-        try:
-            done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-                ["git", *args],  # noqa: S607 - git from PATH is what the user runs too
-                cwd=cwd or os.getcwd(),
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
 
-    commit = run("rev-parse", "HEAD")
-    if commit is None:
+def git_info(module: Any = None) -> dict[str, Any] | None:
+    """Commit, branch and dirty flag of the repository the run's code came from; ``None`` outside one (or without
+    git).
+
+    The repository is the one holding the running script (``__main__``'s file: ``cd $SCRATCH && python
+    ~/flares/train.py`` finds ``~/flares``), else the one holding ``module``'s class (a script run from a package, a
+    notebook), else the one around the working directory. ``source`` says which (:data:`GIT_SOURCES`) and ``root``
+    is the repository's top folder.
+    """
+    for source, folder in _git_candidates(module):
+        root = _git(folder, "rev-parse", "--show-toplevel")
+        commit = _git(folder, "rev-parse", "HEAD") if root else None
+        if root is None or commit is None:
+            continue
+        branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        status = _git(root, "status", "--porcelain", "--untracked-files=no")
+        dirty = None if status is None else bool(status)
+        return {"commit": commit, "branch": branch, "dirty": dirty, "source": source, "root": root}
+    return None
+
+
+def _git_candidates(module: Any) -> list[tuple[str, str]]:
+    """``(source, folder)`` for the script, the module's class and the working directory, in that order."""
+    out: list[tuple[str, str]] = []
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if isinstance(script, str) and os.path.isfile(script):
+        out.append(("script", os.path.dirname(os.path.abspath(script))))
+    if module is not None:
+        defined_in = getattr(sys.modules.get(type(module).__module__), "__file__", None)
+        if isinstance(defined_in, str) and os.path.isfile(defined_in):
+            out.append(("module", os.path.dirname(os.path.abspath(defined_in))))
+    out.append(("cwd", os.getcwd()))
+    return out
+
+
+def _git(folder: str, *args: str) -> str | None:
+    """``git -C folder ARGS``' output, or ``None`` when git fails or is missing."""
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            ["git", "-C", folder, *args],  # noqa: S607 - git from PATH is what the user runs too
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
         return None
-    branch = run("rev-parse", "--abbrev-ref", "HEAD")
-    status = run("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "branch": branch, "dirty": None if status is None else bool(status)}
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def global_seed() -> int | None:
@@ -1229,7 +1259,7 @@ def run_config(
         "callbacks": safely("callbacks", lambda: callback_infos(callbacks, early_stopping_cls, checkpoint_cls), []),
         "model": safely("model info", lambda: model_info(module), None),
         "environment": redaction.tree(environment),
-        "git": safely("git state", git_info, None),
+        "git": safely("git state", lambda: git_info(module), None),
         "seed": global_seed(),
         "created_at": datetime.now(timezone.utc),
     }

@@ -35,7 +35,17 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
 )
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import better, captured_settings, config_settings, config_source_line, logger_run
+from arccnet_ckpt.query import (
+    better,
+    captured_settings,
+    compared_settings,
+    config_settings,
+    config_source_line,
+    logger_run,
+    shorten,
+    task_differences,
+    task_of,
+)
 from arccnet_ckpt.runs import Run, load_run
 
 REPORT_FILENAME = "report.html"
@@ -114,6 +124,7 @@ table.kv td { word-break: break-word; }
 .bar > span { display: block; height: 100%; background: var(--accent); }
 .delta { font-size: 12px; margin-left: 6px; white-space: nowrap; }
 .delta.better { color: var(--better); } .delta.worse { color: var(--worse); } .delta.same { color: var(--muted); }
+.delta.unjudged { color: var(--muted); }
 .figures { display: flex; flex-wrap: wrap; gap: 18px 28px; align-items: flex-start; }
 figure { margin: 8px 0; break-inside: avoid; }
 figure.cm-figure { width: max-content; max-width: 100%; }
@@ -1093,14 +1104,21 @@ def _compare_body(views: list[_View], title: str) -> str:
         f'<span class="mono">{_esc(_run_label(i, v))}</span> {_badge(v.status)}</li>'
         for i, v in enumerate(views)
     )
+    differences = task_differences([task_of(v.summary, v.config, v.report) for v in views])
+    lead = "Deltas are against run #1."
+    if differences:
+        lead += (
+            f" These runs differ in task ({'; '.join(differences)}): their numbers do not compare, so no delta is "
+            "called better or worse."
+        )
     header = (
-        f'<header><h1>{_esc(title)}</h1><p class="sub">Deltas are against run #1.</p>'
+        f'<header><h1>{_esc(title)}</h1><p class="sub task-note">{_esc(lead)}</p>'
         f'<ul class="legend">{legend}</ul></header>'
     )
     return "\n".join(
         [
             header,
-            _section("summary", "Side by side", _compare_table(views)),
+            _section("summary", "Side by side", _compare_table(views, judge=not differences)),
             _section("config", "Configuration differences", _config_diff(views)),
             _section("confusion-matrices", "Confusion matrices", _compare_matrices(views)),
             _section("curves", "Training curves", _compare_curves(views)),
@@ -1119,11 +1137,15 @@ def _compare_problems(views: list[_View]) -> list[str]:
     return [_section("notes", "Files that could not be read", f"<ul>{items}</ul>")] if items else []
 
 
-def _delta_html(name: str, value: float, base: float, monitor: str | None, mode: str | None, unit: str = "") -> str:
+def _delta_html(
+    name: str, value: float, base: float, monitor: str | None, mode: str | None, unit: str = "", *, judge: bool = True
+) -> str:
     delta = value - base
-    verdict = better(name, delta, monitor, mode)
+    verdict = better(name, delta, monitor, mode) if judge else None
     css = "same" if verdict is None else ("better" if verdict else "worse")
-    word = {"same": "no change", "better": "better", "worse": "worse"}[css]
+    if not judge and delta != 0:
+        css = "unjudged"  # runs of different tasks: a change, neither better nor worse
+    word = {"same": "no change", "better": "better", "worse": "worse", "unjudged": "a change (not judged)"}[css]
     sign = "+" if delta > 0 else ""
     text = "\u00b10" if delta == 0 else f"{sign}{_num(delta)}{unit}"
     return f'<span class="delta {css}" title="{word} than run #1">\u0394 {_esc(text)}</span>'
@@ -1137,15 +1159,17 @@ def _numeric_row(
     *,
     fmt: Callable[[float | None], str] = _num,
     unit: str = "",
+    judge: bool = True,
 ) -> str:
-    """A table row of numbers, each after the first with its delta against the first run's."""
+    """A table row of numbers, each after the first with its delta against the first run's (coloured better or
+    worse by the first run's direction for the metric, unless ``judge`` is false)."""
     base = values[0]
     monitor, mode = views[0].monitor, views[0].mode
     cells = []
     for k, value in enumerate(values):
         text = _esc(fmt(value))
         if k > 0 and value is not None and base is not None:
-            text += _delta_html(name, value, base, monitor, mode, unit)
+            text += _delta_html(name, value, base, monitor, mode, unit, judge=judge)
         cells.append(f'<td class="num">{text}</td>')
     return f"<tr><th>{_esc(label)}</th>{''.join(cells)}</tr>"
 
@@ -1164,7 +1188,7 @@ def _early_stop_text(view: _View) -> str:
     return "no" if view.summary is not None and view.summary.early_stopping else _DASH
 
 
-def _compare_table(views: list[_View]) -> str:
+def _compare_table(views: list[_View], *, judge: bool = True) -> str:
     head = "".join(
         f'<th><span class="swatch" style="background:{_colour(i)}"></span> #{i + 1}<br>'
         f'<span class="mono">{_esc(v.name)}</span></th>'
@@ -1184,6 +1208,7 @@ def _compare_table(views: list[_View]) -> str:
             views,
             fmt=_duration,
             unit=" s",
+            judge=judge,
         ),
         _text_row(
             "Epochs trained",
@@ -1193,7 +1218,7 @@ def _compare_table(views: list[_View]) -> str:
     monitors = {v.monitor for v in views}
     if len(monitors) == 1 and None not in monitors:
         monitor = views[0].monitor or "value"
-        rows.append(_numeric_row(f"Best {monitor}", monitor, [v.best_value for v in views], views))
+        rows.append(_numeric_row(f"Best {monitor}", monitor, [v.best_value for v in views], views, judge=judge))
     else:
         rows.append(
             _text_row("Best value", [f"{_esc(v.monitor or _DASH)} = {_esc(_num(v.best_value))}" for v in views])
@@ -1211,7 +1236,7 @@ def _compare_table(views: list[_View]) -> str:
     )
     tests = [v.test_metrics() for v in views]
     for name in sorted({k for t in tests for k in t}):
-        rows.append(_numeric_row(name, name, [t.get(name) for t in tests], views))
+        rows.append(_numeric_row(name, name, [t.get(name) for t in tests], views, judge=judge))
     if not any(tests):
         rows.append(_text_row("Test metrics", ['<span class="missing">not recorded</span>' for _ in views]))
     return (
@@ -1223,25 +1248,31 @@ def _compare_table(views: list[_View]) -> str:
 _UNSET = object()
 
 
-def _differing(settings: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    keys = sorted({k for s in settings for k in s})
-    out = {}
-    for key in keys:
-        values = [s.get(key, _UNSET) for s in settings]
-        first = json.dumps(values[0], sort_keys=True, default=str) if values[0] is not _UNSET else None
-        if any((json.dumps(v, sort_keys=True, default=str) if v is not _UNSET else None) != first for v in values):
-            out[key] = values
-    return out
+def _differing(settings: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The settings that differ, as ``(set by a run, left unset or at Lightning's defaults by every run)``."""
+    chosen: dict[str, list[Any]] = {}
+    defaults: dict[str, list[Any]] = {}
+    for key, at_default in compared_settings(settings):
+        (defaults if at_default else chosen)[key] = [s.get(key, _UNSET) for s in settings]
+    return chosen, defaults
+
+
+def _setting_cell(value: Any) -> str:
+    """A setting in a comparison cell: a long value (a ``trainer.callbacks`` JSON) cut, whole on hover."""
+    if value is _UNSET:
+        return '<td><span class="missing">not set</span></td>'
+    text = _plain(value)
+    short = shorten(text)
+    if short == text:
+        return f"<td>{_esc(text)}</td>"
+    return f'<td title="{_esc(text)}">{_esc(short)}</td>'
 
 
 def _diff_table(diff: dict[str, list[Any]], views: list[_View], css: str) -> str:
     head = "".join(f"<th>#{i + 1}</th>" for i in range(len(views)))
     rows = []
     for key, values in diff.items():
-        cells = "".join(
-            '<td><span class="missing">not set</span></td>' if v is _UNSET else f"<td>{_esc(_plain(v))}</td>"
-            for v in values
-        )
+        cells = "".join(_setting_cell(v) for v in values)
         rows.append(f"<tr><td>{_esc(key)}</td>{cells}</tr>")
     return (
         f'<div class="table-wrap"><table class="kv diff {css}"><thead><tr><th>Setting</th>{head}</tr></thead>'
@@ -1252,10 +1283,16 @@ def _diff_table(diff: dict[str, list[Any]], views: list[_View], css: str) -> str
 def _config_diff(views: list[_View]) -> str:
     missing = [f"#{i + 1}" for i, v in enumerate(views) if v.config is None]
     lead = _missing(f"Not recorded for {', '.join(missing)}: no config.json.") if missing else ""
-    user = _differing([config_settings(v.config) for v in views])
+    user, user_defaults = _differing([config_settings(v.config) for v in views])
     body = _diff_table(user, views, "user") if user else "<p>The user settings are the same in every run.</p>"
+    if user_defaults:
+        body += (
+            f"<details><summary>Settings left unset or at Lightning's defaults ({len(user_defaults)})</summary>"
+            f"{_diff_table(user_defaults, views, 'user defaults')}</details>"
+        )
     # When each config was written differs always, and says nothing about the runs.
-    captured = _differing([_without(captured_settings(v.config), "created_at") for v in views])
+    chosen, unset = _differing([_without(captured_settings(v.config), "created_at") for v in views])
+    captured = {**chosen, **unset}
     if captured:
         body += (
             f"<details><summary>Captured settings that differ ({len(captured)})</summary>"

@@ -1,4 +1,6 @@
-"""Plain-data views of runs shared by the command line and the HTML report: flattening, keys, metric direction.
+"""Plain-data views of runs shared by the command line and the HTML report: flattening, keys, metric direction
+(:func:`metric_mode`, the one rule), and what a comparison of runs lists (:func:`compared_settings`) and refuses to
+judge (:func:`task_differences`).
 
 No torch, no Lightning, no pydantic models built here: everything works on the JSON form of the files.
 """
@@ -6,10 +8,16 @@ No torch, no Lightning, no pydantic models built here: everything works on the J
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt.artifacts import ConfigRecord, LoggerInfo, record_dict
+from arccnet_ckpt.artifacts import ClassificationReport, ConfigRecord, LoggerInfo, TrainingSummary, record_dict
+from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
+
+if TYPE_CHECKING:
+    from arccnet_ckpt.runs import Run
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -53,17 +61,117 @@ def captured_settings(config: ConfigRecord | None) -> dict[str, Any]:
     return flatten({k: v for k, v in data.items() if k not in ("config", "environment", "git", "schema_version")})
 
 
-def metric_mode(name: str, monitor: str | None = None, mode: str | None = None) -> str:
-    """``"min"`` or ``"max"``: whether a smaller or a larger value of metric ``name`` is better.
+MINIMISED_WORDS: frozenset[str] = frozenset(
+    {
+        "loss",
+        "error",
+        "err",
+        "mae",
+        "mse",
+        "rmse",
+        "nll",
+        "perplexity",
+        "brier",
+        "ece",
+        "fpr",
+        "fnr",
+        "time",
+        "seconds",
+        "duration",
+    }
+)
+"""The name rule: a metric whose name holds one of these words (``val_loss``, ``test_error_rate``, ``brier``,
+``duration_seconds``) is minimised; every other (F1, accuracy, precision, AUROC...) is maximised."""
 
-    The run's monitored metric uses the run's mode; otherwise names holding ``loss``, ``error``, ``err``, ``mae``,
-    ``mse``, ``rmse`` or ``time`` are minimised, and everything else (F1, accuracy, precision...) maximised.
+_MONITORED_ALIASES = ("best_metric_value", "best")
+_STAGES = ("best_", "train_", "val_", "valid_", "validation_", "test_")
+_SUFFIXES = ("_epoch", "_step")
+_KEY_PREFIXES = ("history.", "test_results.", "minimal.", "report.")
+
+
+def metric_base(name: str) -> str:
+    """A metric's name without its stage and aggregation: ``best_val_f1``, ``test_f1``, ``val/f1`` and
+    ``train_f1_epoch`` are all ``f1``; ``test_f1/dataloader_idx_1`` is ``f1`` too."""
+    text = name.rsplit(".", 1)[-1] if name.startswith(_KEY_PREFIXES) else name  # history.best.val_f1: val_f1
+    text = text.lower().split("/dataloader_idx_")[0].replace("/", "_").replace("-", "_")
+    for prefix in _STAGES:  # in order: best_ comes before the stage (best_val_f1)
+        text = text.removeprefix(prefix)
+    for suffix in _SUFFIXES:
+        text = text.removesuffix(suffix)
+    return text
+
+
+def metric_mode(
+    name: str, monitor: str | None = None, mode: str | None = None, *, explicit: str | None = None
+) -> Literal["min", "max"]:
+    """Whether a smaller (``"min"``) or a larger (``"max"``) value of metric ``name`` is better: THE rule, used by
+    ``best_run``, ``arccnet-ckpt best``, ``prune --keep-best``, ``diff``, ``history.best.X`` and the report's colours.
+
+    1. ``explicit`` (the caller's ``mode=``/``--mode``) wins;
+    2. a metric of the monitored kind takes the run's recorded ``mode``: the same name once stripped of its stage and
+       aggregation (:func:`metric_base`), so with ``monitor="val_error", mode="min"`` the metrics ``val_error``,
+       ``best_val_error``, ``test_error``, ``history.best.val_error`` and ``best_metric_value`` are all minimised;
+    3. else the name rule (:data:`MINIMISED_WORDS`): ``test_loss``, ``val_mae``... are minimised, the rest maximised.
+
+    Raises:
+        ValueError: If ``explicit`` is neither ``None``, ``"min"`` nor ``"max"``.
     """
-    if monitor and name == monitor and mode in ("min", "max"):
-        return mode
-    words = name.lower().replace("-", "_").replace("/", "_").split("_")
-    minimised = {"loss", "error", "err", "mae", "mse", "rmse", "time", "seconds", "duration"}
-    return "min" if any(w in minimised for w in words) else "max"
+    if explicit is not None:
+        if explicit not in ("min", "max"):
+            raise ValueError(
+                f"mode must be 'min' or 'max', got {explicit!r} (or None: from the run's monitor, else the name)"
+            )
+        return "min" if explicit == "min" else "max"
+    if monitor and name.rsplit(".", 1)[-1] in _MONITORED_ALIASES:
+        name = monitor  # best_metric_value (and the `best` column) is the monitored metric's best value
+    if monitor and mode in ("min", "max") and metric_base(name) == metric_base(monitor):
+        return "min" if mode == "min" else "max"
+    words = metric_base(name).replace(".", "_").split("_")
+    return "min" if any(w in MINIMISED_WORDS for w in words) else "max"
+
+
+def recorded_monitor(run: Run) -> tuple[str | None, str | None]:
+    """The run's monitored metric and its mode: the summary's, else the history's, else ``minimal_logging.json``'s
+    metric name; ``(None, None)`` when no readable file records them."""
+    for read in (lambda: run.summary, lambda: run.history):
+        try:
+            record = read()
+        except ArcCkptError:
+            continue
+        if record is not None and record.monitor:
+            return record.monitor, record.mode
+    try:
+        minimal = run.minimal
+    except ArcCkptError:
+        return None, None
+    return (minimal.best_metric_name, None) if minimal is not None else (None, None)
+
+
+def run_metric_mode(run: Run, name: str, *, explicit: str | None = None) -> Literal["min", "max"]:
+    """:func:`metric_mode` of ``name`` for one run, with the run's recorded monitor and mode."""
+    return metric_mode(name, *recorded_monitor(run), explicit=explicit)
+
+
+def common_metric_mode(runs: Iterable[Run], name: str, *, explicit: str | None = None) -> Literal["min", "max"]:
+    """:func:`metric_mode` of ``name`` for ranking ``runs`` against each other.
+
+    The runs' own directions (:func:`run_metric_mode`) when they agree; the name rule when they disagree (two runs
+    that monitored the same metric in opposite modes), with a warning.
+    """
+    if explicit is not None:
+        return metric_mode(name, explicit=explicit)
+    modes = {run_metric_mode(run, name) for run in runs}
+    if len(modes) == 1:
+        return modes.pop()
+    rule = metric_mode(name)
+    if len(modes) > 1:
+        warnings.warn(
+            f"the runs monitored {name!r} in opposite modes (min and max); ranking by the name rule ({rule}); "
+            "pass mode= (--mode) to choose",
+            ArcCkptWarning,
+            stacklevel=2,
+        )
+    return rule
 
 
 def better(name: str, delta: float, monitor: str | None = None, mode: str | None = None) -> bool | None:
@@ -71,6 +179,141 @@ def better(name: str, delta: float, monitor: str | None = None, mode: str | None
     if not math.isfinite(delta) or delta == 0:
         return None
     return (delta > 0) == (metric_mode(name, monitor, mode) == "max")
+
+
+# ------------------------------------------------------------------------------------------------ comparisons
+
+
+SHORT_VALUE = 60
+"""How many characters of a setting a comparison shows in a table cell; the JSON output keeps the whole value."""
+
+
+def shorten(text: str, width: int = SHORT_VALUE) -> str:
+    """``text`` cut to ``width`` characters, the last one ``…``, when longer (a ``trainer.callbacks`` JSON)."""
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "accelerator": "auto",
+    "strategy": "auto",
+    "devices": "auto",
+    "num_nodes": 1,
+    "fast_dev_run": False,
+    "max_steps": -1,
+    "overfit_batches": 0.0,
+    "check_val_every_n_epoch": 1,
+    "accumulate_grad_batches": 1,
+    "inference_mode": True,
+    "use_distributed_sampler": True,
+    "detect_anomaly": False,
+    "barebones": False,
+    "sync_batchnorm": False,
+    "reload_dataloaders_every_n_epochs": 0,
+    "enable_autolog_hparams": True,
+}
+"""Lightning 2's ``Trainer`` arguments whose default is not ``None``, with that default (a test checks them against
+the installed Lightning). Read without importing Lightning: the command line never imports it."""
+
+
+def at_lightning_default(key: str, value: Any) -> bool:
+    """Whether a setting says nothing the run chose: ``None`` (unset), or a ``trainer.X`` equal to Lightning's own
+    default for ``X`` (LightningCLI writes every Trainer argument: ``trainer.max_steps: -1``...)."""
+    if value is None:
+        return True
+    head, _, name = key.partition(".")
+    if head != "trainer" or name not in TRAINER_DEFAULTS:
+        return False
+    default = TRAINER_DEFAULTS[name]
+    return isinstance(value, bool) == isinstance(default, bool) and value == default
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Whether two runs' values of a setting are the same; ``None`` (written as null) and absent are the same."""
+    a, b = (None if a is _ABSENT else a), (None if b is _ABSENT else b)
+    return isinstance(a, bool) == isinstance(b, bool) and a == b  # true is not 1
+
+
+_ABSENT: Any = object()
+
+
+def compared_settings(settings: Sequence[Mapping[str, Any]], *, everything: bool = False) -> list[tuple[str, bool]]:
+    """The keys a comparison of flattened settings lists, in order, each with whether it is at Lightning's defaults.
+
+    A key is listed when its value differs between the runs (``everything``: every key). Null on one side and
+    absent on the other is no difference. Keys some run set to a value of its own come first; keys every run leaves
+    unset or at Lightning's Trainer default (:func:`at_lightning_default`) last, so that the ~60 Trainer arguments a
+    LightningCLI config carries never push the hyperparameters down.
+    """
+    keys = sorted({k for s in settings for k in s})
+    listed = []
+    for key in keys:
+        values = [s.get(key, _ABSENT) for s in settings]
+        if not everything and all(_same_setting(values[0], v) for v in values[1:]):
+            continue
+        listed.append((key, all(v is _ABSENT or at_lightning_default(key, v) for v in values)))
+    listed.sort(key=lambda item: item[1])  # stable: alphabetical within each group
+    return listed
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a run was asked to do, as far as its files say: comparing numbers across tasks means nothing."""
+
+    num_classes: int | None
+    class_names: tuple[str, ...] | None
+    monitor: str | None
+
+
+def task_of(summary: TrainingSummary | None, config: ConfigRecord | None, report: ClassificationReport | None) -> Task:
+    """The :class:`Task` of a run from its files (any may be ``None``).
+
+    The number of classes is the test report's (its class names, else its confusion matrix), else the config's class
+    names; class names are those the user gave or that were found in their code (``config.class_names``), never the
+    ``0 1 2`` a report names unnamed classes with.
+    """
+    given = tuple(config.class_names) if config is not None and config.class_names else None
+    size = None
+    if report is not None and report.class_names:
+        size = len(report.class_names)
+    elif report is not None and report.confusion_matrix:
+        size = len(report.confusion_matrix)
+    elif given is not None:
+        size = len(given)
+    return Task(size, given, summary.monitor if summary is not None else None)
+
+
+def run_task(run: Run) -> Task:
+    """:func:`task_of` for a run; a file that cannot be read says nothing."""
+
+    def quietly(read: Callable[[], Any]) -> Any:
+        try:
+            return read()
+        except ArcCkptError:
+            return None
+
+    return task_of(quietly(lambda: run.summary), quietly(lambda: run.config), quietly(lambda: run.report))
+
+
+def task_differences(tasks: Sequence[Task], *, monitor: bool = True) -> list[str]:
+    """How the tasks differ, one phrase each (``number of classes: 2, 12``); empty when they agree.
+
+    A value one run does not record is not compared. ``monitor=False`` leaves the monitored metric out (ranking by a
+    test metric compares runs that monitored different metrics fairly).
+    """
+    out = []
+    fields: list[tuple[str, Callable[[Task], Any]]] = [
+        ("number of classes", lambda t: t.num_classes),
+        ("class names", lambda t: t.class_names),
+    ]
+    if monitor:
+        fields.append(("monitor", lambda t: t.monitor))
+    for label, get in fields:
+        known = [get(t) for t in tasks if get(t) is not None]
+        distinct = list(dict.fromkeys(known))
+        if len(distinct) > 1:
+            shown = [" ".join(v) if isinstance(v, tuple) else str(v) for v in distinct]
+            out.append(f"{label}: {' | '.join(shown) if label == 'class names' else ', '.join(shown)}")
+    return out
 
 
 def config_source_line(config: ConfigRecord) -> str:

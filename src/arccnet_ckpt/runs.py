@@ -54,6 +54,7 @@ from arccnet_ckpt.layout import (
     split_at_checkpoints,
     validate_root_name,
 )
+from arccnet_ckpt.query import common_metric_mode, metric_mode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -200,6 +201,12 @@ class Run:
         out = [note for key in ordered for note in self._notes.get(key, [])]
         out.extend(str(self._errors[f]) for f in _FILES if f in self._errors)
         return out
+
+    @property
+    def unreadable(self) -> list[str]:
+        """One message per file that cannot be read or is invalid (naming the file), after trying every file."""
+        self._load_all(strict=False)
+        return [str(self._errors[f]) for f in _FILES if f in self._errors]
 
     @property
     def is_legacy(self) -> bool:
@@ -531,7 +538,7 @@ class Run:
             minimal = None
         if minimal is not None and minimal.best_metric_name == monitor:
             sources.append((MinimalLogging.filename, minimal.best_epoch, minimal.best_metric_value))
-        chosen = _pick_best(self.checkpoints, _mode_for(monitor, mode))
+        chosen = _pick_best(self.checkpoints, metric_mode(monitor, monitor, mode if isinstance(mode, str) else None))
         parsed = _parse_checkpoint_name(storage.basename(chosen)) if chosen is not None else None
         if chosen is not None and parsed is not None:
             sources.append((f"the checkpoint file name {storage.basename(chosen)}", *parsed))
@@ -568,7 +575,7 @@ class Run:
         if chosen is None:
             mode = summary.mode if summary is not None else None
             monitor = summary.monitor if summary is not None else None
-            chosen = _pick_best(checkpoints, _mode_for(monitor, mode))
+            chosen = _pick_best(checkpoints, metric_mode(monitor or "", monitor, mode))
             best = [p for p in checkpoints if storage.basename(p).startswith("best-")]
             notes = self._notes.setdefault(_CHECKPOINT_NOTES, [])
             if recorded and chosen is not None:
@@ -756,7 +763,7 @@ def best_run(
     data_folder: PathLike | None = None,
     root_name: str | None = None,
     metric: str = "test_f1",
-    mode: str = "max",
+    mode: str | None = None,
     *,
     model_name: str | None = None,
     loss_function: str | None = None,
@@ -769,7 +776,10 @@ def best_run(
         data_folder: As for :func:`find_runs`.
         root_name: As for :func:`find_runs`.
         metric: The number to compare, e.g. ``"test_f1"``, ``"test_loss"`` or ``"best_val_f1"``.
-        mode: ``"max"`` or ``"min"``.
+        mode: ``"max"`` or ``"min"``; ``None`` (the default) decides as every API of the package does
+            (:func:`~arccnet_ckpt.query.metric_mode`): the runs' recorded mode when ``metric`` is of the monitored
+            kind (``test_loss`` for a run that monitored ``val_loss``), else ``min`` for losses, errors and times and
+            ``max`` for the rest.
         model_name: As for :func:`find_runs`.
         loss_function: As for :func:`find_runs`.
         status: As for :func:`find_runs`.
@@ -782,25 +792,29 @@ def best_run(
         ValueError: If ``mode`` is neither ``"min"`` nor ``"max"``.
 
     Example:
-        >>> best_run("/ARCAFF/data", "flares/binary_classification", "test_loss", mode="min")  # doctest: +SKIP
+        >>> best_run("/ARCAFF/data", "flares/binary_classification", "test_loss")  # the lowest loss  # doctest: +SKIP
         Run('2025-02-12_14-30-45_resnet18_weighted_bce', root_name='flares/binary_classification', ...)
     """
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    best: Run | None = None
-    best_value = math.nan
+    if mode is not None:
+        metric_mode(metric, explicit=mode)  # a bad mode fails before any folder is read
     runs = find_runs(
         data_folder, root_name, model_name=model_name, loss_function=loss_function, status=status, kind=kind
     )
+    scored: list[tuple[float, Run]] = []
     for run in runs:
         try:
             value = run.metric(metric)
         except ArtifactError as e:
             warnings.warn(f"best_run: skipping {run.path}: {e}", stacklevel=2)
             continue
-        if value is None:
-            continue
-        if best is None or (value > best_value if mode == "max" else value < best_value):
+        if value is not None:
+            scored.append((value, run))
+    if not scored:
+        return None
+    direction = common_metric_mode([run for _, run in scored], metric, explicit=mode)
+    best, best_value = scored[0][1], scored[0][0]
+    for value, run in scored[1:]:
+        if value > best_value if direction == "max" else value < best_value:
             best, best_value = run, value
     return best
 
@@ -1136,12 +1150,6 @@ def _field(model: BaseModel, name: str) -> Any:
 def _best_keys(data: dict[str, Any], model: type[BaseModel]) -> list[str]:
     """The seed's ``best_<monitor>`` keys (e.g. ``best_val_f1``): ``best_*`` keys that are not fields."""
     return [k for k in data if k.startswith("best_") and k not in model.model_fields]
-
-
-def _mode_for(monitor: str | None, mode: Any) -> str:
-    if mode in ("min", "max"):
-        return str(mode)
-    return "min" if monitor and "loss" in monitor else "max"
 
 
 def _parse_checkpoint_name(name: str) -> tuple[int, float | None] | None:

@@ -34,12 +34,26 @@ from arccnet_ckpt.cli.select import (
     main_test_metric,
     parse_duration,
     parse_since,
+    resolve,
     resolve_or_note,
     resolve_run,
     sort_key,
 )
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import better, config_settings, config_source_line, flatten, logger_line, metric_mode
+from arccnet_ckpt.query import (
+    better,
+    common_metric_mode,
+    compared_settings,
+    config_settings,
+    config_source_line,
+    flatten,
+    logger_line,
+    metric_mode,
+    recorded_monitor,
+    run_task,
+    shorten,
+    task_differences,
+)
 from arccnet_ckpt.runs import Run
 
 EXIT_OK = 0
@@ -247,6 +261,8 @@ def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_
     if not (wheres or statuses or since or root or args.model or args.loss or kind not in (None, "all")):
         return list(found.runs)
     kept = []
+    where_checked = False
+    recorded: set[str] = set()  # the --where keys some run records, to warn about the others (a typo)
     for run in found.runs:
         try:
             if kind not in (None, "all") and run.kind != kind:
@@ -264,12 +280,19 @@ def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_
                 status = "stale" if stale else (run.status or "incomplete")
                 if status not in statuses:
                     continue
-            if not all(w.matches(run) for w in wheres):
-                continue
+            if wheres:
+                where_checked = True
+                values = [resolve(run, w.key) for w in wheres]  # every key, so a typo is told from a mismatch
+                recorded.update(w.key for w, v in zip(wheres, values, strict=True) if v is not MISSING)
+                if not all(w.holds(v) for w, v in zip(wheres, values, strict=True)):
+                    continue
         except ArcCkptError as e:
             found.problems.append((run.path, str(e)))
             continue
         kept.append(run)
+    for key in dict.fromkeys(w.key for w in wheres) if where_checked else ():
+        if key not in recorded:
+            _message(f"warning: --where {key}: no run records this key")
     return kept
 
 
@@ -412,7 +435,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             (
                 "best",
                 f"{record['monitor']} = {output.cell(record['best_value'])} "
-                f"at epoch {output.cell(record['best_epoch'])} ({record['mode'] or metric_mode(record['monitor'])})",
+                f"at epoch {output.cell(record['best_epoch'])} "
+                f"({metric_mode(record['monitor'], record['monitor'], record['mode'])})",
             )
         )
     if summary is not None:
@@ -438,7 +462,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if record["test_results"]:
         sys.stdout.write("\n")
         output.table(["TEST METRIC", "VALUE"], sorted(record["test_results"].items()), colour=colour)
-    report = run.report
+    report = _quietly(lambda: run.report)
     if report is not None and report.per_class:
         sys.stdout.write("\n")
         rows: list[list[Any]] = [[n, m.precision, m.recall, m.f1, m.support] for n, m in report.per_class.items()]
@@ -469,13 +493,26 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _loaded(run: Run) -> Run:
-    """``run`` with every file read; an invalid file is a problem (exit 1) naming the file and the field."""
+    """``run`` with every file read.
+
+    An invalid summary is a problem (exit 1) naming the file and the field; any other file that cannot be read is a
+    warning on stderr naming it, and the run is shown with what can be read.
+    """
     from arccnet_ckpt.runs import load_run
 
     try:
         return load_run(run.path)
     except ArcCkptError as e:
-        raise NoMatch(str(e)) from e
+        partial = Run(run.path)
+        try:
+            partial.summary  # noqa: B018 - the record a run is shown by: it must be valid
+        except ArcCkptError:
+            raise NoMatch(str(e)) from e
+        for problem in partial.unreadable:
+            _message(f"warning: {problem}; showing what can be read")
+        if not partial.unreadable:  # not a file: no run folder, no file at all
+            raise NoMatch(str(e)) from e
+        return partial
 
 
 def _dump(record: Any) -> Any:
@@ -503,16 +540,19 @@ def _duration(seconds: float | None) -> str:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    """``best``: the run with the best value of ``--by``; prints its folder, its best checkpoint, or its JSON."""
+    """``best``: the run with the best value of ``--by`` (default: each run's monitored metric, in its recorded
+    mode); prints its folder, its best checkpoint, or its JSON. Runs of different tasks are not ranked."""
     now = datetime.now(timezone.utc)
-    check_key(args.by, "--by")
+    if args.by is not None:
+        check_key(args.by, "--by")
     found = find([args.root_target] if args.root_target else [], args.data)
     runs = _filtered(args, found, now, default_kind="training")
-    mode = args.mode or metric_mode(args.by)
     scored = []
     without_checkpoint = 0
     for run in runs:
-        value = resolve_or_note(run, args.by, found.problems)
+        if args.by is None and recorded_monitor(run)[0] is None:
+            continue  # nothing monitored: no best value to rank by
+        value = resolve_or_note(run, args.by or "best_metric_value", found.problems)
         if value is MISSING or sort_key(value)[0] != 0:
             continue
         if args.print == "ckpt" and run.best_checkpoint is None:
@@ -522,19 +562,25 @@ def cmd_best(args: argparse.Namespace) -> int:
     _warn_problems(found)
     if not scored:
         why = f" ({without_checkpoint} that do have no checkpoint)" if without_checkpoint else ""
-        raise NoMatch(f"no run records {args.by!r} among {len(runs)} run(s){why}")
+        what = repr(args.by) if args.by else "the best value of a monitored metric"
+        raise NoMatch(f"no run records {what} among {len(runs)} run(s){why}")
+    by = args.by or str(recorded_monitor(scored[0][1])[0])
+    _check_one_task(
+        [run for _, run in scored], ranking_by_monitor=args.by is None, scoped=bool(args.root_target or args.root)
+    )
+    mode = common_metric_mode([run for _, run in scored], by, explicit=args.mode)
     best_value, best = (max if mode == "max" else min)(scored, key=lambda vr: vr[0])
     if args.print == "ckpt":
         checkpoint = best.best_checkpoint
         if checkpoint is None:
-            raise NoMatch(f"{best.path}: the best run by {args.by} ({best_value:.4g}) has no checkpoint")
+            raise NoMatch(f"{best.path}: the best run by {by} ({best_value:.4g}) has no checkpoint")
         _write_value(checkpoint)
     elif args.print == "json":
         output.dump_json(
             {
                 "schema": "arccnet-ckpt/best",
                 "version": output.JSON_VERSION,
-                "by": args.by,
+                "by": by,
                 "mode": mode,
                 "value": best_value,
                 "checkpoint": best.best_checkpoint,
@@ -551,13 +597,49 @@ def _write_value(text: str) -> None:
     sys.stdout.write((output.escape(text) if sys.stdout.isatty() else text) + "\n")
 
 
+def _check_one_task(runs: list[Run], *, ranking_by_monitor: bool, scoped: bool) -> None:
+    """Refuse to rank runs of different tasks (number of classes, class names; the monitor when ranking by it) unless
+    a root names the scope, where a warning is enough.
+
+    Raises:
+        NoMatch: When the runs differ in task and no root was given, or differ in the metric ranked by.
+    """
+    tasks = [run_task(run) for run in runs]
+    differences = task_differences(tasks, monitor=ranking_by_monitor)
+    if not differences:
+        return
+    detail = f"the runs differ in task ({'; '.join(differences)})"
+    monitors = {t.monitor for t in tasks if t.monitor}
+    if ranking_by_monitor and len(monitors) > 1:
+        raise NoMatch(f"{detail}: their best values are of different metrics and are not ranked; pass --by KEY")
+    if not scoped:
+        raise NoMatch(
+            f"{detail}: not ranked, their numbers do not compare; give a ROOT (or --root, --where) that holds runs "
+            "of one task"
+        )
+    _message(f"warning: {detail}; ranked anyway within the root given")
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     """``diff A B``: changed config keys, metric deltas judged better or worse, per-class F1, package versions."""
     a, b = (_loaded(resolve_run(t, args.data)) for t in (args.a, args.b))
-    changes = diff_runs(a, b, everything=args.all)
+    differences = task_differences([run_task(a), run_task(b)])
+    if differences:
+        _message(
+            f"warning: the runs differ in task ({'; '.join(differences)}): their metrics are shown, not judged "
+            "better or worse"
+        )
+    changes = diff_runs(a, b, everything=args.all, judge=not differences)
     if args.format == "json":
         output.dump_json(
-            {"schema": "arccnet-ckpt/diff", "version": output.JSON_VERSION, "a": a.path, "b": b.path, **changes}
+            {
+                "schema": "arccnet-ckpt/diff",
+                "version": output.JSON_VERSION,
+                "a": a.path,
+                "b": b.path,
+                "task_differences": differences,
+                **changes,
+            }
         )
         return EXIT_OK
     rows = _diff_rows(changes)
@@ -573,11 +655,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         output.write_line(f"b: {b.path}")
         if not rows:
             sys.stdout.write("no differences\n")
-        for section in ("config", "metric", "per-class f1", "package"):
+        for section in (*_CONFIG_SECTIONS, "metric", "per-class f1", "package"):
             part = [row[1:] for row in rows if row[0] == section]
             if not part:
                 continue
             sys.stdout.write(f"\n{section}\n")
+            if section in (*_CONFIG_SECTIONS, "package"):  # settings: long values cut, no delta
+                output.table(["KEY", "A", "B"], [[r[0], _short(r[1]), _short(r[2])] for r in part], colour=colour)
+                continue
             styles = [[None, None, None, r[4], r[4]] for r in part]
             output.table(
                 ["KEY", "A", "B", "DELTA", ""],
@@ -588,17 +673,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dict[str, Any]]]:
-    """What differs between two runs, as plain data (the ``diff`` JSON document without its header)."""
+_CONFIG_SECTIONS = ("config", "config at Lightning's defaults")
+"""The diff's config rows: what a run set, then what both leave unset or at the Trainer's defaults."""
+
+
+def _short(value: Any) -> Any:
+    """A setting as a table cell: a long value (a ``trainer.callbacks`` JSON) cut to about 60 characters."""
+    return shorten(output.cell(value)) if isinstance(value, (str, list, dict)) else value
+
+
+def diff_runs(a: Run, b: Run, *, everything: bool = False, judge: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """What differs between two runs, as plain data (the ``diff`` JSON document without its header).
+
+    Config keys come in :func:`~arccnet_ckpt.query.compared_settings`' order, each with ``at_default`` (both runs
+    leave it unset or at Lightning's Trainer default). ``judge=False`` (runs of different tasks) leaves every
+    ``better`` ``null``.
+    """
     conf_a, conf_b = config_settings(a.config), config_settings(b.config)
     config = [
-        {"key": k, "a": conf_a.get(k), "b": conf_b.get(k)}
-        for k in sorted(set(conf_a) | set(conf_b))
-        if everything or conf_a.get(k, MISSING) != conf_b.get(k, MISSING)
+        {"key": k, "a": conf_a.get(k), "b": conf_b.get(k), "at_default": at_default}
+        for k, at_default in compared_settings([conf_a, conf_b], everything=everything)
     ]
-    summary_b = b.summary
-    monitor = summary_b.monitor if summary_b else None
-    mode = summary_b.mode if summary_b else None
     numbers_a, numbers_b = _numbers(a), _numbers(b)
     metrics = []
     for name in sorted(set(numbers_a) | set(numbers_b)):
@@ -606,7 +701,9 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dic
         if not everything and va == vb:
             continue
         delta = vb - va if va is not None and vb is not None else None
-        judged = better(name, delta, monitor, mode) if delta is not None and name not in _NEUTRAL else None
+        judged = None
+        if judge and delta is not None and name not in _NEUTRAL:
+            judged = better(name, delta, *recorded_monitor(b))
         metrics.append({"name": name, "a": va, "b": vb, "delta": delta, "better": judged})
     f1_a = {n: m.f1 for n, m in ((a.report.per_class or {}) if a.report else {}).items()}
     f1_b = {n: m.f1 for n, m in ((b.report.per_class or {}) if b.report else {}).items()}
@@ -622,7 +719,7 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False) -> dict[str, list[dic
                 "a": va,
                 "b": vb,
                 "delta": delta,
-                "better": better("f1", delta) if delta is not None else None,
+                "better": better("f1", delta) if judge and delta is not None else None,
             }
         )
     env_a = _packages(a)
@@ -668,7 +765,7 @@ def _packages(run: Run) -> dict[str, Any]:
 def _diff_rows(changes: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for item in changes["config"]:
-        rows.append(["config", item["key"], item["a"], item["b"], None, None])
+        rows.append([_CONFIG_SECTIONS[item["at_default"]], item["key"], item["a"], item["b"], None, None])
     for item in changes["metrics"]:
         rows.append(["metric", item["name"], item["a"], item["b"], item["delta"], _judgement(item["better"])])
     for item in changes["per_class_f1"]:
@@ -880,6 +977,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from arccnet_ckpt import html_report
 
     runs = [_loaded(resolve_run(t, args.data)) for t in args.runs]
+    differences = task_differences([run_task(run) for run in runs]) if len(runs) > 1 else []
+    if differences:
+        _message(f"warning: the runs differ in task ({'; '.join(differences)}): the page shows no better or worse")
     if args.output:
         target = args.output
     elif len(runs) == 1:
@@ -951,8 +1051,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     best = verbs.add_parser("best", help="the best run by a key", description="Print the best run by a key.")
     best.add_argument("root_target", nargs="?", metavar="ROOT", help="data folder, root folder or root name")
-    best.add_argument("--by", required=True, help="the key to compare, e.g. test_f1 or history.best.val_f1")
-    best.add_argument("--mode", choices=("max", "min"), help="default: min for losses and errors, else max")
+    best.add_argument(
+        "--by",
+        help="the key to compare, e.g. test_f1 or history.best.val_f1 (default: each run's monitored metric, "
+        "best_metric_value, in the run's recorded mode)",
+    )
+    best.add_argument(
+        "--mode",
+        choices=("max", "min"),
+        help="default: the run's recorded mode for its monitored metric (test_loss follows a val_loss monitor), "
+        "else min for losses, errors and times, max for the rest",
+    )
     best.add_argument("--print", choices=("path", "ckpt", "json"), default="path", help="what to print (default path)")
     _add_filters(best)
     _add_common(best, None)
@@ -985,7 +1094,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("targets", nargs="*", metavar="DATA_OR_ROOT")
     prune.add_argument("--keep-best", type=_positive, metavar="N", help="keep the N best runs by --by")
     prune.add_argument("--by", help="the key for --keep-best")
-    prune.add_argument("--mode", choices=("max", "min"), help="for --by (default: min for losses, else max)")
+    prune.add_argument("--mode", choices=("max", "min"), help="for --by (default: as for best)")
     prune.add_argument("--keep-last", type=_positive, metavar="N", help="keep the N most recent runs")
     prune.add_argument("--keep-within", metavar="DURATION", help="keep runs started within, e.g. 14d")
     prune.add_argument("--older-than", metavar="DURATION", help="only runs started longer ago, e.g. 30d")

@@ -27,7 +27,7 @@ from arccnet_ckpt.artifacts import (
 )
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, split_at_checkpoints, validate_root_name
-from arccnet_ckpt.query import captured_settings, config_settings, metric_mode
+from arccnet_ckpt.query import captured_settings, config_settings, run_metric_mode
 from arccnet_ckpt.runs import Run, scan_runs
 
 MISSING: Any = object()
@@ -307,7 +307,7 @@ def resolve(run: Run, key: str) -> Any:
         if head == "config":
             return _resolve_config(run.config, rest)
         if head == "history":
-            return _resolve_history(run.history, rest)
+            return _resolve_history(run, rest)
         record = run.report if head == "report" else run.minimal
         return _walk(record_dict(record), rest.split(".")) if record is not None else MISSING
     summary = run.summary
@@ -368,7 +368,8 @@ def _resolve_config(config: ConfigRecord | None, rest: str) -> Any:
     return _walk(record_dict(config), rest.split("."))
 
 
-def _resolve_history(history: History | None, rest: str) -> Any:
+def _resolve_history(run: Run, rest: str) -> Any:
+    history = run.history
     if history is None:
         return MISSING
     reducer, _, metric = rest.partition(".")
@@ -379,7 +380,7 @@ def _resolve_history(history: History | None, rest: str) -> Any:
         if reducer == "last":
             return values[-1]
         if reducer == "best":
-            reducer = "min" if metric_mode(metric, history.monitor, history.mode) == "min" else "max"
+            reducer = run_metric_mode(run, metric)
         return min(values) if reducer == "min" else max(values)
     return _walk(record_dict(history), rest.split("."))
 
@@ -410,6 +411,8 @@ def _walk(value: Any, parts: list[str]) -> Any:
 
 
 _WHERE = re.compile(r"^\s*(?P<key>[^<>=!~\s]+)\s*(?P<op>>=|<=|==|!=|=|>|<|~)\s*(?P<value>.*?)\s*$")
+_OP_CHARS = "<>=!~"
+_OP_LIST = "= == != > >= < <= ~ (a regex)"
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "=": lambda a, b: a == b,
     "==": lambda a, b: a == b,
@@ -439,8 +442,15 @@ class Where:
         match = _WHERE.match(text)
         if match is None or not match["value"]:
             raise UsageError(
-                f"--where {text!r}: expected KEY OP VALUE with OP one of = != > >= < <= ~ (regex), e.g. "
+                f"--where {text!r}: expected KEY OP VALUE with OP one of {_OP_LIST}, e.g. "
                 "--where 'test_results.test_f1>=0.6' (quote it: the shell reads > as a redirection)"
+            )
+        if match["op"] != "~" and match["value"][0] in _OP_CHARS:
+            # test_f1>>0.5 or lr=>1: a typo, never a value (quote a value that starts so: name='>x')
+            op = match["op"] + match["value"][: len(match["value"]) - len(match["value"].lstrip(_OP_CHARS))]
+            raise UsageError(
+                f"--where {text!r}: {op!r} is not an operator; OP is one of {_OP_LIST}, e.g. "
+                "--where 'test_results.test_f1>=0.6'"
             )
         if match["op"] == "~":
             try:
@@ -451,7 +461,10 @@ class Where:
 
     def matches(self, run: Run) -> bool:
         """Whether ``run`` satisfies the condition; a run that lacks the key never does."""
-        actual = resolve(run, self.key)
+        return self.holds(resolve(run, self.key))
+
+    def holds(self, actual: Any) -> bool:
+        """Whether a run's value of the key (:func:`resolve`'s result) satisfies the condition."""
         if actual is MISSING:
             return False
         if self.op == "~":

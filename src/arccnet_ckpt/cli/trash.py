@@ -31,7 +31,7 @@ from arccnet_ckpt.artifacts import TrainingSummary
 from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, is_stale, resolve_or_note, sort_key
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
-from arccnet_ckpt.query import metric_mode
+from arccnet_ckpt.query import common_metric_mode
 from arccnet_ckpt.runs import Run, scan_runs
 
 TRASH_DIRNAME = ".trash"
@@ -89,9 +89,9 @@ def kept(runs: list[Run], rules: KeepRules, now: datetime) -> dict[str, str]:
         groups.setdefault(run.root_name, []).append(run)
     for group in groups.values():
         if rules.best and rules.by:
-            mode = rules.mode or metric_mode(rules.by)
             scored = [(resolve_or_note(run, rules.by, []), run) for run in group]
             scored = [(v, r) for v, r in scored if v is not MISSING and sort_key(v)[0] == 0]
+            mode = common_metric_mode([r for _, r in scored], rules.by, explicit=rules.mode)
             scored.sort(key=lambda vr: sort_key(vr[0]), reverse=mode == "max")
             for value, run in scored[: rules.best]:
                 reasons.setdefault(run.path, f"one of the {rules.best} best by {rules.by} ({value:.4g})")
