@@ -104,6 +104,7 @@ def show_run(run_dir: str) -> None:
     from pathlib import Path
 
     from arccnet_ckpt import load_run
+    from arccnet_ckpt.query import stop_reason
 
     run = load_run(run_dir)
     print(f"\nrun folder: {run.path}")
@@ -114,7 +115,7 @@ def show_run(run_dir: str) -> None:
     assert report is not None
     print(
         f"best epoch {summary.best_epoch} ({summary.monitor}={summary.best_metric_value:.3f}), "
-        f"{summary.num_epochs_trained} epochs trained, early stopping triggered: {summary.early_stopping_triggered}"
+        f"{summary.num_epochs_trained} epochs trained, stopped: {stop_reason(summary, run.config)}"
     )
     print(f"test metrics: {report.test_metrics}")
     if report.per_class is None:

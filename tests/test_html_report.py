@@ -321,7 +321,7 @@ def test_a_legacy_run_says_what_was_not_recorded(legacy_run: Run) -> None:
     assert_self_contained(text)
     assert "Not recorded: the report has no confusion matrix" in section(text, "confusion-matrix")
     assert "Not recorded: the report has no per-class metrics" in section(text, "per-class")
-    assert "Not recorded: the run has no history.json" in section(text, "curves")
+    assert "Not recorded: runs of the old manual system have no history.json." in section(text, "curves")
     outcome = section(text, "headline")
     for value in ("0.851", "0.234", "0.89"):
         assert value in outcome
@@ -366,7 +366,7 @@ def test_a_folder_with_only_a_report_renders_every_section(tmp_path: Path) -> No
     assert_self_contained(text)
     page = parse(text)
     assert matrix_from_cells(page.cells) == matrix
-    assert "Not recorded: the run has no history.json" in section(text, "curves")
+    assert "Not recorded: history.json is missing from the run folder." in section(text, "curves")
     assert "Not recorded: the run has no config.json" in section(text, "config")
     assert "Environment not recorded" in section(text, "environment")
     # Readable text: white on the darkest cells (90 % and 100 % of a row), dark on the palest ones.

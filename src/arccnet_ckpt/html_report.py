@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from arccnet_ckpt import __version__, storage
@@ -34,6 +34,7 @@ from arccnet_ckpt.artifacts import (
     MinimalLogging,
     TrainingSummary,
 )
+from arccnet_ckpt.cli.select import DEFAULT_STALE_AFTER, is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.query import (
     better,
@@ -41,6 +42,9 @@ from arccnet_ckpt.query import (
     compared_settings,
     config_settings,
     config_source_line,
+    early_stop,
+    early_stopping_used,
+    limit_reached,
     logger_run,
     shorten,
     task_differences,
@@ -56,7 +60,6 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 T = TypeVar("T")
 
-_NOT_STOPPED = "NOT_STOPPED"
 _DASH = "\u2014"
 # Tableau 10: distinct hues that stay apart for the common colour-vision deficiencies.
 _PALETTE = (
@@ -75,8 +78,11 @@ _PALETTE = (
 _BLUES = ((247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107))
 _DARK_TEXT = "#1a1a1a"
 _LIGHT_TEXT = "#ffffff"
-_BEST_COLOUR = "#2a7d3b"
-_STOP_COLOUR = "#c0392b"
+# The epoch markers are thin neutral grey lines, never a hue or a stroke of the series (2 px, coloured, solid or
+# dashed 6-4): the best epoch is solid, the early stop dotted.
+_MARKER_COLOUR = "#6b6f75"
+_BEST_DASH = ""
+_STOP_DASH = "1.5 3"
 _MATRIX_NOTE = (
     "Rows: true class; columns: predicted class. Each cell: count and share of its row (the recall for the diagonal); "
     "the colour follows the row share."
@@ -100,6 +106,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
   color: #fff; background: #7f7f7f; vertical-align: 2px; }
 .badge.completed { background: #1b7f3a; } .badge.failed { background: #c0392b; }
 .badge.running { background: #4e79a7; } .badge.interrupted { background: #b8860b; }
+.badge.stale { background: #8e44ad; }
+.stale-note { border: 1px solid #d7bde2; background: #f8f1fb; border-radius: 8px; padding: 8px 14px; margin: 10px 0; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; margin: 8px 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; word-break: break-word; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0; }
@@ -154,13 +162,25 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; word-break: bre
 # ------------------------------------------------------------------------------------------------------ public API
 
 
-def render_html(runs: Sequence[Run], *, title: str | None = None) -> str:
+def render_html(
+    runs: Sequence[Run],
+    *,
+    title: str | None = None,
+    now: datetime | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> str:
     """The HTML page of one run, or the comparison page of several.
+
+    A run recorded as ``running`` whose heartbeat is stale (the rule ``arccnet-ckpt ls`` applies) is shown as
+    ``stale``, with the time its heartbeat stopped.
 
     Args:
         runs: The runs, e.g. from :func:`~arccnet_ckpt.runs.load_run` or :func:`~arccnet_ckpt.runs.find_runs`. One
             run gives its report; several give a side-by-side comparison, deltas taken against the first.
         title: The page title; defaults to the run's name, or "Comparison of N runs".
+        now: The time the page is written as of (UTC); defaults to the current time.
+        stale_after: How long a running run may be silent before it is stale (``ls --stale-after``; and at least
+            three of its epochs).
 
     Returns:
         A complete HTML document that loads nothing from anywhere.
@@ -175,7 +195,8 @@ def render_html(runs: Sequence[Run], *, title: str | None = None) -> str:
     runs = list(runs)
     if not runs:
         raise ValueError("render_html needs at least one run, got an empty sequence")
-    views = [_read(run) for run in runs]
+    moment = now if now is not None else datetime.now(timezone.utc)
+    views = [_read(run, moment, stale_after) for run in runs]
     if len(views) == 1:
         page_title = title if title is not None else f"Run report: {views[0].name}"
         body = _single_body(views[0])
@@ -231,10 +252,16 @@ class _View:
     best_checkpoint: str | None
     start_time: datetime | None
     notes: list[str]
+    now: datetime
+    stale: bool = False
+    legacy: bool = False
     problems: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str | None:
+        """The status as ``arccnet-ckpt ls`` shows it: the recorded one, or ``stale`` for a dead ``running`` run."""
+        if self.stale:
+            return "stale"
         if self.summary is not None:
             return self.summary.status
         return self.minimal.status if self.minimal is not None else None
@@ -281,7 +308,7 @@ class _View:
         return dict(sorted(out.items()))
 
 
-def _read(run: Run) -> _View:
+def _read(run: Run, now: datetime, stale_after: timedelta) -> _View:
     problems: list[str] = []
 
     def attempt(get: Callable[[], T], default: T) -> T:
@@ -291,10 +318,11 @@ def _read(run: Run) -> _View:
             problems.append(str(e))
             return default
 
+    summary = attempt(lambda: run.summary, None)
     return _View(
         name=run.name,
         path=run.path,
-        summary=attempt(lambda: run.summary, None),
+        summary=summary,
         config=attempt(lambda: run.config, None),
         report=attempt(lambda: run.report, None),
         history=attempt(lambda: run.history, None),
@@ -305,6 +333,9 @@ def _read(run: Run) -> _View:
         best_checkpoint=attempt(lambda: run.best_checkpoint, None),
         start_time=attempt(lambda: run.start_time, None),
         notes=attempt(lambda: run.notes, []),
+        now=now,
+        stale=is_stale(summary, now, stale_after),
+        legacy=attempt(lambda: run.is_legacy, False),
         problems=list(dict.fromkeys(problems)),  # a broken file fails every value read from it
     )
 
@@ -361,6 +392,22 @@ def _duration(seconds: float | None) -> str:
     if hours:
         return f"{hours} h {minutes:02d} min {secs:02d} s"
     return f"{minutes} min {secs:02d} s"
+
+
+def _ago(seconds: float) -> str:
+    """A time span back from now in its two largest units: ``3 h ago``, ``2 d 4 h ago``, ``12 min ago``."""
+    if seconds < 0:
+        return "in the future (check the clocks)"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    minutes = int(seconds // 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h ago" if hours else f"{days} d ago"
+    if hours:
+        return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
+    return f"{minutes} min ago"
 
 
 def _missing(what: str) -> str:
@@ -472,10 +519,28 @@ def _header(view: _View) -> str:
     ]
     if summary is not None and summary.resumes:
         facts.append(("Resumed", f"{len(summary.resumes)} time(s)"))
+    beat = _heartbeat(view)
+    if beat is not None and summary is not None and summary.status == "running":
+        facts.append(("Last heartbeat", _esc(beat)))
+    stale = ""
+    if view.stale:
+        stale = (
+            f'<p class="stale-note"><strong>Stale</strong>: recorded as running, but its last heartbeat was '
+            f"{_esc(beat)}: its process most likely died without writing an end (SIGKILL, a lost node). "
+            f"This page was written {_esc(_time(view.now))}.</p>"
+        )
     return (
         f"<header><h1>{_esc(view.name)} {_badge(view.status)}</h1>"
-        f'<p class="sub mono">{_esc(view.path)}</p>{_facts(facts)}</header>'
+        f'<p class="sub mono">{_esc(view.path)}</p>{stale}{_facts(facts)}</header>'
     )
+
+
+def _heartbeat(view: _View) -> str | None:
+    """``2026-05-01 10:00:00 UTC, 3 h ago``: the summary's last write (the start time for runs older than it)."""
+    if view.summary is None:
+        return None
+    beat = view.summary.updated_at or view.summary.start_time
+    return f"{_time(beat)}, {_ago((view.now - beat).total_seconds())}"
 
 
 def _card(label: str, value: str, detail: str = "") -> str:
@@ -484,21 +549,26 @@ def _card(label: str, value: str, detail: str = "") -> str:
 
 
 def _stopping_state(summary: TrainingSummary | None) -> EarlyStoppingState | None:
-    if summary is None:
-        return None
-    return next((s for s in summary.early_stopping if s.reason != _NOT_STOPPED), None)
+    return early_stop(summary)
 
 
 def _early_stop_card(view: _View) -> str:
     state = _stopping_state(view.summary)
+    limit = limit_reached(view.summary, view.config)
     if state is not None:
         detail = _esc(state.message) if state.message else f"monitor {_esc(state.monitor)}"
+        if limit is not None:  # Lightning checks its limits first: the fit ended for that
+            detail += f" The fit stopped at {_esc(limit)}, reached at the same epoch."
         return _card("Early stop", f"{_esc(state.reason)} at epoch {state.stopped_epoch}", detail)
     triggered = view.summary.early_stopping_triggered if view.summary is not None else False
     if triggered or (view.minimal is not None and view.minimal.early_stopping_triggered):
         return _card("Early stop", "triggered", "reason not recorded")
-    if view.summary is not None and view.summary.early_stopping:
-        return _card("Early stop", "not triggered")
+    ended = f"the fit stopped at {_esc(limit)}" if limit is not None else ""
+    used = early_stopping_used(view.summary, view.config)
+    if used:
+        return _card("Early stop", "not triggered", ended)
+    if used is False:
+        return _card("Early stop", "none", "no EarlyStopping callback was used" + (f"; {ended}" if ended else ""))
     return _card("Early stop", '<span class="missing">not recorded</span>')
 
 
@@ -796,8 +866,8 @@ class _Series:
 class _Marker:
     x: float
     label: str
-    colour: str
     tag: str
+    dash: str = _BEST_DASH
 
 
 def _nice_step(span: float, count: int) -> float:
@@ -809,11 +879,19 @@ def _nice_step(span: float, count: int) -> float:
     return 10 * magnitude
 
 
-def _ticks(low: float, high: float, count: int = 5, *, integer: bool = False) -> list[float]:
-    """Round tick values covering ``low..high`` (the first and last ticks are the axis ends)."""
+def _ticks(
+    low: float, high: float, count: int = 5, *, integer: bool = False, floor: float | None = None
+) -> list[float]:
+    """Round tick values covering ``low..high`` (the first and last ticks are the axis ends).
+
+    A single value (``low == high``: a constant, one epoch) gets an axis around it, never below ``floor``: a loss
+    of 0.69 is drawn on 0.6..0.8, a rate of 0 on 0..1, not on -1..1.
+    """
     if high <= low:
         pad = abs(low) * 0.1 or 1.0
         low, high = low - pad, high + pad
+        if floor is not None:
+            low = max(low, floor)
     step = _nice_step(high - low, count)
     if integer:
         step = max(1.0, math.ceil(step))
@@ -843,8 +921,12 @@ def _line_chart(series: list[_Series], markers: list[_Marker], x_label: str, tit
     y_low, y_high = min(ys), max(ys)
     pad = (y_high - y_low) * 0.05
     # No negative axis for values that cannot be negative (losses, rates, scores).
-    y_ticks = _ticks(max(y_low - pad, 0.0) if y_low >= 0 else y_low - pad, y_high + pad, 5)
+    floor = 0.0 if y_low >= 0 else None
+    y_ticks = _ticks(max(y_low - pad, 0.0) if y_low >= 0 else y_low - pad, y_high + pad, 5, floor=floor)
     x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+    if min(xs) == max(xs):  # one epoch (or step): its point in the middle, its one tick under it
+        x_ticks = [min(xs)]
+        x0, x1 = min(xs) - 0.5, min(xs) + 0.5
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def px(x: float) -> float:
@@ -881,11 +963,12 @@ def _line_chart(series: list[_Series], markers: list[_Marker], x_label: str, tit
         # A second label close to the first goes on the row above it.
         label_y = top - 18 if previous is not None and abs(x - previous) < 40 else top - 5
         previous = x
+        dash = f' stroke-dasharray="{marker.dash}"' if marker.dash else ""
         out.append(
-            f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="{marker.colour}" '
-            f'stroke-width="1.5" stroke-dasharray="5 4"/>'
+            f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="{_MARKER_COLOUR}" '
+            f'stroke-width="1"{dash}><title>{_esc(marker.label)}</title></line>'
             f'<text x="{x:.1f}" y="{label_y}" font-size="11" text-anchor="{_anchor(x, left, width - right)}" '
-            f'fill="{marker.colour}">{_esc(marker.tag)}</text>'
+            f'fill="{_MARKER_COLOUR}">{_esc(marker.tag)}</text>'
         )
     for s in series:
         points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
@@ -895,8 +978,9 @@ def _line_chart(series: list[_Series], markers: list[_Marker], x_label: str, tit
             f'stroke-linejoin="round"><title>{_esc(s.label)}</title></polyline>'
         )
         if len(s.points) <= 60:
+            radius = 2.6 if len(s.points) > 1 else 4.0  # a lone point has no line to show it
             out.extend(
-                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.6" fill="{s.colour}">'
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{s.colour}">'
                 f"<title>{_esc(s.label)}: {_esc(_num(y))} at {_esc(x_label)} {_esc(_num(x))}</title></circle>"
                 for x, y in s.points
             )
@@ -922,9 +1006,10 @@ def _legend(series: list[_Series], markers: list[_Marker]) -> str:
             f'stroke="{s.colour}" stroke-width="2.5"{dash}/></svg>{_esc(s.label)}</li>'
         )
     for m in markers:
+        dash = f' stroke-dasharray="{m.dash}"' if m.dash else ""
         items.append(
-            f'<li><svg width="24" height="10" aria-hidden="true"><line x1="1" y1="5" x2="23" y2="5" '
-            f'stroke="{m.colour}" stroke-width="1.5" stroke-dasharray="5 4"/></svg>{_esc(m.label)}</li>'
+            f'<li><svg width="24" height="10" aria-hidden="true"><line x1="12" y1="0" x2="12" y2="10" '
+            f'stroke="{_MARKER_COLOUR}" stroke-width="1"{dash}/></svg>{_esc(m.label)}</li>'
         )
     return f'<ul class="legend">{"".join(items)}</ul>'
 
@@ -993,12 +1078,47 @@ def _run_markers(view: _View, history: History, steps: bool) -> list[_Marker]:
     if view.kind != "evaluation":
         best = _x_of_epoch(history, view.best_epoch, steps)
         if best is not None:
-            markers.append(_Marker(best, f"best epoch ({view.best_epoch})", _BEST_COLOUR, "best"))
+            markers.append(_Marker(best, f"best epoch ({view.best_epoch})", "best"))
         state = _stopping_state(view.summary)
         stop = _x_of_epoch(history, state.stopped_epoch if state is not None else None, steps)
         if stop is not None and state is not None:
-            markers.append(_Marker(stop, f"early stop (epoch {state.stopped_epoch})", _STOP_COLOUR, "stop"))
+            markers.append(_Marker(stop, f"early stop (epoch {state.stopped_epoch})", "stop", _STOP_DASH))
     return markers
+
+
+def _curve_names(history: History) -> list[str]:
+    """The metrics worth a curve: those with a value, less ``X_epoch`` where it repeats ``X`` point for point.
+
+    ``self.log("train_loss", loss, on_step=True, on_epoch=True)`` leaves ``train_loss`` and ``train_loss_epoch``
+    with the same values (and ``train_loss_step``): one curve named ``train_loss`` says it all.
+    """
+    names = [name for name in history.metric_names() if history.series(name)]
+    points = {name: [(e.step, v) for e, v in history.series(name)] for name in names}
+    return [
+        name for name in names if not (name.endswith("_epoch") and points.get(name[: -len("_epoch")]) == points[name])
+    ]
+
+
+def _no_history(view: _View) -> str:
+    """Why a run has no ``history.json`` to draw, as far as its other files tell."""
+    unreadable = [p for p in view.problems if History.filename in p]
+    if unreadable:
+        return f"Not shown: {unreadable[0]}"
+    if view.legacy:
+        return "Not recorded: runs of the old manual system have no history.json."
+    summary = view.summary
+    if summary is not None and summary.recorded_by == "manual":
+        return "Not recorded: the run was recorded with the manual API, which keeps no history.json."
+    if summary is not None and summary.num_epochs_trained == 0 and summary.best_epoch is None:
+        before = {
+            "failed": "the run failed before its first validation",
+            "interrupted": "the run was interrupted before its first validation",
+            "stale": "the run stopped (its heartbeat is stale) before its first validation",
+            "running": "no validation has finished yet",
+        }.get(view.status or "")
+        if before:
+            return f"Not recorded: {before} (history.json is written at each validation)."
+    return "Not recorded: history.json is missing from the run folder."
 
 
 def _curves_block(view: _View) -> str:
@@ -1006,10 +1126,9 @@ def _curves_block(view: _View) -> str:
     if view.kind == "evaluation" and (history is None or not history.entries):
         return _missing("Not recorded: an evaluation run has no training history.")
     if history is None:
-        return _missing("Not recorded: the run has no history.json (runs of the old system have none).")
+        return _missing(_no_history(view))
     steps = _uses_steps(history)
-    values = {name: [v for _, v in history.series(name)] for name in history.metric_names()}
-    values = {k: v for k, v in values.items() if v}
+    values = {name: [v for _, v in history.series(name)] for name in _curve_names(history)}
     if not values:
         return _missing("Not recorded: history.json holds no metric values.")
     x_label = "global step" if steps else "epoch"
@@ -1330,9 +1449,8 @@ def _compare_curves(views: list[_View]) -> str:
     steps = any(_uses_steps(h) for _, _, h in histories)
     owners: dict[str, list[int]] = {}
     for i, _, history in histories:
-        for name in history.metric_names():
-            if history.series(name):
-                owners.setdefault(name, []).append(i)
+        for name in _curve_names(history):
+            owners.setdefault(name, []).append(i)
     monitor = views[0].monitor
     shared = sorted((n for n, who in owners.items() if len(who) >= 2), key=lambda n: _curve_order(n, monitor))
     if not shared:

@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt.artifacts import ClassificationReport, ConfigRecord, LoggerInfo, TrainingSummary, record_dict
+from arccnet_ckpt.artifacts import (
+    ClassificationReport,
+    ConfigRecord,
+    EarlyStoppingState,
+    LoggerInfo,
+    TrainingSummary,
+    record_dict,
+)
 from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
 
 if TYPE_CHECKING:
@@ -346,3 +353,60 @@ def logger_line(entry: LoggerInfo) -> str:
     where = entry.url or entry.log_dir or entry.save_dir
     unread = f"  ({len(entry.errors)} unread: {', '.join(sorted(entry.errors))})" if entry.errors else ""
     return " ".join(parts) + (f"  {where}" if where else "") + unread
+
+
+def early_stop(summary: TrainingSummary | None) -> EarlyStoppingState | None:
+    """The first EarlyStopping callback that stopped the run (its reason is not ``NOT_STOPPED``), if any."""
+    if summary is None:
+        return None
+    return next((s for s in summary.early_stopping if s.reason != "NOT_STOPPED"), None)
+
+
+def early_stopping_used(summary: TrainingSummary | None, config: ConfigRecord | None) -> bool | None:
+    """Whether the fit had an EarlyStopping callback; ``None`` when neither file records the Trainer's callbacks."""
+    if summary is not None and summary.early_stopping:
+        return True
+    if config is None or not config.callbacks:  # the manual API and the old system record no callbacks
+        return None
+    return any(cb.class_path.rsplit(".", 1)[-1] == "EarlyStopping" for cb in config.callbacks)
+
+
+def limit_reached(summary: TrainingSummary | None, config: ConfigRecord | None) -> str | None:
+    """The Trainer limit a fit reached, as Lightning names it (``max_epochs=8``, ``max_steps=500``), else ``None``.
+
+    Lightning checks these limits before ``should_stop``: a fit that reached one stopped for it, even when an
+    EarlyStopping ran out of patience at the same epoch.
+    """
+    trainer = config.trainer if config is not None else None
+    if summary is None or trainer is None:
+        return None
+    if trainer.max_steps is not None and trainer.max_steps >= 0 and summary.global_step >= trainer.max_steps:
+        return f"max_steps={trainer.max_steps}"
+    if trainer.max_epochs is not None and trainer.max_epochs >= 0 and summary.num_epochs_trained >= trainer.max_epochs:
+        return f"max_epochs={trainer.max_epochs}"
+    return None
+
+
+def stop_reason(summary: TrainingSummary | None, config: ConfigRecord | None) -> str:
+    """Why a training run's last epoch was its last, in words, as Lightning decided it.
+
+    Example:
+        ``max_epochs=8 reached (EarlyStopping's PATIENCE_EXHAUSTED came at the same epoch, 7)``,
+        ``EarlyStopping: PATIENCE_EXHAUSTED at epoch 5``, ``max_epochs=8 reached``, ``failed (RuntimeError)``.
+    """
+    if summary is None:
+        return "not recorded"
+    if summary.status == "failed":
+        return f"failed ({summary.error.type})" if summary.error is not None else "failed"
+    if summary.status in ("running", "interrupted"):
+        return summary.status
+    limit, stop = limit_reached(summary, config), early_stop(summary)
+    if limit is not None and stop is not None:
+        return f"{limit} reached (EarlyStopping's {stop.reason} came at the same epoch, {stop.stopped_epoch})"
+    if stop is not None:
+        return f"EarlyStopping: {stop.reason} at epoch {stop.stopped_epoch}"
+    if limit is not None:
+        return f"{limit} reached"
+    if summary.early_stopping_triggered:
+        return "EarlyStopping (reason not recorded)"
+    return "not recorded (no Trainer limit reached and no EarlyStopping stopped it)"

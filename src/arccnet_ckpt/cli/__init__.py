@@ -986,7 +986,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         target = storage.join(runs[0].path, html_report.REPORT_FILENAME)
     else:
         raise UsageError("several runs need -o FILE (e.g. -o compare.html)")
-    page = html_report.render_html(runs)
+    # The page says stale exactly when ls does.
+    page = html_report.render_html(runs, now=datetime.now(timezone.utc), stale_after=_stale_after(args))
     if target == "-":
         sys.stdout.write(page)
         return EXIT_OK
@@ -1137,6 +1138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="the file to write, - for stdout (default: report.html in the run folder)"
     )
     report.add_argument("--data", help="the data folder, for run name prefixes")
+    report.add_argument(
+        "--stale-after", default="1h", help="a running run silent longer than this is shown stale, as in ls (1h)"
+    )
     report.set_defaults(func=cmd_report, parser=report)
     return parser
 
