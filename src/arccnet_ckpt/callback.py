@@ -24,7 +24,7 @@ import os
 import re
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,7 +38,16 @@ from arccnet_ckpt import capture, config_sources, layout, loggers, ranks, runfol
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder, error_info, is_interruption
+from arccnet_ckpt.recorder import (
+    HEADLINE_CHOICES,
+    FitSnapshot,
+    HeadlineChoice,
+    Phase,
+    RunIdentity,
+    RunRecorder,
+    error_info,
+    is_interruption,
+)
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -66,6 +75,7 @@ class ArcCheckpointLogic(_Base):
         threshold: float | None = None,
         preds_key: str | None = None,
         target_key: str | None = None,
+        headline_test: HeadlineChoice = "auto",
         dirpath: str | Path | None = None,
         filename: str | None = None,
         monitor: str | None = "val_f1",
@@ -98,6 +108,12 @@ class ArcCheckpointLogic(_Base):
         self.threshold = None if threshold is None else float(threshold)
         self.preds_key = preds_key
         self.target_key = target_key
+        if headline_test not in HEADLINE_CHOICES:
+            raise ValueError(
+                f"headline_test must be 'auto', 'always' or 'never', got {headline_test!r}: 'auto' makes the run's "
+                "first test of its best checkpoint the headline, 'always' and 'never' decide for this callback's tests"
+            )
+        self.headline_test: HeadlineChoice = headline_test
         self._default_filename = filename is None
         super().__init__(
             dirpath=dirpath,
@@ -308,7 +324,7 @@ class ArcCheckpointLogic(_Base):
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
         names = self._identity.class_names if self._identity else None
-        self._collector.update(outputs, num_classes=len(names) if names else None)
+        self._collector.update(outputs, num_classes=len(names) if names else None, dataloader_idx=dataloader_idx)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -316,13 +332,21 @@ class ArcCheckpointLogic(_Base):
         if self._identity is None:
             return
         test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
-        self._collector.sync(trainer.strategy)  # a collective: every rank takes part
+        count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
+        self._collector.sync(trainer.strategy, count)  # a collective: every rank takes part
         recorder, identity = self._require_recorder(), self._identity
         evaluation = self._active == "evaluation"
+        combined = importlib.import_module(f"{self._namespace}.utilities").CombinedLoader
+        names = capture.safely("the test dataloaders' names", lambda: _dataloader_names(trainer, combined), None)
 
         def record() -> None:
-            fields = self._collector.report_fields(identity.class_names)
-            recorder.record_test(test_results, report_fields=fields, checkpoint=self._ckpt_path(trainer, identity))
+            reports = self._collector.dataloader_reports(identity.class_names, test_results, names)
+            recorder.record_test(
+                test_results,
+                dataloaders=reports,
+                checkpoint=self._ckpt_path(trainer, identity),
+                headline=self.headline_test,
+            )
             if evaluation:
                 recorder.finish(FitSnapshot(loggers=self._loggers_now(trainer)))
             recorder.write_report()
@@ -628,6 +652,36 @@ def _callbacks(trainer: Any) -> list[Any]:
 
 def _warn(message: str) -> None:
     rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
+
+
+def _dataloader_names(trainer: Any, combined_loader: type) -> list[str | None] | None:
+    """The test dataloaders' names by ``dataloader_idx``, where they came in a dict (``{"quiet_sun": dl, ...}``).
+
+    Lightning numbers the dataloaders in the order of ``CombinedLoader(...).flattened``; ``trainer.test_dataloaders``
+    keeps their structure. Each flattened dataloader is named by the keys that lead to it in that structure
+    (``active``; ``active.0`` under a dict of lists); ``None`` when no dict was given.
+    """
+    structure = trainer.test_dataloaders
+    if structure is None:
+        return None
+    flattened = combined_loader(structure, "sequential").flattened
+    paths: list[tuple[str, Any]] = []
+
+    def walk(node: Any, path: tuple[str, ...], named: bool) -> None:
+        if isinstance(node, Mapping):
+            for key, child in node.items():
+                walk(child, (*path, str(key)), True)
+        elif isinstance(node, (list, tuple)) and node and not all(isinstance(c, (int, float, str)) for c in node):
+            for i, child in enumerate(node):
+                walk(child, (*path, str(i)), named)
+        elif named:
+            paths.append((".".join(path), node))
+
+    walk(structure, (), False)
+    if not paths or not flattened:
+        return None
+    by_identity = {id(node): name for name, node in paths}
+    return [by_identity.get(id(loader)) for loader in flattened]
 
 
 def _optional_name(what: str, value: Any) -> str | None:
