@@ -590,8 +590,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
       resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.recorder`);
     * the loggers' ids and folders in the summary at training start, each logger given the run folder's path;
     * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
-    * ``classification_report.json`` at test end, with a per-class report when ``test_step`` returns
-      ``{"preds": ..., "target": ...}``.
+    * ``classification_report.json`` at test end, with a per-class report per test dataloader when ``test_step``
+      returns ``{"preds": ..., "target": ...}``; every ``trainer.test`` is kept as an evaluation, one of them the
+      headline (see ``headline_test``).
 
     A Trainer used only for ``test`` writes into the tested checkpoint's run, or into a new ``kind: "evaluation"``
     folder.
@@ -610,6 +611,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
         threshold: Decision threshold for binary scores; ``None`` -> 0.5 for probabilities, 0 for logits.
         preds_key: Key of the predictions in ``test_step``'s output; ``None`` -> ``preds``/``logits``/``probs``.
         target_key: Key of the targets in ``test_step``'s output; ``None`` -> ``target``/``targets``/``y``.
+        headline_test: Which ``trainer.test`` is the run's headline (``test_results``, the report's top level):
+            ``"auto"``, the run's first test of its best checkpoint (a later test is kept under ``evaluations``, with
+            a warning); ``"always"`` or ``"never"`` for this callback's tests. An attribute too.
         dirpath: Explicit run folder: used as is, no hierarchy added.
         filename: Checkpoint file name template, used as given; ``None`` -> ``best-epoch{EE}-<monitor>-{value}``.
         monitor: Metric to rank checkpoints by.
