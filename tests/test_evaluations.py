@@ -412,6 +412,7 @@ def test_show_names_the_matrix_of_a_binary_run_written_before_the_names_were_kep
     old["class_names"] = None  # what earlier versions wrote for a binary run without names
     path.write_text(json.dumps(old))
     code, out = cli(capsys, "show", cb.run_dir)
+    assert code == 0
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")
     assert lines[start + 1].split() == ["TRUE", "\\", "PRED", "negative", "positive", "TOTAL"]
