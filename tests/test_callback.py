@@ -111,8 +111,7 @@ def test_fit_and_test_write_the_complete_folder(tmp_path: Path, data_folder: Pat
     assert report.checkpoint == "best-epoch01-val_f1-0.900.ckpt"
     assert report.model_name == "resnet18"
     assert report.test_metrics == summary.test_results
-    assert report.class_names is None
-    assert list(report.per_class) == ["0", "1", "2"]
+    assert report.class_names == list(report.per_class) == ["0", "1", "2"]  # no names given: the default ones
     assert report.num_samples == 24
 
     run = load_run(cb.run_dir)

@@ -70,8 +70,7 @@ def test_binary_probabilities_use_a_threshold_and_default_names(tmp_path, data_f
     with torch.no_grad():
         y_pred = (model.layer(torch.cat(xs)).softmax(1)[:, 1] > 0.5).long().tolist()
     y_true = torch.cat(ys).tolist()
-    assert report["class_names"] is None  # binary: no names given
-    assert list(report["per_class"]) == ["negative", "positive"]
+    assert report["class_names"] == list(report["per_class"]) == ["negative", "positive"]  # binary, no names given
     assert report["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
 
 

@@ -24,7 +24,7 @@ import os
 import re
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,7 +38,16 @@ from arccnet_ckpt import capture, config_sources, layout, loggers, ranks, runfol
 from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.recorder import FitSnapshot, Phase, RunIdentity, RunRecorder, error_info, is_interruption
+from arccnet_ckpt.recorder import (
+    HEADLINE_CHOICES,
+    FitSnapshot,
+    HeadlineChoice,
+    Phase,
+    RunIdentity,
+    RunRecorder,
+    error_info,
+    is_interruption,
+)
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -82,6 +91,7 @@ class ArcCheckpointLogic(_Base):
         save_on_train_epoch_end: bool | None = None,
         enable_version_counter: bool = True,
         redact_checkpoint_hparams: bool = True,
+        headline_test: HeadlineChoice = "auto",
     ) -> None:
         if root_name is None and dirpath is None:
             raise ValueError(
@@ -107,6 +117,12 @@ class ArcCheckpointLogic(_Base):
                 f"False (keep Lightning's hparams as given), got {redact_checkpoint_hparams!r}"
             )
         self.redact_checkpoint_hparams = redact_checkpoint_hparams
+        if headline_test not in HEADLINE_CHOICES:
+            raise ValueError(
+                f"headline_test must be 'auto', 'always' or 'never', got {headline_test!r}: 'auto' makes the run's "
+                "first test of its best checkpoint the headline, 'always' and 'never' decide for this callback's tests"
+            )
+        self.headline_test: HeadlineChoice = headline_test
         self._default_filename = filename is None
         super().__init__(
             dirpath=dirpath,
@@ -330,7 +346,7 @@ class ArcCheckpointLogic(_Base):
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
         names = self._identity.class_names if self._identity else None
-        self._collector.update(outputs, num_classes=len(names) if names else None)
+        self._collector.update(outputs, num_classes=len(names) if names else None, dataloader_idx=dataloader_idx)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -338,13 +354,21 @@ class ArcCheckpointLogic(_Base):
         if self._identity is None:
             return
         test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
-        self._collector.sync(trainer.strategy)  # a collective: every rank takes part
+        count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
+        self._collector.sync(trainer.strategy, count)  # a collective: every rank takes part
         recorder, identity = self._require_recorder(), self._identity
         evaluation = self._active == "evaluation"
+        combined = importlib.import_module(f"{self._namespace}.utilities").CombinedLoader
+        names = capture.safely("the test dataloaders' names", lambda: _dataloader_names(trainer, combined), None)
 
         def record() -> None:
-            fields = self._collector.report_fields(identity.class_names)
-            recorder.record_test(test_results, report_fields=fields, checkpoint=self._ckpt_path(trainer, identity))
+            reports = self._collector.dataloader_reports(identity.class_names, test_results, names)
+            recorder.record_test(
+                test_results,
+                dataloaders=reports,
+                checkpoint=self._ckpt_path(trainer, identity),
+                headline=self.headline_test,
+            )
             if evaluation:
                 recorder.finish(FitSnapshot(loggers=self._loggers_now(trainer)))
             recorder.write_report()
@@ -602,8 +626,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
       resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.recorder`);
     * the loggers' ids and folders in the summary at training start, each logger given the run folder's path;
     * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
-    * ``classification_report.json`` at test end, with a per-class report when ``test_step`` returns
-      ``{"preds": ..., "target": ...}``.
+    * ``classification_report.json`` at test end, with a per-class report per test dataloader when ``test_step``
+      returns ``{"preds": ..., "target": ...}``; every ``trainer.test`` is kept as an evaluation, one of them the
+      headline (see ``headline_test``).
 
     A Trainer used only for ``test`` writes into the tested checkpoint's run, or into a new ``kind: "evaluation"``
     folder.
@@ -622,6 +647,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
         threshold: Decision threshold for binary scores; ``None`` -> 0.5 for probabilities, 0 for logits.
         preds_key: Key of the predictions in ``test_step``'s output; ``None`` -> ``preds``/``logits``/``probs``.
         target_key: Key of the targets in ``test_step``'s output; ``None`` -> ``target``/``targets``/``y``.
+        headline_test: Which ``trainer.test`` is the run's headline (``test_results``, the report's top level):
+            ``"auto"``, the run's first test of its best checkpoint (a later test is kept under ``evaluations``, with
+            a warning); ``"always"`` or ``"never"`` for this callback's tests. An attribute too.
         dirpath: Explicit run folder: used as is, no hierarchy added.
         filename: Checkpoint file name template, used as given; ``None`` -> ``best-epoch{EE}-<monitor>-{value}``.
         monitor: Metric to rank checkpoints by.
@@ -681,6 +709,36 @@ def _callbacks(trainer: Any) -> list[Any]:
 
 def _warn(message: str) -> None:
     rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
+
+
+def _dataloader_names(trainer: Any, combined_loader: type) -> list[str | None] | None:
+    """The test dataloaders' names by ``dataloader_idx``, where they came in a dict (``{"quiet_sun": dl, ...}``).
+
+    Lightning numbers the dataloaders in the order of ``CombinedLoader(...).flattened``; ``trainer.test_dataloaders``
+    keeps their structure. Each flattened dataloader is named by the keys that lead to it in that structure
+    (``active``; ``active.0`` under a dict of lists); ``None`` when no dict was given.
+    """
+    structure = trainer.test_dataloaders
+    if structure is None:
+        return None
+    flattened = combined_loader(structure, "sequential").flattened
+    paths: list[tuple[str, Any]] = []
+
+    def walk(node: Any, path: tuple[str, ...], named: bool) -> None:
+        if isinstance(node, Mapping):
+            for key, child in node.items():
+                walk(child, (*path, str(key)), True)
+        elif isinstance(node, (list, tuple)) and node and not all(isinstance(c, (int, float, str)) for c in node):
+            for i, child in enumerate(node):
+                walk(child, (*path, str(i)), named)
+        elif named:
+            paths.append((".".join(path), node))
+
+    walk(structure, (), False)
+    if not paths or not flattened:
+        return None
+    by_identity = {id(node): name for name, node in paths}
+    return [by_identity.get(id(loader)) for loader in flattened]
 
 
 def _optional_name(what: str, value: Any) -> str | None:

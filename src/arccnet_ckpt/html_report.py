@@ -29,10 +29,15 @@ from arccnet_ckpt.artifacts import (
     ClassificationReport,
     ClassMetrics,
     ConfigRecord,
+    DataloaderCounts,
+    DataloaderReport,
     EarlyStoppingState,
     History,
     MinimalLogging,
     TrainingSummary,
+    base_metric_name,
+    dataloader_metrics,
+    matrix_names,
 )
 from arccnet_ckpt.cli.select import DEFAULT_STALE_AFTER, is_stale
 from arccnet_ckpt.errors import ArcCkptError
@@ -463,6 +468,7 @@ def _single_body(view: _View) -> str:
         _headline(view),
         _section("confusion-matrix", "Confusion matrix", _matrix_block(view)),
         _section("per-class", "Per-class metrics", _per_class_block(view)),
+        _section("evaluations", "Evaluations", _evaluations_block(view)),
         _section("curves", "Training curves", _curves_block(view)),
         _section("config", "Configuration", _config_block(view)),
         _section("environment", "Environment", _environment_block(view)),
@@ -624,15 +630,6 @@ def _notes_block(view: _View) -> str:
 # ------------------------------------------------------------------------------------------- confusion matrix
 
 
-def _class_names(report: ClassificationReport, size: int) -> list[str]:
-    """The matrix's class names in order: the report's, else its per-class keys, else ``"0"``, ``"1"``..."""
-    if report.class_names and len(report.class_names) == size:
-        return list(report.class_names)
-    if report.per_class and len(report.per_class) == size:
-        return list(report.per_class)
-    return [str(i) for i in range(size)]
-
-
 def _lerp(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
     r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
     return (r, g, bl)
@@ -677,13 +674,23 @@ def _matrix_block(view: _View, *, caption: bool = True) -> str:
     report = view.report
     if report is None:
         return _missing("Not recorded: the run has no classification_report.json (it was not tested).")
+    if len(report.dataloaders) > 1:  # one matrix per test dataloader, never pooled
+        blocks = [
+            f"<div><h3>{_esc(d.label())}</h3>{_report_matrix(d, caption=False)}</div>" for d in report.dataloaders
+        ]
+        note = f'<p class="sub">{_esc(_MATRIX_NOTE)}</p>' if caption else ""
+        return f'<div class="figures">{"".join(blocks)}</div>{note}'
+    return _report_matrix(report, caption=caption)
+
+
+def _report_matrix(report: ClassificationReport | DataloaderReport, *, caption: bool = True) -> str:
     matrix = report.confusion_matrix
     if not matrix:
         why = f" ({report.per_class_note})" if report.per_class_note else ""
         return _missing(f"Not recorded: the report has no confusion matrix{why}.")
     if any(len(row) != len(matrix) for row in matrix):
         return _missing("Not shown: the recorded confusion matrix is not square.")
-    return _matrix_svg(matrix, _class_names(report, len(matrix)), caption=caption)
+    return _matrix_svg(matrix, matrix_names(report), caption=caption)
 
 
 def _matrix_svg(matrix: list[list[int]], names: list[str], *, caption: bool = True) -> str:
@@ -800,9 +807,9 @@ def _bar(fraction: float | None) -> str:
     return f'<span class="bar" aria-hidden="true"><span style="width:{width:.1f}%"></span></span>'
 
 
-def _ordered_classes(report: ClassificationReport) -> list[tuple[str, ClassMetrics]]:
+def _ordered_classes(report: ClassificationReport | DataloaderReport) -> list[tuple[str, ClassMetrics]]:
     per_class = report.per_class or {}
-    order = [n for n in (report.class_names or []) if n in per_class]
+    order = [n for n in matrix_names(report) if n in per_class]
     order += [n for n in per_class if n not in order]
     return [(name, per_class[name]) for name in order]
 
@@ -820,6 +827,12 @@ def _per_class_block(view: _View) -> str:
     report = view.report
     if report is None:
         return _missing("Not recorded: the run has no classification_report.json (it was not tested).")
+    if len(report.dataloaders) > 1:
+        return "".join(f"<h3>{_esc(d.label())}</h3>{_per_class_table(d)}" for d in report.dataloaders)
+    return _per_class_table(report)
+
+
+def _per_class_table(report: ClassificationReport | DataloaderReport) -> str:
     classes = _ordered_classes(report)
     if not classes:
         why = f" ({report.per_class_note})" if report.per_class_note else ""
@@ -847,8 +860,67 @@ def _per_class_block(view: _View) -> str:
     return table + "</table></div>" + note
 
 
-def _accuracy_line(report: ClassificationReport) -> str:
+def _accuracy_line(report: ClassificationReport | DataloaderReport) -> str:
     return f"<p>Accuracy: <strong>{_esc(_num(report.accuracy))}</strong></p>"
+
+
+# ------------------------------------------------------------------------------------------------- evaluations
+
+
+def _evaluations_block(view: _View) -> str:
+    """Every ``trainer.test`` of the run, one row per test dataloader; the per-class reports of those that are not
+    the headline (shown above) in folded sections."""
+    evaluations = view.summary.evaluations if view.summary is not None else []
+    if not evaluations:
+        return _missing(
+            "Not recorded: the run has no evaluations (it was not tested, or was tested by an earlier "
+            "version, which kept only the headline above)."
+        )
+    metrics = sorted({base_metric_name(k) for e in evaluations for k in e.test_results})
+    rows = []
+    for e in evaluations:
+        loaders = e.dataloaders or [DataloaderCounts(index=0, num_samples=e.num_samples)]
+        for counts in loaders:
+            own = {
+                base_metric_name(k): v
+                for k, v in dataloader_metrics(e.test_results, counts.index, len(loaders)).items()
+            }
+            number = f"{e.number} <strong>headline</strong>" if e.headline else str(e.number)
+            classes = ", ".join(f"{_esc(k)}: {v}" for k, v in (counts.class_counts or {}).items()) or _DASH
+            label = f"{counts.index}" + (f" ({_esc(counts.name)})" if counts.name else "")
+            cells = "".join(f'<td class="num">{_esc(_num(own.get(m)))}</td>' for m in metrics)
+            rows.append(
+                f'<tr class="evaluation-row"><td>{number}</td><td>{_esc(_time(e.tested_at))}</td>'
+                f'<td class="mono">{_esc(e.checkpoint or "weights in memory")}</td><td>{label}</td>'
+                f'<td class="num">{_esc(_num(counts.num_samples))}</td><td>{classes}</td>{cells}</tr>'
+            )
+    head = "".join(
+        (f'<th class="num">{_esc(h)}</th>' if numeric else f"<th>{_esc(h)}</th>")
+        for h, numeric in [
+            ("#", False),
+            ("Tested (UTC)", False),
+            ("Checkpoint", False),
+            ("Dataloader", False),
+            ("Samples", True),
+            ("Class counts", False),
+            *((m, True) for m in metrics),
+        ]
+    )
+    table = (
+        f'<div class="table-wrap"><table class="evaluations"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        '<p class="sub">The headline gives the test metrics, the confusion matrix and the per-class table above.</p>'
+    )
+    details = []
+    for entry in view.report.evaluations if view.report is not None else []:
+        if entry.headline:
+            continue
+        for loader in entry.dataloaders:
+            title = f"Evaluation {entry.number}, {loader.label()}: confusion matrix and per-class metrics"
+            details.append(
+                f"<details><summary>{_esc(title)}</summary>{_report_matrix(loader)}{_per_class_table(loader)}</details>"
+            )
+    return table + "".join(details)
 
 
 # ------------------------------------------------------------------------------------------------------ charts

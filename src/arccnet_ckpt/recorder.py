@@ -50,11 +50,13 @@ from arccnet_ckpt.artifacts import (
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
+    DataloaderReport,
     History,
     HistoryEntry,
     MinimalLogging,
     RunKind,
     TrainingSummary,
+    matrix_names,
     record_dict,
     validate_artifact,
 )
@@ -353,39 +355,74 @@ class RunRecorder:
         self,
         test_results: Mapping[str, float | None],
         *,
-        report_fields: Mapping[str, Any],
         checkpoint: str | None,
+        dataloaders: Sequence[Mapping[str, Any]] | None = None,
+        report_fields: Mapping[str, Any] | None = None,
+        headline: HeadlineChoice = "auto",
         now: datetime | None = None,
     ) -> Phase:
-        """``trainer.test`` ended: write ``classification_report.json`` and the summary's ``test_results``.
+        """``trainer.test`` ended: add an evaluation to the run, and make it the headline when it should be.
+
+        Every test adds an entry to ``evaluations`` in ``training_summary.json`` (when, which checkpoint, the size
+        and class counts of each dataloader, the metrics) and to ``evaluations`` in ``classification_report.json``
+        (its per-class report, one per dataloader). Only the headline test (see :func:`choose_headline`) writes
+        ``test_results``, ``tested_checkpoint``, the report's top level and the test metrics of
+        ``minimal_logging.json``; a test that is not made the headline costs an :class:`ArcCkptWarning` that says so,
+        as does one that takes the headline from an earlier test.
 
         Args:
             test_results: The ``test*`` metrics.
-            report_fields: The per-class fields (``per_class``... ``per_class_note``).
             checkpoint: The tested checkpoint (relative when inside the run folder), ``None`` for weights in memory.
+            dataloaders: One :class:`~arccnet_ckpt.artifacts.DataloaderReport` dict per test dataloader.
+            report_fields: The per-class fields of a test with one dataloader (``per_class``... ``per_class_note``):
+                the same as ``dataloaders=[{"index": 0, **report_fields}]``.
+            headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
             now: The moment (default: now, UTC).
         """
         now = now or _now()
         previous, phase = self._advance(Event.TEST)
         ident = self.identity
-        report = validate_artifact(
-            ClassificationReport,
-            {
-                "test_metrics": dict(test_results),
-                "model_name": ident.model_name,
-                "loss_function": ident.loss_function,
-                "class_names": ident.class_names,
-                "checkpoint": checkpoint,
-                "created_at": now,
-                **report_fields,
-            },
-        )
+        if dataloaders is None:
+            dataloaders = [{"index": 0, "test_metrics": dict(test_results), **(report_fields or {})}]
+        loaders = [DataloaderReport.model_validate(dict(loader)) for loader in dataloaders]
+        try:
+            existing = self.read(ClassificationReport)
+        except Exception as e:  # a damaged report is replaced, not fatal: say so
+            _warn(f"{storage.join(self.run_dir, ClassificationReport.filename)} could not be read ({e}); rewriting it")
+            existing = None
         data = record_dict(previous)
-        data["test_results"] = dict(test_results)
-        data["tested_checkpoint"] = checkpoint
+        evaluations, reports = _evaluations_so_far(previous, existing)
+        number = len(evaluations) + 1
+        made_headline = choose_headline(evaluations, checkpoint, previous.best_model_path, headline)
+        _say_where_it_went(self.run_dir, number, checkpoint, made_headline, headline, evaluations, previous)
+        if made_headline:
+            for earlier in [*evaluations, *reports]:
+                earlier["headline"] = False
+        sizes = [d.num_samples for d in loaders]
+        common = {"number": number, "tested_at": now, "checkpoint": checkpoint, "headline": made_headline}
+        data["evaluations"] = [
+            *evaluations,
+            {
+                **common,
+                "test_results": dict(test_results),
+                "num_samples": None if None in sizes else sum(s for s in sizes if s is not None),
+                "dataloaders": [_counts(d) for d in loaders],
+            },
+        ]
+        base: dict[str, Any] = record_dict(existing) if existing is not None else {"class_names": ident.class_names}
+        base["evaluations"] = [
+            *reports,
+            {**common, "test_metrics": dict(test_results), "dataloaders": [record_dict(d) for d in loaders]},
+        ]
+        if made_headline:
+            data.update(test_results=dict(test_results), tested_checkpoint=checkpoint)
+            base.update(_headline_fields(loaders, ident.class_names))
+            base.update(test_metrics=dict(test_results), checkpoint=checkpoint, created_at=now)
+        base.update(model_name=ident.model_name, loss_function=ident.loss_function)
+        report = validate_artifact(ClassificationReport, base)
         summary = self._summary_record(data, now)
         records: list[BaseModel] = [report, summary]
-        if summary.kind == "training":
+        if summary.kind == "training" and made_headline:
             records.insert(1, self._minimal(summary, now))  # the test metrics, as the old files had them
         self._write(records)
         return phase
@@ -634,6 +671,144 @@ def _note_loggers(data: dict[str, Any], loggers: list[dict[str, Any]] | None, *,
     attempt = len(data.get("resumes") or [])
     kept = [e for e in data.get("loggers") or [] if (e.get("attempt", 0), e.get("stage", "fit")) != (attempt, stage)]
     data["loggers"] = [*kept, *({**entry, "attempt": attempt, "stage": stage} for entry in loggers)]
+
+
+HeadlineChoice = Literal["auto", "always", "never"]
+"""Whether a ``trainer.test`` becomes the run's headline: ``auto`` (:func:`choose_headline`), ``always``, ``never``."""
+
+HEADLINE_CHOICES: tuple[str, ...] = ("auto", "always", "never")
+
+
+def choose_headline(
+    evaluations: Sequence[Mapping[str, Any]],
+    checkpoint: str | None,
+    best_model_path: str | None,
+    choice: HeadlineChoice = "auto",
+) -> bool:
+    """Whether a new test of ``checkpoint`` becomes the run's headline, given its earlier ``evaluations``.
+
+    With ``auto``, the headline is the run's first test of its best checkpoint: a new test becomes the headline
+    when the run has none yet (whatever it tested), or when it tests the best checkpoint and the headline did not
+    (it tested the weights in memory, ``last.ckpt``, or a checkpoint that a resumed fit has since bettered). A
+    second test of the same best checkpoint (another dataset, a second ``trainer.test``) does not.
+
+    Args:
+        evaluations: The run's evaluations so far (``TestEvaluation`` dicts), one of them marked ``headline``.
+        checkpoint: The checkpoint the new test loaded (relative inside the run folder), ``None`` for weights in
+            memory.
+        best_model_path: The run's best checkpoint (relative), if it has one.
+        choice: ``auto``, or ``always`` / ``never`` to decide without the rule.
+    """
+    if choice != "auto":
+        return choice == "always"
+    current = next((e for e in evaluations if e.get("headline")), None)
+    if current is None:
+        return True
+    return checkpoint is not None and checkpoint == best_model_path and current.get("checkpoint") != best_model_path
+
+
+def _say_where_it_went(
+    run_dir: str,
+    number: int,
+    checkpoint: str | None,
+    made_headline: bool,
+    choice: HeadlineChoice,
+    evaluations: Sequence[Mapping[str, Any]],
+    summary: TrainingSummary,
+) -> None:
+    """Warn when a test is not made the headline, or when the rule moves the headline to it: never silently."""
+    current = next((e for e in evaluations if e.get("headline")), None)
+    if made_headline:
+        if current is not None and choice == "auto":
+            _warn(
+                f"{run_dir}: evaluation {number} ({_tested(checkpoint)}) is now the headline, as the first test of "
+                f"the run's best checkpoint; evaluation {current['number']} ({_tested(current.get('checkpoint'))}) "
+                "is kept in evaluations"
+            )
+        return
+    if choice == "never":
+        stays = "as it was (headline_test='never')"
+    elif current is None:
+        stays = "empty (no test of the run was made the headline)"
+    else:
+        best = current.get("checkpoint") is not None and current.get("checkpoint") == summary.best_model_path
+        why = "the first test of the best checkpoint" if best else "the run's first test"
+        stays = f"evaluation {current['number']}, {why} ({_tested(current.get('checkpoint'))})"
+    _warn(
+        f"{run_dir}: this trainer.test ({_tested(checkpoint)}) was kept as evaluation {number} (evaluations in "
+        "training_summary.json and classification_report.json) and not made the headline: the headline "
+        f"(test_results, classification_report.json's top level, minimal_logging.json, report.html) stays {stays}. "
+        "Pass ArcCheckpointCallback(headline_test='always') to make a test the headline."
+    )
+
+
+def _tested(checkpoint: str | None) -> str:
+    return f"checkpoint {checkpoint}" if checkpoint else "the weights in memory"
+
+
+def _counts(report: DataloaderReport) -> dict[str, Any]:
+    """A dataloader's ``DataloaderCounts``: its size, and its samples per true class (the matrix's row sums)."""
+    matrix = report.confusion_matrix
+    counts = None if matrix is None else {n: sum(row) for n, row in zip(matrix_names(report), matrix, strict=True)}
+    return {"index": report.index, "name": report.name, "num_samples": report.num_samples, "class_counts": counts}
+
+
+def _headline_fields(loaders: Sequence[DataloaderReport], class_names: list[str] | None) -> dict[str, Any]:
+    """The per-class fields of ``classification_report.json``'s top level: the one dataloader's report, or, with
+    several, none (never pooled) and a note that names where each one is."""
+    per_class = ("per_class", "accuracy", "macro_avg", "weighted_avg", "confusion_matrix", "num_samples")
+    dumped = [record_dict(d) for d in loaders]
+    if len(dumped) == 1:
+        only = dumped[0]
+        fields = {name: only.get(name) for name in (*per_class, "per_class_note")}
+        fields["class_names"] = only.get("class_names") or class_names
+    else:
+        names = ", ".join(d.name or str(d.index) for d in loaders)
+        fields = dict.fromkeys(per_class)
+        fields["per_class_note"] = f"{len(loaders)} test dataloaders, one report each: see dataloaders ({names})"
+        shared = {tuple(d.class_names) for d in loaders if d.class_names}
+        fields["class_names"] = list(shared.pop()) if len(shared) == 1 else class_names
+    fields["dataloaders"] = dumped
+    return fields
+
+
+def _evaluations_so_far(
+    summary: TrainingSummary, report: ClassificationReport | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's evaluations (the summary's entries and the report's), as dicts to extend.
+
+    A run tested before evaluations were kept has ``test_results`` alone: that test becomes its evaluation 1, the
+    headline.
+    """
+    if summary.evaluations:
+        reports = record_dict(report)["evaluations"] if report is not None else []
+        return record_dict(summary)["evaluations"], reports
+    if not summary.test_results:
+        return [], []
+    tested_at = (report.created_at if report is not None else None) or summary.updated_at or summary.start_time
+    loader: dict[str, Any] = {"index": 0}
+    if report is not None:
+        fields = ("class_names", "per_class", "accuracy", "macro_avg", "weighted_avg", "confusion_matrix")
+        loader.update({name: getattr(report, name) for name in (*fields, "num_samples", "per_class_note")})
+    loader_report = DataloaderReport.model_validate(loader)
+    entry = {
+        "number": 1,
+        "tested_at": tested_at,
+        "checkpoint": summary.tested_checkpoint,
+        "headline": True,
+        "test_results": dict(summary.test_results),
+        "num_samples": loader_report.num_samples,
+        "dataloaders": [_counts(loader_report)],
+    }
+    report_entry = {
+        "number": 1,
+        "tested_at": tested_at,
+        "checkpoint": summary.tested_checkpoint,
+        "headline": True,
+        "test_metrics": dict(report.test_metrics if report is not None else summary.test_results),
+        "dataloaders": [record_dict(loader_report)],
+    }
+    return [entry], [report_entry]
 
 
 def is_interruption(exception: BaseException) -> bool:

@@ -19,6 +19,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 from arccnet_ckpt import storage
+from arccnet_ckpt.artifacts import (
+    ClassificationReport,
+    DataloaderCounts,
+    DataloaderReport,
+    TrainingSummary,
+    base_metric_name,
+    dataloader_metrics,
+    matrix_names,
+)
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import (
     COLUMN_KEYS,
@@ -463,22 +472,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         output.table(["TEST METRIC", "VALUE"], sorted(record["test_results"].items()), colour=colour)
     report = _quietly(lambda: run.report)
-    if report is not None and report.per_class:
-        sys.stdout.write("\n")
-        rows: list[list[Any]] = [[n, m.precision, m.recall, m.f1, m.support] for n, m in report.per_class.items()]
-        for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
-            if avg is not None:
-                rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
-        output.table(["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"], rows, colour=colour)
-        if report.accuracy is not None:
-            output.write_line(f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples")
-    if report is not None and report.confusion_matrix:
-        sys.stdout.write("\nconfusion matrix (rows: true class, columns: predicted)\n")
-        names = report.class_names or [str(i) for i in range(len(report.confusion_matrix))]
-        matrix_rows = [[names[i], *row, sum(row)] for i, row in enumerate(report.confusion_matrix)]
-        totals = [sum(col) for col in zip(*report.confusion_matrix, strict=True)]
-        matrix_rows.append(["total", *totals, sum(totals)])
-        output.table(["TRUE \\ PRED", *names, "TOTAL"], matrix_rows, colour=colour)
+    if report is not None:
+        _per_class(report, "", colour)
+        if len(report.dataloaders) > 1:
+            number = next((e.number for e in report.evaluations if e.headline), None)
+            for loader in report.dataloaders:
+                _per_class(loader, _loader_heading(number, loader), colour)
+    if summary is not None and summary.evaluations:
+        _evaluations(summary, report, colour)
     notes = run.notes
     if notes:
         sys.stdout.write("\nnotes\n")
@@ -490,6 +491,60 @@ def cmd_show(args: argparse.Namespace) -> int:
     for name, (_, size) in zip(names, files, strict=True):
         sys.stdout.write(f"  {name.ljust(width)}  {output.human_bytes(size):>10}\n")
     return EXIT_OK
+
+
+def _per_class(report: ClassificationReport | DataloaderReport, heading: str, colour: bool) -> None:
+    """Print a report's per-class table and confusion matrix (both in the names of ``matrix_names``)."""
+    if report.per_class:
+        sys.stdout.write("\n")
+        if heading:
+            output.write_line(f"{heading}per class")
+        rows: list[list[Any]] = [[n, m.precision, m.recall, m.f1, m.support] for n, m in report.per_class.items()]
+        for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
+            if avg is not None:
+                rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
+        output.table(["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"], rows, colour=colour)
+        if report.accuracy is not None:
+            output.write_line(f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples")
+    if report.confusion_matrix:
+        sys.stdout.write("\n")
+        output.write_line(f"{heading}confusion matrix (rows: true class, columns: predicted)")
+        names = matrix_names(report)
+        matrix_rows = [[names[i], *row, sum(row)] for i, row in enumerate(report.confusion_matrix)]
+        totals = [sum(col) for col in zip(*report.confusion_matrix, strict=True)]
+        matrix_rows.append(["total", *totals, sum(totals)])
+        output.table(["TRUE \\ PRED", *names, "TOTAL"], matrix_rows, colour=colour)
+
+
+def _loader_heading(number: int | None, loader: DataloaderReport) -> str:
+    return f"evaluation {number if number is not None else '?'}, {loader.label()}: "
+
+
+def _evaluations(summary: TrainingSummary, report: ClassificationReport | None, colour: bool) -> None:
+    """Print every evaluation of the run, one row per test dataloader, then the per-class reports of those that are
+    not the headline's (printed above)."""
+    evaluations = summary.evaluations
+    metrics = sorted({base_metric_name(k) for e in evaluations for k in e.test_results})
+    rows: list[list[Any]] = []
+    for e in evaluations:
+        loaders = e.dataloaders or [DataloaderCounts(index=0, num_samples=e.num_samples)]
+        for counts in loaders:
+            own = {
+                base_metric_name(k): v
+                for k, v in dataloader_metrics(e.test_results, counts.index, len(loaders)).items()
+            }
+            label = str(counts.index) + (f" {counts.name}" if counts.name else "")
+            number = f"{e.number}*" if e.headline else str(e.number)
+            tested = e.checkpoint or "(in memory)"
+            rows.append([number, e.tested_at, tested, label, counts.num_samples, *(own.get(m) for m in metrics)])
+    sys.stdout.write("\nevaluations\n")
+    output.table(["#", "TESTED", "CHECKPOINT", "DATALOADER", "SAMPLES", *metrics], rows, colour=colour)
+    sys.stdout.write("* the headline: test_results and the per-class report above\n")
+    for entry in report.evaluations if report is not None else []:
+        if entry.headline:
+            continue
+        for loader in entry.dataloaders:
+            _per_class(loader, _loader_heading(entry.number, loader), colour)
 
 
 def _loaded(run: Run) -> Run:
