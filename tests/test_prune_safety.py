@@ -571,3 +571,32 @@ def test_prune_says_tested_or_resumed_from_as_recorded_and_never_matches_by_file
     code, out, _ = cli(capsys, "prune", data, "--root", "flares", "--older-than", "0s", "--format", "json")
     skipped = {s["path"]: s["reason"] for s in json.loads(out)["skipped"]}
     assert skipped[str(a)] == f"{best} is the checkpoint that {tester} tested"
+
+
+def test_prune_protects_a_checkpoint_that_only_a_later_evaluation_tested(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run B is tested on its own best checkpoint (its headline), then on run A's best one: A's checkpoint is
+    named only by B's second evaluation, and prune must still leave it."""
+    from conftest import ScriptedClassifier, TinyData, make_trainer
+
+    data = tmp_path / "data"
+    first = ArcCheckpointCallback(root_name="flares/a", data_folder=data)
+    make_trainer(tmp_path, [first], max_epochs=2).fit(ScriptedClassifier(), datamodule=TinyData())
+    second = ArcCheckpointCallback(root_name="flares/b", data_folder=data)
+    trainer = make_trainer(tmp_path, [second], max_epochs=2)
+    model = ScriptedClassifier()
+    trainer.fit(model, datamodule=TinyData())
+    trainer.test(model, datamodule=TinyData(), ckpt_path="best")
+    with pytest.warns(Warning, match="evaluation 2"):
+        trainer.test(model, datamodule=TinyData(), ckpt_path=first.best_model_path)
+    summary = json.loads((Path(second.run_dir) / "training_summary.json").read_text())
+    assert [e["headline"] for e in summary["evaluations"]] == [True, False]
+    assert summary["tested_checkpoint"] == os.path.basename(second.best_model_path)
+
+    code, out, err = cli(
+        capsys, "prune", data, "--root", "flares/a", "--older-than", "0s", "--what", "weights", "--format", "json"
+    )
+    assert code == 0, err
+    skipped = {s["path"]: s["reason"] for s in json.loads(out)["skipped"]}
+    assert skipped == {first.best_model_path: f"the checkpoint that {second.run_dir} tested"}

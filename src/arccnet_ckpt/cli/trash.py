@@ -172,6 +172,7 @@ def _references(summary: TrainingSummary | None) -> list[tuple[str, str]]:
         return []
     found = [(summary.resumed_from, "resumed from"), *((r.checkpoint, "resumed from") for r in summary.resumes)]
     found.append((summary.tested_checkpoint, "tested"))
+    found.extend((e.checkpoint, "tested") for e in summary.evaluations)  # every test, not only the headline's
     return [(ref, how) for ref, how in found if ref]
 
 
