@@ -815,3 +815,60 @@ def test_a_storage_back_end_error_is_one_line(
     code, out, err = cli(capsys, "ls", "--data", zoo.data)
     assert (code, out) == (1, "")
     assert err == "arccnet-ckpt ls: NoCredentialsError: Unable to locate credentials\n"
+
+
+def _stderr_on_a_terminal(*args: str | Path) -> tuple[int, str, str]:
+    """Run the console script with stderr on a pseudo-terminal (stdout a pipe); return (exit code, stdout, the
+    bytes the terminal got)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "arccnet_ckpt", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+    ) as proc:
+        os.close(terminal)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out = proc.stdout.read() if proc.stdout else ""
+        code = proc.wait(timeout=60)
+    os.close(controller)
+    return code, out, seen.decode(errors="replace")
+
+
+def test_verify_load_and_report_show_progress_on_a_terminal_only(
+    tmp_path: Path, zoo: Zoo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [zoo.a, zoo.b, zoo.multi]
+    code, out, terminal = _stderr_on_a_terminal("verify", *runs, "--load")
+    assert code == 0, terminal
+    assert out == ""
+    assert "loading checkpoints 1/3" in terminal
+    assert "loading checkpoints 3/3" in terminal
+    assert "verified 3 run(s): 0 problem(s)" in terminal
+    code, out, terminal = _stderr_on_a_terminal("report", *runs, "-o", tmp_path / "compare.html")
+    assert code == 0, terminal
+    assert "reading runs 3/3" in terminal
+    assert out == f"{tmp_path / 'compare.html'}\n"
+
+    # Not a terminal (a pipe, a CI log): no progress at all.
+    code, _, err = cli(capsys, "verify", *runs, "--load")
+    assert code == 0
+    assert err == "arccnet-ckpt: verified 3 run(s): 0 problem(s)\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "arccnet_ckpt", "report", *map(str, runs), "-o", str(tmp_path / "again.html")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "reading runs" not in done.stderr

@@ -841,7 +841,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     found = find(args.targets, args.data)
     problems = list(found.problems)
-    problems += verify_runs(found.runs, load=args.load, now=now, stale_after=_stale_after(args))
+    checking = output.progress(found.runs, "loading checkpoints" if args.load else "verifying")
+    problems += verify_runs(checking, load=args.load, now=now, stale_after=_stale_after(args))
     if args.format == "json":
         output.dump_json(
             {
@@ -1031,7 +1032,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``report RUN…``: the self-contained HTML report (several runs: side by side)."""
     from arccnet_ckpt import html_report
 
-    runs = [_loaded(resolve_run(t, args.data)) for t in args.runs]
+    runs = [_loaded(resolve_run(t, args.data)) for t in output.progress(args.runs, "reading runs")]
     differences = task_differences([run_task(run) for run in runs]) if len(runs) > 1 else []
     if differences:
         _message(f"warning: the runs differ in task ({'; '.join(differences)}): the page shows no better or worse")

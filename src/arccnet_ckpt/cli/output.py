@@ -16,9 +16,9 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 JSON_VERSION = 1
 """The version of every JSON document the command line prints; bumped only when a field changes meaning."""
@@ -44,6 +44,8 @@ _COLOURS = {
 # paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+T = TypeVar("T")
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -210,6 +212,24 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def progress(items: Sequence[T], label: str, out: TextIO | None = None) -> Iterator[T]:
+    """Yield ``items``, showing ``label 3/120`` on one rewritten line of ``out`` (stderr) while they are worked on.
+
+    Only on a terminal: a pipe, a file or a CI log gets nothing, so output that is read by a program stays as it was.
+    The line is cleared at the end.
+    """
+    stream = out or sys.stderr
+    shown = stream.isatty() and len(items) > 1
+    for index, item in enumerate(items, start=1):
+        if shown:
+            stream.write(f"\r\x1b[K{escape(label)} {index}/{len(items)}")
+            stream.flush()
+        yield item
+    if shown:
+        stream.write("\r\x1b[K")
+        stream.flush()
 
 
 def human_bytes(size: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from arccnet_ckpt import capture, storage
@@ -14,7 +15,7 @@ from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
 from arccnet_ckpt.storage import _TMP_PREFIX
 
 
-def verify_runs(runs: list[Run], *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
+def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
     """``(path, problem)`` for every problem in ``runs``.
 
     Checks that every JSON file validates (legacy files converted as the loader does), that the best checkpoint
