@@ -277,6 +277,7 @@ def test_show_a_run_by_prefix(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> N
     assert f"path             {zoo.multi}" in out
     assert "status           completed  (training)" in out
     assert "best             val_f1 = 0.7 at epoch 1 (max)" in out
+    assert "stopped          max_epochs=3 reached" in out  # the Trainer's limit, not a bare NOT_STOPPED
     matrix = report["confusion_matrix"]
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")

@@ -61,6 +61,7 @@ from arccnet_ckpt.query import (
     recorded_monitor,
     run_task,
     shorten,
+    stop_reason,
     task_differences,
 )
 from arccnet_ckpt.runs import Run
@@ -463,6 +464,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     checkpoint = run.best_checkpoint
     lines.append(("best checkpoint", storage.basename(checkpoint) if checkpoint else "-"))
     config = _quietly(lambda: run.config)
+    if summary is not None and summary.kind == "training" and summary.status != "running":
+        lines.append(("stopped", stop_reason(summary, config)))  # the Trainer's limit, EarlyStopping, or both
     if config is not None and config.config_source:
         lines.append(("config from", config_source_line(config)))
     for entry in summary.loggers if summary is not None else []:
