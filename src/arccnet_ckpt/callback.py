@@ -154,7 +154,7 @@ class ArcCheckpointLogic(_Base):
         self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
         self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
-        self._learning_rates: dict[str, float | None] = {}  # the rates the last training step used
+        self._learning_rates: list[Any] | None = None  # the rates the last training step used (raw, in group order)
         self._redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
@@ -214,7 +214,7 @@ class ArcCheckpointLogic(_Base):
         self._config_digest = None
         self._pending_epoch = None
         self._epoch_end_metrics = {}
-        self._learning_rates = {}
+        self._learning_rates = None
 
         def start() -> RunIdentity:
             sources = config_sources.find(trainer, self._namespace)
@@ -248,7 +248,7 @@ class ArcCheckpointLogic(_Base):
         if self._active == "fit" and trainer.is_global_zero:
             # Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end
             # hooks: read later, the rate would be the next epoch's. This is when LearningRateMonitor reads it too.
-            self._learning_rates = capture.learning_rates(trainer.optimizers)
+            self._learning_rates = capture.raw_learning_rates(trainer.optimizers)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -533,7 +533,7 @@ class ArcCheckpointLogic(_Base):
             else:
                 last = self._epoch_end_metrics
                 metrics = {k: v for k, v in metrics.items() if k not in last or last[k] != v}
-            metrics.update(self._learning_rates or capture.learning_rates(trainer.optimizers))
+            metrics.update(capture.learning_rates(trainer.optimizers, self._learning_rates))
             self._recorder.validated(self._snapshot(trainer), metrics, epoch=epoch)
         except Exception as e:
             _warn(f"could not write the history of {self.run_dir}: {type(e).__name__}: {e}")

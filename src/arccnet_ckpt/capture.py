@@ -1157,11 +1157,25 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     return dict(sorted(out.items()))
 
 
-def learning_rates(optimizers: Sequence[Any]) -> dict[str, float | None]:
-    """The current learning rates, named as Lightning's ``LearningRateMonitor`` names them (``lr-Adam``,
-    ``lr-SGD/pg1`` for a second parameter group, ``lr-Adam-1`` for a second Adam)."""
+def raw_learning_rates(optimizers: Sequence[Any]) -> list[Any]:
+    """Every parameter group's ``lr`` as it is now, in order: cheap enough for every training step (no naming, no
+    conversion); :func:`learning_rates` names them later. A tensor rate is copied, as schedulers may change it in
+    place."""
+    return [
+        lr.detach().clone() if hasattr(lr, "detach") else lr
+        for optimizer in optimizers
+        for group in getattr(optimizer, "param_groups", ())
+        for lr in (group.get("lr"),)
+    ]
+
+
+def learning_rates(optimizers: Sequence[Any], rates: Sequence[Any] | None = None) -> dict[str, float | None]:
+    """The learning rates, named as Lightning's ``LearningRateMonitor`` names them (``lr-Adam``, ``lr-SGD/pg1`` for a
+    second parameter group, ``lr-Adam-1`` for a second Adam): the current ones, or ``rates`` read earlier by
+    :func:`raw_learning_rates` from the same optimizers."""
     out: dict[str, float | None] = {}
     seen: dict[str, int] = {}
+    taken = iter(rates) if rates is not None else None
     for optimizer in optimizers:
         name = f"lr-{type(optimizer).__name__}"
         count = seen.get(name, 0)
@@ -1170,7 +1184,7 @@ def learning_rates(optimizers: Sequence[Any]) -> dict[str, float | None]:
         groups = getattr(optimizer, "param_groups", [])
         for index, group in enumerate(groups):
             key = base if len(groups) == 1 else f"{base}/pg{index + 1}"
-            out[key] = scalar(group.get("lr"))
+            out[key] = scalar(next(taken, None) if taken is not None else group.get("lr"))
     return out
 
 
