@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
+from test_cli import cli
 
 from arccnet_ckpt import ArcCheckpointCallback, best_run, load_run
 from arccnet_ckpt.capture import git_info
-from arccnet_ckpt.cli import main
 from arccnet_ckpt.html_report import render_html
 from arccnet_ckpt.query import TRAINER_DEFAULTS, metric_mode
 
@@ -124,17 +124,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         num_classes=12,
     )
     return Runs(data, errors, ranks, binary, twelve)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """The command line in-process: ``(exit code, stdout, stderr)``."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's own usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ----------------------------------------------------------------------------------------------- one direction

@@ -97,13 +97,26 @@ def callback(data_folder: Path, **kwargs: Any) -> ArcCheckpointCallback:
     return ArcCheckpointCallback(root_name="flares/binary_classification", data_folder=data_folder, **kwargs)
 
 
+def fitted(
+    tmp_path: Path,
+    data_folder: Path,
+    model_class: type[FlareNet] = FlareNet,
+    data: pl.LightningDataModule | None = None,
+    **kwargs: Any,
+) -> tuple[ArcCheckpointCallback, FlareNet, pl.Trainer]:
+    """A seeded fit of a new ``model_class`` on ``data`` (``FlareData`` by default): (its callback, the model, the
+    trainer, to test with)."""
+    pl.seed_everything(0)
+    cb, model = callback(data_folder), model_class()
+    trainer = trainer_for(tmp_path, cb, **kwargs)
+    trainer.fit(model, datamodule=data or FlareData())
+    return cb, model, trainer
+
+
 @pytest.fixture
 def trained(tmp_path: Path, data_folder: Path) -> tuple[Path, str, FlareNet]:
     """A fit, and its best checkpoint tested on the datamodule's own test set: (run folder, best path, model)."""
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), FlareNet()
-    trainer = trainer_for(tmp_path, cb)
-    trainer.fit(model, datamodule=FlareData())
+    cb, model, trainer = fitted(tmp_path, data_folder)
     trainer.test(model, datamodule=FlareData(), ckpt_path="best")
     return Path(cb.run_dir), cb.best_model_path, model
 
@@ -177,10 +190,7 @@ def test_a_test_only_trainer_on_a_harder_set_keeps_the_headline_and_adds_an_eval
 def test_a_second_trainer_test_on_the_same_trainer_is_kept_not_made_the_headline(
     tmp_path: Path, data_folder: Path
 ) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), FlareNet()
-    trainer = trainer_for(tmp_path, cb)
-    trainer.fit(model, datamodule=FlareData())
+    cb, model, trainer = fitted(tmp_path, data_folder)
     trainer.test(model, datamodule=FlareData(), ckpt_path="best")
     with pytest.warns(ArcCkptWarning, match="kept as evaluation 2"):
         trainer.test(model, dataloaders=hard_loader(), ckpt_path="best")
@@ -194,10 +204,7 @@ def test_a_second_trainer_test_on_the_same_trainer_is_kept_not_made_the_headline
 def test_a_test_of_the_best_checkpoint_takes_the_headline_from_a_test_of_the_weights_in_memory(
     tmp_path: Path, data_folder: Path
 ) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), FlareNet()
-    trainer = trainer_for(tmp_path, cb)
-    trainer.fit(model, datamodule=FlareData())
+    cb, model, trainer = fitted(tmp_path, data_folder)
     trainer.test(model, dataloaders=hard_loader())  # the weights of the last epoch, on the wrong set
     with pytest.warns(ArcCkptWarning, match=r"evaluation 2 .*is now the headline.*evaluation 1 .*weights in memory"):
         trainer.test(model, datamodule=FlareData(), ckpt_path="best")
@@ -307,10 +314,7 @@ def _predictions(model: FlareNet, data: TensorDataset) -> tuple[list[int], list[
 
 
 def test_two_test_dataloaders_get_one_report_each_never_pooled(tmp_path: Path, data_folder: Path) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), FlareNet()
-    trainer = trainer_for(tmp_path, cb)
-    trainer.fit(model, datamodule=FlareData())
+    cb, model, trainer = fitted(tmp_path, data_folder)
     trainer.test(model, dataloaders=[DataLoader(flares(96, 2), batch_size=32), hard_loader()])
 
     report = read_json(Path(cb.run_dir) / "classification_report.json")
@@ -337,10 +341,7 @@ class TwoRegions(FlareData):
 def test_a_datamodules_named_test_dataloaders_name_their_reports(
     tmp_path: Path, data_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), FlareNet()
-    trainer = trainer_for(tmp_path, cb)
-    trainer.fit(model, datamodule=TwoRegions())
+    cb, model, trainer = fitted(tmp_path, data_folder, data=TwoRegions())
     trainer.test(model, datamodule=TwoRegions(), ckpt_path="best")
 
     run = Path(cb.run_dir)
@@ -374,19 +375,21 @@ class OneScore(FlareNet):
         return {"probs": probs, "target": y}
 
 
-def test_binary_class_names_are_the_same_in_the_table_the_matrix_and_the_page(
-    tmp_path: Path, data_folder: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), OneScore()
-    trainer = trainer_for(tmp_path, cb, max_epochs=1)
-    trainer.fit(model, datamodule=FlareData())
+@pytest.fixture
+def binary_run(tmp_path: Path, data_folder: Path) -> Path:
+    """A one-epoch fit of a model whose test_step returns one score per sample, tested in memory: its run folder."""
+    cb, model, trainer = fitted(tmp_path, data_folder, OneScore, max_epochs=1)
     trainer.test(model, datamodule=FlareData())
-    run = Path(cb.run_dir)
-    report = read_json(run / "classification_report.json")
+    return Path(cb.run_dir)
+
+
+def test_binary_class_names_are_the_same_in_the_table_the_matrix_and_the_page(
+    binary_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = read_json(binary_run / "classification_report.json")
     assert report["class_names"] == list(report["per_class"]) == ["negative", "positive"]
 
-    code, out = cli(capsys, "show", run)
+    code, out = cli(capsys, "show", binary_run)
     assert code == 0
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")
@@ -394,24 +397,19 @@ def test_binary_class_names_are_the_same_in_the_table_the_matrix_and_the_page(
     assert [lines[start + 2].split()[0], lines[start + 3].split()[0]] == ["negative", "positive"]
     assert any(line.split()[:1] == ["negative"] and len(line.split()) == 5 for line in lines[:start])
 
-    page = (run / "report.html").read_text(encoding="utf-8")
+    page = (binary_run / "report.html").read_text(encoding="utf-8")
     assert "true negative, predicted positive" in page
     assert ">0</text>" not in page.split('class="cm"')[1].split("Predicted")[0]  # no numeric axis label
 
 
 def test_show_names_the_matrix_of_a_binary_run_written_before_the_names_were_kept(
-    tmp_path: Path, data_folder: Path, capsys: pytest.CaptureFixture[str]
+    binary_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pl.seed_everything(0)
-    cb, model = callback(data_folder), OneScore()
-    trainer = trainer_for(tmp_path, cb, max_epochs=1)
-    trainer.fit(model, datamodule=FlareData())
-    trainer.test(model, datamodule=FlareData())
-    path = Path(cb.run_dir) / "classification_report.json"
+    path = binary_run / "classification_report.json"
     old = read_json(path)
     old["class_names"] = None  # what earlier versions wrote for a binary run without names
     path.write_text(json.dumps(old))
-    code, out = cli(capsys, "show", cb.run_dir)
+    code, out = cli(capsys, "show", binary_run)
     assert code == 0
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")

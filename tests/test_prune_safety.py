@@ -289,18 +289,25 @@ def test_a_prune_killed_at_each_manifest_write_and_each_move_loses_nothing(
             assert code == -signal.SIGKILL, f"{mode} {nth}: the prune was not killed (exit {code})"
 
 
-def test_restore_drops_what_never_left_and_leaves_files_the_manifest_does_not_name(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _killed_prune(tmp_path: Path, runs: int, point: str, nth: int) -> tuple[Path, Path]:
+    """``runs`` runs in a new data folder, and a prune of them all killed (SIGKILL) at its ``nth`` ``point`` (see
+    helpers/prune_killed.py): ``(the data folder, the one trash entry it left)``."""
     data = tmp_path / "data"
-    _several_runs(data, 3)
+    _several_runs(data, runs)
     result = subprocess.run(
-        [sys.executable, str(HELPER), "move", "2", "prune", str(data), "--older-than", "0s", "--yes"],
+        [sys.executable, str(HELPER), point, str(nth), "prune", str(data), "--older-than", "0s", "--yes"],
         capture_output=True,
         timeout=120,
     )
     assert result.returncode == -signal.SIGKILL
     (entry,) = (data / ".trash").iterdir()
+    return data, entry
+
+
+def test_restore_drops_what_never_left_and_leaves_files_the_manifest_does_not_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, entry = _killed_prune(tmp_path, 3, "move", 2)
     manifest = json.loads((entry / "manifest.json").read_text())
     assert [i["state"] for i in manifest["items"]] == ["moved", "moving"]  # the second's intent, before its move
     (entry / "notes.txt").write_text("someone's notes")  # not prune's
@@ -319,15 +326,7 @@ def test_restore_drops_what_never_left_and_leaves_files_the_manifest_does_not_na
 def test_an_entry_without_a_manifest_is_incomplete_and_never_emptied(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "data"
-    _several_runs(data, 2)
-    result = subprocess.run(
-        [sys.executable, str(HELPER), "inside-write", "1", "prune", str(data), "--older-than", "0s", "--yes"],
-        capture_output=True,
-        timeout=120,
-    )
-    assert result.returncode == -signal.SIGKILL
-    (entry,) = (data / ".trash").iterdir()
+    data, entry = _killed_prune(tmp_path, 2, "inside-write", 1)
     stray = entry / "items" / "0" / "a-file-someone-put-here"
     stray.parent.mkdir(parents=True)
     stray.write_text("keep me")

@@ -140,20 +140,17 @@ def fits(tmp_path_factory: pytest.TempPathFactory) -> Fits:
             ScriptedClassifier(num_classes=3, fail_at_step=0), datamodule=TinyData(num_classes=3)
         )
     assert failed_cb.run_dir is not None
-    # Best at epoch 0, patience 2: EarlyStopping runs out of patience at epoch 2, the last of max_epochs=3.
-    at_last = _fit(
-        base,
-        "d",
-        ScriptedClassifier(num_classes=3, val_scores=(0.9, 0.5, 0.5)),
-        [EarlyStopping("val_f1", mode="max", patience=2)],
-        max_epochs=3,
-    )
-    early = _fit(
-        base,
-        "e",
-        ScriptedClassifier(num_classes=3, val_scores=(0.9, 0.5, 0.5)),
-        [EarlyStopping("val_f1", mode="max", patience=2)],
-        max_epochs=6,
+    # Best at epoch 0, patience 2: EarlyStopping runs out of patience at epoch 2, the last of max_epochs=3 (at_last)
+    # and before the end of max_epochs=6 (early).
+    at_last, early = (
+        _fit(
+            base,
+            name,
+            ScriptedClassifier(num_classes=3, val_scores=(0.9, 0.5, 0.5)),
+            [EarlyStopping("val_f1", mode="max", patience=2)],
+            max_epochs=max_epochs,
+        )
+        for name, max_epochs in (("d", 3), ("e", 6))
     )
     return Fits(without, one_epoch, load_run(failed_cb.run_dir), at_last, early)
 

@@ -29,14 +29,11 @@ from arccnet_ckpt.artifacts import (
     ClassificationReport,
     ClassMetrics,
     ConfigRecord,
-    DataloaderCounts,
     DataloaderReport,
     EarlyStoppingState,
     History,
     MinimalLogging,
     TrainingSummary,
-    base_metric_name,
-    dataloader_metrics,
     matrix_names,
 )
 from arccnet_ckpt.cli.select import DEFAULT_STALE_AFTER, is_stale
@@ -49,6 +46,7 @@ from arccnet_ckpt.query import (
     config_source_line,
     early_stop,
     early_stopping_used,
+    evaluation_rows,
     limit_reached,
     logger_run,
     shorten,
@@ -876,24 +874,18 @@ def _evaluations_block(view: _View) -> str:
             "Not recorded: the run has no evaluations (it was not tested, or was tested by an earlier "
             "version, which kept only the headline above)."
         )
-    metrics = sorted({base_metric_name(k) for e in evaluations for k in e.test_results})
+    metrics, table_rows = evaluation_rows(evaluations)
     rows = []
-    for e in evaluations:
-        loaders = e.dataloaders or [DataloaderCounts(index=0, num_samples=e.num_samples)]
-        for counts in loaders:
-            own = {
-                base_metric_name(k): v
-                for k, v in dataloader_metrics(e.test_results, counts.index, len(loaders)).items()
-            }
-            number = f"{e.number} <strong>headline</strong>" if e.headline else str(e.number)
-            classes = ", ".join(f"{_esc(k)}: {v}" for k, v in (counts.class_counts or {}).items()) or _DASH
-            label = f"{counts.index}" + (f" ({_esc(counts.name)})" if counts.name else "")
-            cells = "".join(f'<td class="num">{_esc(_num(own.get(m)))}</td>' for m in metrics)
-            rows.append(
-                f'<tr class="evaluation-row"><td>{number}</td><td>{_esc(_time(e.tested_at))}</td>'
-                f'<td class="mono">{_esc(e.checkpoint or "weights in memory")}</td><td>{label}</td>'
-                f'<td class="num">{_esc(_num(counts.num_samples))}</td><td>{classes}</td>{cells}</tr>'
-            )
+    for e in table_rows:
+        number = f"{e.number} <strong>headline</strong>" if e.headline else str(e.number)
+        classes = ", ".join(f"{_esc(k)}: {v}" for k, v in (e.class_counts or {}).items()) or _DASH
+        label = f"{e.dataloader_index}" + (f" ({_esc(e.dataloader_name)})" if e.dataloader_name else "")
+        cells = "".join(f'<td class="num">{_esc(_num(e.metrics.get(m)))}</td>' for m in metrics)
+        rows.append(
+            f'<tr class="evaluation-row"><td>{number}</td><td>{_esc(_time(e.tested_at))}</td>'
+            f'<td class="mono">{_esc(e.checkpoint or "weights in memory")}</td><td>{label}</td>'
+            f'<td class="num">{_esc(_num(e.num_samples))}</td><td>{classes}</td>{cells}</tr>'
+        )
     head = "".join(
         (f'<th class="num">{_esc(h)}</th>' if numeric else f"<th>{_esc(h)}</th>")
         for h, numeric in [

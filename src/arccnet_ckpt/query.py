@@ -11,14 +11,19 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from arccnet_ckpt.artifacts import (
     ClassificationReport,
     ConfigRecord,
+    DataloaderCounts,
     EarlyStoppingState,
     LoggerInfo,
+    TestEvaluation,
     TrainingSummary,
+    base_metric_name,
+    dataloader_metrics,
     record_dict,
 )
 from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
@@ -410,3 +415,47 @@ def stop_reason(summary: TrainingSummary | None, config: ConfigRecord | None) ->
     if summary.early_stopping_triggered:
         return "EarlyStopping (reason not recorded)"
     return "not recorded (no Trainer limit reached and no EarlyStopping stopped it)"
+
+
+@dataclass(frozen=True)
+class EvaluationRow:
+    """One test dataloader of one ``trainer.test``: a row of the evaluations table of ``show`` and of the report."""
+
+    number: int
+    headline: bool
+    tested_at: datetime
+    checkpoint: str | None
+    dataloader_index: int
+    dataloader_name: str | None
+    num_samples: int | None
+    class_counts: dict[str, int] | None
+    metrics: dict[str, Any]
+    """This dataloader's metrics, by their names without Lightning's ``/dataloader_idx_N`` suffix."""
+
+
+def evaluation_rows(evaluations: Sequence[TestEvaluation]) -> tuple[list[str], list[EvaluationRow]]:
+    """The evaluations table of a run: the metric names of every evaluation (without the dataloader suffix, sorted)
+    and one row per (evaluation, test dataloader), in the order they were recorded.
+
+    An evaluation recorded without its dataloaders (an older file) is one row for dataloader 0 with all its metrics.
+    """
+    metrics = sorted({base_metric_name(k) for e in evaluations for k in e.test_results})
+    rows = []
+    for e in evaluations:
+        loaders = e.dataloaders or [DataloaderCounts(index=0, num_samples=e.num_samples)]
+        for counts in loaders:
+            own = dataloader_metrics(e.test_results, counts.index, len(loaders))
+            rows.append(
+                EvaluationRow(
+                    number=e.number,
+                    headline=e.headline,
+                    tested_at=e.tested_at,
+                    checkpoint=e.checkpoint,
+                    dataloader_index=counts.index,
+                    dataloader_name=counts.name,
+                    num_samples=counts.num_samples,
+                    class_counts=counts.class_counts,
+                    metrics={base_metric_name(k): v for k, v in own.items()},
+                )
+            )
+    return metrics, rows

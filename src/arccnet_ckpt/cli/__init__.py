@@ -21,11 +21,8 @@ from typing import Any, NoReturn
 from arccnet_ckpt import storage
 from arccnet_ckpt.artifacts import (
     ClassificationReport,
-    DataloaderCounts,
     DataloaderReport,
     TrainingSummary,
-    base_metric_name,
-    dataloader_metrics,
     matrix_names,
 )
 from arccnet_ckpt.cli import output
@@ -55,6 +52,7 @@ from arccnet_ckpt.query import (
     compared_settings,
     config_settings,
     config_source_line,
+    evaluation_rows,
     flatten,
     logger_line,
     metric_mode,
@@ -526,20 +524,13 @@ def _loader_heading(number: int | None, loader: DataloaderReport) -> str:
 def _evaluations(summary: TrainingSummary, report: ClassificationReport | None, colour: bool) -> None:
     """Print every evaluation of the run, one row per test dataloader, then the per-class reports of those that are
     not the headline's (printed above)."""
-    evaluations = summary.evaluations
-    metrics = sorted({base_metric_name(k) for e in evaluations for k in e.test_results})
+    metrics, table_rows = evaluation_rows(summary.evaluations)
     rows: list[list[Any]] = []
-    for e in evaluations:
-        loaders = e.dataloaders or [DataloaderCounts(index=0, num_samples=e.num_samples)]
-        for counts in loaders:
-            own = {
-                base_metric_name(k): v
-                for k, v in dataloader_metrics(e.test_results, counts.index, len(loaders)).items()
-            }
-            label = str(counts.index) + (f" {counts.name}" if counts.name else "")
-            number = f"{e.number}*" if e.headline else str(e.number)
-            tested = e.checkpoint or "(in memory)"
-            rows.append([number, e.tested_at, tested, label, counts.num_samples, *(own.get(m) for m in metrics)])
+    for e in table_rows:
+        label = str(e.dataloader_index) + (f" {e.dataloader_name}" if e.dataloader_name else "")
+        number = f"{e.number}*" if e.headline else str(e.number)
+        tested = e.checkpoint or "(in memory)"
+        rows.append([number, e.tested_at, tested, label, e.num_samples, *(e.metrics.get(m) for m in metrics)])
     sys.stdout.write("\nevaluations\n")
     output.table(["#", "TESTED", "CHECKPOINT", "DATALOADER", "SAMPLES", *metrics], rows, colour=colour)
     sys.stdout.write("* the headline: test_results and the per-class report above\n")

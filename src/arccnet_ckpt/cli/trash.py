@@ -22,6 +22,7 @@ import os
 import posixpath
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -503,15 +504,8 @@ def restore(entry: Entry) -> Outcome:
         outcome.problems.append((entry.path, entry.problem))
         _clear(entry, outcome, accounted=())
         return outcome
-    remaining = []
-    for item in entry.items:
-        paths = item_paths(entry, item)
-        if isinstance(paths, str):
-            outcome.problems.append((str(item.get("original")), f"refused: {paths}"))
-            remaining.append(item)
-            continue
-        original, stored = paths
-        here, there = _exists(original), _exists(stored)
+    remaining: list[dict[str, Any]] = []
+    for item, original, stored, here, there in _checked_items(entry, outcome, remaining):
         if here and there:
             remaining.append(item)
             outcome.problems.append((original, _both_exist(item, stored)))
@@ -537,15 +531,8 @@ def empty(entry: Entry) -> Outcome:
     if entry.problem is not None:
         outcome.problems.append((entry.path, f"{entry.problem}: not emptied (arccnet-ckpt trash restore {entry.id})"))
         return outcome
-    remaining = []
-    for item in entry.items:
-        paths = item_paths(entry, item)
-        if isinstance(paths, str):
-            outcome.problems.append((str(item.get("original")), f"refused: {paths}"))
-            remaining.append(item)
-            continue
-        original, stored = paths
-        here, there = _exists(original), _exists(stored)
+    remaining: list[dict[str, Any]] = []
+    for item, original, stored, here, there in _checked_items(entry, outcome, remaining):
         if there and here and item.get("state") == "moving":
             remaining.append(item)
             outcome.problems.append((original, _both_exist(item, stored)))
@@ -556,6 +543,22 @@ def empty(entry: Entry) -> Outcome:
             outcome.unmoved += 1
     _finish(entry, remaining, outcome)
     return outcome
+
+
+def _checked_items(
+    entry: Entry, outcome: Outcome, remaining: list[dict[str, Any]]
+) -> Iterator[tuple[dict[str, Any], str, str, bool, bool]]:
+    """The items of ``entry`` whose paths can be trusted, one at a time, as ``(item, original, stored, here, there)``:
+    ``here`` and ``there`` say whether the original and the stored copy exist, looked at just before the item is
+    handled. A refused item (see :func:`item_paths`) stays in ``remaining`` and is named in ``outcome.problems``."""
+    for item in entry.items:
+        paths = item_paths(entry, item)
+        if isinstance(paths, str):
+            outcome.problems.append((str(item.get("original")), f"refused: {paths}"))
+            remaining.append(item)
+            continue
+        original, stored = paths
+        yield item, original, stored, _exists(original), _exists(stored)
 
 
 def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
