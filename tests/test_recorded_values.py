@@ -195,3 +195,44 @@ def _parse(text: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(text)
+
+
+def test_a_fold_loop_sharing_its_dirpath_records_every_folds_time(tmp_path, data_folder) -> None:
+    """The users' cross-validation loop: a new Trainer and callback per fold, one shared ``dirpath``, every fold a
+    fresh fit of the same length (so each ends at the step the previous one did)."""
+    shared = data_folder / "cv"
+    ends = []
+    for fold in range(3):
+        cb = ArcCheckpointCallback(dirpath=shared, filename=f"fold{fold}-{{epoch}}", root_name="flares/cv")
+        trainer = make_trainer(tmp_path, [cb, EarlyStopping("val_f1", mode="max", patience=3)], max_epochs=2)
+        trainer.fit(ScriptedClassifier(), datamodule=TinyData())
+        ends.append(_summary(shared)["end_time"])
+    summary = _summary(shared)
+    assert summary["status"] == "completed"
+    assert [a["attempt"] for a in summary["attempts"]] == [0, 1, 2]
+    assert [a["end_time"] for a in summary["attempts"]] == ends  # each fold's own end, not the first fold's
+    assert summary["end_time"] == ends[-1]
+    assert all(a["duration_seconds"] > 0 for a in summary["attempts"])
+    assert summary["duration_seconds"] == pytest.approx(sum(a["duration_seconds"] for a in summary["attempts"]))
+    assert len(set(ends)) == 3
+
+
+def test_a_validation_metric_on_a_plateau_is_in_every_history_entry(tmp_path, data_folder) -> None:
+    """val_f1 stays 0.5 (a plateau): every validation run, also those inside an epoch, records it; the previous
+    epoch's training aggregate (train_loss_epoch) is still left out of the entries inside an epoch."""
+
+    class Plateau(ScriptedClassifier):  # type: ignore[misc, valid-type]
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            loss = super().training_step(batch, batch_idx)
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+    cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder)
+    trainer = make_trainer(tmp_path, [cb], max_epochs=3, limit_train_batches=4, val_check_interval=2)
+    trainer.fit(Plateau(val_scores=(0.5,)), datamodule=TinyData())
+    entries = read_json(Path(cb.run_dir) / "history.json")["entries"]
+    assert [(e["epoch"], e["step"]) for e in entries] == [(0, 2), (0, 4), (1, 6), (1, 8), (2, 10), (2, 12)]
+    assert [e["metrics"].get("val_f1") for e in entries] == [0.5] * 6
+    inside = [e for e in entries if e["step"] % 4 == 2]
+    assert [("train_loss_epoch" in e["metrics"]) for e in inside] == [False, False, False]
+    assert all("train_loss_epoch" in e["metrics"] for e in entries if e["step"] % 4 == 0)

@@ -153,7 +153,9 @@ class ArcCheckpointLogic(_Base):
         self._saved: dict[str, None] = {}  # every checkpoint this fit saved (AsyncCheckpointIO clean-up)
         self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
         self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
-        self._epoch_end_metrics: dict[str, float | None] = {}  # what the last epoch-end history entry recorded
+        self._epoch_end_metrics: dict[str, float | None] = {}  # the training aggregates of the last epoch's end
+        self._validation_metrics: dict[str, float | None] = {}  # what the epoch-end validation left, until then
+        self._fit_start_step: int | None = None  # the global step this fit's training started at
         self._learning_rates: list[Any] | None = None  # the rates the last training step used (raw, in group order)
         self._redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
         self._collector = TestPredictionCollector(
@@ -214,7 +216,9 @@ class ArcCheckpointLogic(_Base):
         self._config_digest = None
         self._pending_epoch = None
         self._epoch_end_metrics = {}
+        self._validation_metrics = {}
         self._learning_rates = None
+        self._fit_start_step = None
 
         def start() -> RunIdentity:
             sources = config_sources.find(trainer, self._namespace)
@@ -237,6 +241,7 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
+        self._fit_start_step = int(trainer.global_step)  # after a restore: the steps this fit runs count from here
         if self._active == "fit" and trainer.is_global_zero:
             self._link_loggers(trainer, stage="fit")  # after Lightning logged the hparams: the experiments exist
 
@@ -258,6 +263,8 @@ class ArcCheckpointLogic(_Base):
         self._pending_epoch = int(trainer.current_epoch)
         if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             self._record_validation(trainer, epoch_end=False)  # inside the epoch: no epoch aggregates will follow
+        else:  # what validation left; the epoch-end entry tells the training aggregates from it
+            self._validation_metrics = capture.scalar_metrics(trainer.callback_metrics)
         # At the epoch's end, on_train_epoch_end comes next with the training aggregates: one write, there.
 
     @override
@@ -519,9 +526,11 @@ class ArcCheckpointLogic(_Base):
     def _record_validation(self, trainer: pl.Trainer, *, epoch_end: bool) -> None:
         """On rank 0, no collective: the history entry and heartbeat of the last validation run.
 
-        Inside an epoch, Lightning still holds the previous epoch's aggregates (``train_loss_epoch``): a value equal
-        to the one the last epoch-end entry recorded is such a leftover, not a measurement of this point, and is
-        left out. A failed write costs a warning, never the training: the final record is written at fit end.
+        Inside an epoch, Lightning still holds the previous epoch's training aggregates (``train_loss_epoch``): such
+        a value, equal to the one the epoch's end produced, is a leftover, not a measurement of this point, and is
+        left out. The training aggregates are the values that changed between the epoch-end validation and the
+        epoch's end; a validation metric that repeats its value (a plateau) is a measurement and stays. A failed
+        write costs a warning, never the training: the final record is written at fit end.
         """
         epoch, self._pending_epoch = self._pending_epoch, None
         if self._recorder is None or epoch is None:
@@ -529,7 +538,8 @@ class ArcCheckpointLogic(_Base):
         try:
             metrics = capture.scalar_metrics(trainer.callback_metrics)
             if epoch_end:
-                self._epoch_end_metrics = dict(metrics)
+                validation, self._validation_metrics = self._validation_metrics, {}
+                self._epoch_end_metrics = {k: v for k, v in metrics.items() if validation.get(k, _UNSET) != v}
             else:
                 last = self._epoch_end_metrics
                 metrics = {k: v for k, v in metrics.items() if k not in last or last[k] != v}
@@ -558,6 +568,7 @@ class ArcCheckpointLogic(_Base):
             last_model_path=runfolder.relative(self.last_model_path or None, run_dir),
             num_epochs_trained=epochs_trained(trainer),
             global_step=int(trainer.global_step),
+            steps_this_fit=None if self._fit_start_step is None else int(trainer.global_step) - self._fit_start_step,
             early_stopping=states,
         )
 
@@ -689,6 +700,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+_UNSET = object()
 
 
 def epochs_trained(trainer: Any) -> int:

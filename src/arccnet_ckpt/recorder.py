@@ -151,6 +151,7 @@ class FitSnapshot:
     global_step: int = 0
     early_stopping: list[dict[str, Any]] = field(default_factory=list)
     loggers: list[dict[str, Any]] | None = None  # None: not read this time, the recorded ones stay
+    steps_this_fit: int | None = None  # optimizer steps since this fit's training started; None: it never started
 
     @property
     def early_stopping_triggered(self) -> bool:
@@ -563,7 +564,7 @@ class RunRecorder:
         previous, phase = self._advance(event)
         data = record_dict(previous)
         resumed_at = previous.resumes[-1] if previous.resumes else None
-        trained = resumed_at is None or snapshot.global_step > resumed_at.global_step
+        trained = resumed_at is None or _trained(snapshot, resumed_at.global_step)
         if trained:
             data.update(snapshot.fields())
         if resumed_at and not trained and phase is Phase.COMPLETED and resumed_at.previous_end_time is not None:
@@ -844,6 +845,15 @@ def _now() -> datetime:
 def _process() -> dict[str, Any]:
     """The summary's ``pid`` and ``hostname``: the process that writes the record now."""
     return {"pid": os.getpid(), "hostname": socket.gethostname()}
+
+
+def _trained(snapshot: FitSnapshot, recorded_step: int) -> bool:
+    """Whether this fit trained: it stepped since its training started. A fresh fit into a folder that holds a run
+    (a fold loop sharing ``dirpath``) starts again from step 0, so comparing with the recorded step would miss it;
+    only a fit whose training never started falls back to that comparison."""
+    if snapshot.steps_this_fit is not None:
+        return snapshot.steps_this_fit > 0
+    return snapshot.global_step > recorded_step
 
 
 def _trained_past(snapshot: FitSnapshot, previous: TrainingSummary) -> bool:
