@@ -26,7 +26,7 @@ from test_runs import edit_json, make_run
 
 from arccnet_ckpt import ClassificationReport, find_runs, storage
 from arccnet_ckpt.cli import output
-from arccnet_ckpt.runs import MAX_JSON_BYTES
+from arccnet_ckpt.runs import MAX_JSON_BYTES, MAX_SCAN_DEPTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -246,6 +246,45 @@ def test_a_file_at_the_size_limit_is_read_and_one_byte_more_is_not(data: Path) -
         f.write(" ")
     with pytest.warns(UserWarning, match=r"larger than the 16 MiB limit for a run's JSON file \(it holds 16,777,217"):
         assert [r.model_name for r in find_runs(data)] == ["good1", "good2"]
+
+
+# ------------------------------------------------------------------------------------------------ symbolic links
+
+
+def test_symlink_loops_neither_hang_nor_repeat_a_run(data: Path) -> None:
+    """``loop -> .`` and ``up -> ../..`` beside three runs: every command finishes and lists each run once."""
+    root = data / "checkpoints" / "flares" / "binary_classification"
+    (root / "loop").symlink_to(".", target_is_directory=True)
+    (root / "up").symlink_to("../..", target_is_directory=True)
+    runs = sorted(str(p) for p in root.iterdir() if not p.is_symlink())
+    listed = run_cli("ls", "--data", data, "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(r["path"] for r in json.loads(listed.stdout)["runs"]) == runs
+    verified = run_cli("verify", "--data", data)
+    assert verified.returncode == 0, verified.stdout
+    assert verified.stderr == "arccnet-ckpt: verified 3 run(s): 0 problem(s)\n"
+    pruned = run_cli("prune", "--data", data, "--older-than", "0s", "--format", "json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert sorted(i["path"] for i in json.loads(pruned.stdout)["items"]) == runs
+
+
+def test_a_run_reached_through_a_link_too_is_listed_once_under_its_own_path(data: Path) -> None:
+    """A link to a run folder, and a link to the root folder above it, do not list the runs again; whichever name
+    the folder listing gives first, the run keeps its own path (the one ``prune`` may move)."""
+    checkpoints = data / "checkpoints"
+    good1 = run_folder(data, "good1")
+    (checkpoints / "a-mirror").symlink_to(checkpoints / "flares", target_is_directory=True)
+    (checkpoints / "flares" / "a-alias").mkdir()
+    (checkpoints / "flares" / "a-alias" / good1.name).symlink_to(good1, target_is_directory=True)
+    runs = find_runs(data)
+    assert [r.path for r in runs] == [str(run_folder(data, name)) for name in ("good1", "good2", "bad")]
+
+
+def test_the_scan_searches_at_most_max_scan_depth_folders_down(tmp_path: Path) -> None:
+    deep = tmp_path / "data"
+    make_run(deep, "/".join(["d"] * (MAX_SCAN_DEPTH - 1)), model_name="deepest_found")
+    make_run(deep, "/".join(["d"] * MAX_SCAN_DEPTH), model_name="too_deep")
+    assert [r.model_name for r in find_runs(deep)] == ["deepest_found"]
 
 
 # -------------------------------------------------------------------------------------------------- the terminal

@@ -1041,16 +1041,43 @@ def _list_files(folder: str, *, sizes: bool) -> list[tuple[str, int]]:
 _ScanItem = tuple[str, str, str, "bytes | str | Exception | None"]
 
 
+MAX_SCAN_DEPTH = 32
+"""How deep below the scanned folder a run folder is found (``<root>/<run>`` is 2 deep); deeper ones are not."""
+
+
 def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanItem]:
     """Yield ``(run folder, its name, root name, summary bytes | None | error)`` for each run folder in ``folder``.
 
     A sub-folder holding ``training_summary.json`` (or, for a partial run, ``config.json``/``minimal_logging.json``)
     is a run; any other is searched further when ``recursive``. Opening the summary directly costs one system call
     per run, where listing each run folder would cost several.
+
+    Links to folders are followed (``prune`` lists what it finds behind one as skipped), but a data folder holding
+    ``loop -> .`` or ``up -> ../..`` must neither hang the scan nor list a run twice: every folder searched is
+    remembered by ``(st_dev, st_ino)`` and never searched again, a run reached through a link is dropped when the
+    same folder was already listed, and the scan goes no deeper than :data:`MAX_SCAN_DEPTH` folders. Folders
+    reached without a link are searched first, so a run is listed under its own path rather than a link's.
     """
-    stack = [(folder, root)]
-    while stack:
-        current, rel = stack.pop()
+    searched: set[tuple[int, int]] = set()
+    real_runs: list[str] = []  # run folders reached without a link: stat'ed only if a link is followed
+    listed: set[tuple[int, int]] = set()  # the runs listed, once links are followed
+    links: list[tuple[str, str, str, int]] = []  # (path, name, root name, depth): followed after all other folders
+    following = False
+    stack = [(folder, root, 0)]
+    while stack or links:
+        if not stack:
+            if not following:
+                following = True
+                listed = {_identity(st) for st in map(_stat_or_none, real_runs) if st is not None}
+            path, name, rel, depth = links.pop()
+            yield from _scan_entry(path, name, rel, depth, stack, following, recursive, searched, listed, real_runs)
+            continue
+        current, rel, depth = stack.pop()
+        with contextlib.suppress(OSError):  # a folder that cannot be stat'ed is reported by scandir below
+            identity = _identity(os.stat(current))
+            if identity in searched:
+                continue
+            searched.add(identity)
         try:
             it = os.scandir(current)
         except (FileNotFoundError, NotADirectoryError):
@@ -1066,23 +1093,65 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
                 try:
                     if not entry.is_dir():
                         continue
+                    if not following and entry.is_symlink():
+                        links.append((entry.path, name, rel, depth))
+                        continue
                 except OSError:
                     continue
-                path = entry.path
-                try:
-                    raw: bytes | OSError | None = _read_local(path + os.sep + SUMMARY_FILE)
-                except FileNotFoundError:
-                    raw = None
-                except OSError as e:
-                    raw = e
-                if raw is not None:
-                    yield path, name, rel, raw
-                elif any(os.path.isfile(os.path.join(path, marker)) for marker in _PARTIAL_MARKERS) or (
-                    _holds_an_interrupted_write(path)
-                ):
-                    yield path, name, rel, None
-                elif recursive:
-                    stack.append((path, f"{rel}/{name}" if rel else name))
+                yield from _scan_entry(
+                    entry.path, name, rel, depth, stack, following, recursive, searched, listed, real_runs
+                )
+
+
+def _scan_entry(
+    path: str,
+    name: str,
+    rel: str,
+    depth: int,
+    stack: list[tuple[str, str, int]],
+    following: bool,
+    recursive: bool,
+    searched: set[tuple[int, int]],
+    listed: set[tuple[int, int]],
+    real_runs: list[str],
+) -> Iterator[_ScanItem]:
+    """One folder met by :func:`_scan_local` in a folder ``depth`` deep: listed as a run, or pushed to be searched."""
+    if following:  # reached through a link: the same folder may have been met already, under another path
+        st = _stat_or_none(path)
+        if st is None:
+            return
+        identity = _identity(st)
+        if identity in searched or identity in listed:
+            return
+    try:
+        raw: bytes | OSError | None = _read_local(path + os.sep + SUMMARY_FILE)
+    except FileNotFoundError:
+        raw = None
+    except OSError as e:
+        raw = e
+    if raw is None and not (
+        any(os.path.isfile(os.path.join(path, marker)) for marker in _PARTIAL_MARKERS)
+        or _holds_an_interrupted_write(path)
+    ):
+        if recursive and depth + 1 < MAX_SCAN_DEPTH:  # its sub-folders are at most that deep
+            stack.append((path, f"{rel}/{name}" if rel else name, depth + 1))
+        return
+    if following:
+        listed.add(identity)
+    else:
+        real_runs.append(path)
+    yield path, name, rel, raw
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 _INTERRUPTED_WRITES = tuple(f"{storage._TMP_PREFIX}{name}." for name in _FILES)
