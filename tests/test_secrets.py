@@ -76,6 +76,9 @@ HIDDEN_NAMES = [
     "api_key",
     "WANDB_API_KEY",
     "access_token",
+    "pass",
+    "SMTP_PASS",
+    "db_pass",
 ]
 
 VISIBLE_NAMES = [
@@ -104,6 +107,12 @@ VISIBLE_NAMES = [
     "passthrough",
     "keyboard",
     "learning_rate",
+    "bypass",
+    "passes",
+    "num_passes",
+    "pass_through",
+    "passport",
+    "compass",
 ]
 
 
@@ -156,6 +165,11 @@ def test_a_name_that_only_looks_like_a_secret_stays_visible(name: str) -> None:
         ('{"api_key": "SEKRET", "lr": 0.1}', '{"api_key": "***", "lr": 0.1}'),
         ("{'password': 'SEKRET', 'epochs': 3}", "{'password': '***', 'epochs': 3}"),
         ('{"pin_password": 123456}', '{"pin_password": ***}'),
+        ("401 with Authorization: token SEKRET", "401 with Authorization: ***"),
+        ("request:\nX-Api-Key: SEKRET\nAccept: json", "request:\nX-Api-Key: ***\nAccept: json"),
+        ("db:\n  host: h\n  password: SEKRET\n", "db:\n  host: h\n  password: ***\n"),
+        ("{password: SEKRET, lr: 0.1}", "{password: ***, lr: 0.1}"),
+        ("SMTP_PASS=SEKRET", "SMTP_PASS=***"),
     ],
 )
 def test_credentials_inside_text_are_hidden(text: str, expected: str) -> None:
@@ -171,6 +185,7 @@ def test_credentials_inside_text_are_hidden(text: str, expected: str) -> None:
         "{'use_auth': True, 'webhook': false}",  # a bool is a setting, not a secret
         "namespace(auth=namespace(token=***))",  # already hidden
         "see https://host/x, author=me, max_tokens=512, {'author': 'Ada'}",
+        "host:6379 at 12:30, author: Ada, auth_type: basic, use_auth: true, num_passes: 3, bypass: yes",
     ],
 )
 def test_text_without_a_secret_is_left_as_it_is(text: str) -> None:
@@ -202,6 +217,16 @@ def test_text_without_a_secret_is_left_as_it_is(text: str) -> None:
         (["--model", '{"credentials": {"user": "u", "pass": "SEKRET"}}'], ["--model", '{"credentials": "***"}']),
         (["--model", '{"lr": 0.1, "layers": [1, 2]}'], ["--model", '{"lr": 0.1, "layers": [1, 2]}']),  # as typed
         (["--db", "postgres://u:SEKRET@h/db"], ["--db", "postgres://u:***@h/db"]),
+        (["-pSEKRET"], ["-p***"]),  # attached, as mysql and sshpass take it
+        (["-ualice:SEKRET"], ["-ualice:***"]),
+        (["--pass", "SEKRET"], ["--pass", "***"]),
+        (["--model", "api_key: SEKRET"], ["--model", "api_key: ***"]),  # one line of block YAML keeps its form
+        (["--model", "db:\n  host: h\n  password: SEKRET\n"], ["--model", '{"db": {"host": "h", "password": "***"}}']),
+        (["--model=credentials:\n  user: u\n  key: SEKRET"], ['--model={"credentials": "***"}']),
+        (["-H", "Authorization: token SEKRET"], ["-H", "Authorization: ***"]),
+        (["-H", "X-Api-Key: SEKRET"], ["-H", "X-Api-Key: ***"]),
+        (["--header=Authorization: Bearer SEKRET"], ["--header=Authorization: Bearer ***"]),
+        (["--model", "lr: 0.1\nlayers: 2"], ["--model", "lr: 0.1\nlayers: 2"]),  # no secret: as typed
     ],
 )
 def test_the_recorded_command_line_hides_secrets(argv: list[str], expected: list[str]) -> None:

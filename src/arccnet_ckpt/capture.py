@@ -53,8 +53,9 @@ _SECRET_WORDS = frozenset(
     }
 )
 # Words that name a secret only as a key's last word: `db_pw`, `Pwd=`, `http_auth`, `X-Amz-Signature` are secrets;
-# `pw_conv` (pointwise), `pwd_dir`, `auth_type`, `signature_dim` are not.
-_SECRET_LAST_WORDS = frozenset({"pw", "pwd", "auth", "signature"})
+# `SMTP_PASS`, `--pass` are secrets too; `pw_conv` (pointwise), `pwd_dir`, `auth_type`, `signature_dim`, `pass_through`
+# are not, and neither are `bypass` or `num_passes` (other words).
+_SECRET_LAST_WORDS = frozenset({"pw", "pwd", "pass", "auth", "signature"})
 # Names that are a secret only as the whole key: `?key=...` (an API key in a URL), `sig=` (an Azure SAS signature);
 # `preds_key`, `sort_key`, `sig_level` are not.
 _SECRET_NAMES = frozenset({"key", "sig"})
@@ -72,6 +73,12 @@ _QUOTED_PAIR = re.compile(
     r"(?P<head>(?P<q>[\"'])(?P<key>[^\"'\s:]+)(?P=q)\s*:\s*)"
     r"(?P<value>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^,\s{}\[\]\"']+)"
 )
+# `Authorization: token x`, `X-Api-Key: x` (an HTTP header), `api_key: x` (a line of YAML): a `Name: value` pair, with
+# a space after the colon (so `host:port`, `user:pw` and URLs are not pairs); the value runs to the end of the line,
+# or to a `,`, `}` or `]` of a flow mapping (`{password: x, lr: 1}`).
+_HEADER = re.compile(r"(?<![\w.\-])(?P<head>(?P<key>[A-Za-z][\w.\-]*):[ \t]+)(?P<value>[^\r\n,}\]]*[^\s,}\]])")
+# A line of block YAML (`api_key: x`, `db:`), for an argument holding a YAML document.
+_YAML_LINE = re.compile(r"^[ \t]*[A-Za-z_][\w.\-]*:(?:[ \t]|$)", re.MULTILINE)
 _BEARER = re.compile(r"\b(?P<scheme>[Bb]earer)\s+(?P<token>[A-Za-z0-9\-._~+/]+=*)")
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 _UNSET_TEXTS = ("", "???", "null", "None", "none")
@@ -86,8 +93,8 @@ def is_secret_key(key: object) -> bool:
     * a secret anywhere in the key: ``token``, ``secret``, ``password``, ``passwd``, ``passphrase``, ``credential(s)``,
       ``apikey``, ``accountkey``, ``authorization``, ``bearer``, ``jwt``, ``webhook(s)``, and the pairs ``api key``,
       ``private key``, ``access key``, ``secret key``, ``account key`` (Azure's ``AccountKey``);
-    * a secret as the last word only: ``pw``, ``pwd``, ``auth``, ``signature`` (``db_pw``, ``http_auth``, but not
-      ``pw_conv``, ``pwd_dir``, ``auth_type``);
+    * a secret as the last word only: ``pw``, ``pwd``, ``pass``, ``auth``, ``signature`` (``db_pw``, ``SMTP_PASS``,
+      ``http_auth``, but not ``pw_conv``, ``pwd_dir``, ``pass_through``, ``auth_type``);
     * a secret as the whole key only: ``key`` (``?key=...``), ``sig`` (an Azure SAS URL's signature).
 
     So ``access_token`` is a secret but ``max_tokens``, ``tokenizer``, ``author``, ``keypoints`` are not.
@@ -108,8 +115,9 @@ def redact_text(text: str) -> str:
     """Hide secrets inside a string: the password in ``scheme://user:password@host`` URLs, the token of
     ``Bearer <token>``, the value of a ``key=value`` assignment whose key names a secret (a Hydra override
     ``+db.password=x``, Hydra's ``override_dirname`` ``api_token=x,lr=0.1``, a URL query ``?token=x``, a connection
-    string's ``Password=x;`` or ``AccountKey=x;``), and the value of a quoted secret-named key (``"api_key": "x"`` in
-    JSON, ``'token': 'x'`` in a dict's repr)."""
+    string's ``Password=x;`` or ``AccountKey=x;``), the value of a quoted secret-named key (``"api_key": "x"`` in
+    JSON, ``'token': 'x'`` in a dict's repr), and the value of a ``Name: value`` pair whose name is a secret
+    (``Authorization: token x``, ``X-Api-Key: x``, a YAML line ``api_key: x``)."""
     if "@" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     if "earer" in text:
@@ -118,6 +126,8 @@ def redact_text(text: str) -> str:
         text = _ASSIGNMENT.sub(_hide_assignment, text)
     if ":" in text and ('"' in text or "'" in text):
         text = _QUOTED_PAIR.sub(_hide_quoted_pair, text)
+    if ":" in text:
+        text = _HEADER.sub(_hide_header, text)
     return text
 
 
@@ -127,6 +137,11 @@ def _hide_assignment(match: re.Match[str]) -> str:
         # Unset, an interpolation (its value is not here), or a call whose keywords are redacted one by one.
         return match[0]
     return f"{key}={REDACTED}" if is_secret_key(key.rsplit(".", 1)[-1]) else match[0]
+
+
+def _hide_header(match: re.Match[str]) -> str:
+    # `Authorization: Bearer ***` (the token already hidden by its pattern) keeps its scheme.
+    return match[0] if REDACTED in match["value"] else _hide_quoted_pair(match)
 
 
 def _hide_quoted_pair(match: re.Match[str]) -> str:
@@ -141,8 +156,8 @@ def _hide_quoted_pair(match: re.Match[str]) -> str:
 
 
 _PASSWORD_OPTIONS = frozenset({"-p"})
-"""Options whose next argument is a password even though their name does not say so (``mysql -p``, ``psql``...);
-``--password``, ``--passwd`` and ``--pw`` are secret by their names."""
+"""Options whose argument is a password even though their name does not say so (``mysql -p``, ``sshpass -p``), the
+next one or attached (``-pX``); ``--password``, ``--passwd``, ``--pass`` and ``--pw`` are secret by their names."""
 _USER_OPTIONS = frozenset({"-u", "--user"})
 """Options whose next argument may be ``user:password`` (``curl -u``): the user part is kept."""
 
@@ -150,10 +165,11 @@ _USER_OPTIONS = frozenset({"-u", "--user"})
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """Redact secrets in a command line.
 
-    ``--api-key=X`` and ``--token X`` (an option named like a secret, see :func:`is_secret_key`); the argument after
-    ``-p``; the password of ``-u user:pw`` / ``--user user:pw`` (``curl``'s form, the user kept); inline JSON or YAML
-    (``--model '{"api_key": "..."}'``, ``--config '{...}'``), whose values are hidden by key at any depth; and every
-    pattern of :func:`redact_text` (credentials in URLs, ``key=value`` assignments).
+    ``--api-key=X`` and ``--token X`` (an option named like a secret, see :func:`is_secret_key`); the argument of
+    ``-p`` (``-p X``, ``-pX``); the password of ``-u user:pw`` / ``-uuser:pw`` / ``--user user:pw`` (``curl``'s
+    form, the user kept); inline JSON or YAML (``--model '{"api_key": "..."}'``, a YAML document of several lines),
+    whose values are hidden by key at any depth; and every pattern of :func:`redact_text` (credentials in URLs,
+    ``key=value`` assignments, ``Name: value`` pairs such as ``api_key: X`` or ``Authorization: token X``).
     """
     out: list[str] = []
     hide_next = False
@@ -167,6 +183,13 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(_hide_user_password(arg))
             user_next = False
             continue
+        attached = arg[:2]
+        if attached in _PASSWORD_OPTIONS and len(arg) > 2 and arg[2] != "=":  # `-pX`, as mysql and sshpass take it
+            out.append(f"{attached}{REDACTED}")
+            continue
+        if attached in _USER_OPTIONS and len(arg) > 2 and arg[2] != "=":  # `-uuser:pw`
+            out.append(f"{attached}{_hide_user_password(arg[2:])}")
+            continue
         name, eq, value = arg.partition("=")
         if arg.startswith("-") and (name in _PASSWORD_OPTIONS or is_secret_key(name.lstrip("-").replace("-", "_"))):
             if eq:
@@ -179,7 +202,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             out.append(f"{name}={_hide_user_password(value)}" if eq else arg)
             user_next = not eq
             continue
-        if eq and value.lstrip()[:1] in ("{", "["):
+        if eq and _is_inline_data(value):
             out.append(f"{name}={_redact_inline_data(value)}")
             continue
         out.append(_redact_inline_data(arg))
@@ -191,10 +214,16 @@ def _hide_user_password(arg: str) -> str:
     return f"{user}:{REDACTED}" if colon and password and "//" not in arg else arg
 
 
+def _is_inline_data(text: str) -> bool:
+    """Whether a command-line argument is parsed as data: JSON or flow YAML (``{...}``, ``[...]``), or a block YAML
+    document of several lines. One ``Name: value`` line is left to :func:`redact_text`, which keeps its form."""
+    return text.lstrip()[:1] in ("{", "[") or ("\n" in text.strip() and _YAML_LINE.search(text) is not None)
+
+
 def _redact_inline_data(text: str) -> str:
     """A command-line argument holding inline JSON or YAML data with its secret-keyed values hidden (rewritten as
     compact JSON when a value had to be hidden), any other argument through :func:`redact_text`."""
-    if text.lstrip()[:1] in ("{", "["):
+    if _is_inline_data(text):
         data: Any = None
         try:
             data = json.loads(text)
