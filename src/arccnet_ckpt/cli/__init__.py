@@ -49,6 +49,7 @@ from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.query import (
     better,
     common_metric_mode,
+    compared_config,
     compared_settings,
     config_settings,
     config_source_line,
@@ -738,7 +739,7 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False, judge: bool = True) -
     leave it unset or at Lightning's Trainer default). ``judge=False`` (runs of different tasks) leaves every
     ``better`` ``null``.
     """
-    conf_a, conf_b = config_settings(a.config), config_settings(b.config)
+    conf_a, conf_b = compared_config(a.config), compared_config(b.config)
     config = [
         {"key": k, "a": conf_a.get(k), "b": conf_b.get(k), "at_default": at_default}
         for k, at_default in compared_settings([conf_a, conf_b], everything=everything)
