@@ -309,6 +309,30 @@ def test_show_a_legacy_run_lists_its_conversions(zoo: Zoo, capsys: pytest.Captur
     assert "no schema_version" in out
 
 
+def test_show_prints_an_unknown_loss_as_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch.nn.functional as F
+
+    class M(ScriptedClassifier):
+        pass
+
+    # No loss_function=, a loss that is a function rather than a module, and no test: nothing names the loss.
+    cb = ArcCheckpointCallback(root_name="kill/test", data_folder=tmp_path / "data")
+    model = M(val_scores=(0.5, 0.6))
+    del model.loss_fn
+    model.loss_fn = F.cross_entropy
+    make_trainer(tmp_path, [cb], max_epochs=2).fit(model, datamodule=TinyData())
+    assert read_json(Path(cb.run_dir) / "training_summary.json")["loss_function"] == "unknown"
+    run = tmp_path / "kill" / "test" / "run2"  # copied under a name of the user's: the folder name says nothing
+    shutil.copytree(cb.run_dir, run)
+    code, out, err = cli(capsys, "show", run)
+    assert code == 0, err
+    assert next(line for line in out.splitlines() if line.startswith("model / loss")).split() == [
+        "model", "/", "loss", "M", "/", "unknown"
+    ]  # fmt: skip
+    code, out, _ = cli(capsys, "show", run, "--format", "json")
+    assert (json.loads(out)["run"]["model_name"], json.loads(out)["run"]["loss_function"]) == ("M", "unknown")
+
+
 def test_show_unknown_and_ambiguous(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "show", "1999-nothing", "--data", zoo.data)
     assert code == 1
@@ -380,7 +404,10 @@ def test_diff_shows_only_what_changed(zoo: Zoo, capsys: pytest.CaptureFixture[st
     code, out, _ = cli(capsys, "diff", zoo.a, zoo.b, "--format", "json")
     assert code == 0
     document = json.loads(out)
-    assert document["config"] == [{"key": "LEARNING_RATE", "a": 0.1, "b": 0.01, "at_default": False}]  # BATCH_SIZE same
+    assert document["config"] == [  # BATCH_SIZE and the Trainer's settings the same
+        {"key": "LEARNING_RATE", "a": 0.1, "b": 0.01, "at_default": False},
+        {"key": "hparams.val_scores", "a": [0.5, 0.9, 0.7], "b": [0.6, 0.8], "at_default": False},
+    ]
     metrics = {m["name"]: m for m in document["metrics"]}
     assert metrics["best_val_f1"]["delta"] == pytest.approx(-0.1)
     assert metrics["best_val_f1"]["better"] is False

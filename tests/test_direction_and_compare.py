@@ -375,15 +375,72 @@ def test_a_lightning_cli_runs_trainer_defaults_come_after_what_was_chosen(
     chosen, _, defaults = out.partition("\nconfig at Lightning's defaults\n")
     assert "model.lr" in chosen
     assert "trainer.limit_train_batches" in chosen  # the script set it
-    assert "trainer.accelerator" in defaults
-    assert "trainer.accelerator" not in chosen
-    assert "trainer.max_steps" in defaults
+    assert "trainer.accelerator" in chosen  # the plain run's Trainer(accelerator="cpu"), the CLI's "auto"
+    assert "trainer.fast_dev_run" in defaults
+    assert "trainer.fast_dev_run" not in chosen
+    assert "trainer.inference_mode" in defaults
     assert "trainer.callbacks" not in out  # null in the CLI run, absent in the other
     # The HTML comparison folds them away too.
     page = render_html([load_run(plain), load_run(cli_run)])
     folded = page[page.index("Settings left unset or at Lightning") :]
-    assert "trainer.accelerator" in folded
-    assert page.index("model.lr") < page.index("trainer.accelerator")
+    assert "trainer.fast_dev_run" in folded
+    assert page.index("model.lr") < page.index("trainer.fast_dev_run")
+
+
+def _fit_hparams(data: Path, tmp: Path, lr: float, hidden: int, max_epochs: int) -> Path:
+    import lightning.pytorch as pl
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Net(pl.LightningModule):
+        def __init__(self, lr: float = 0.01, hidden: int = 8) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.layers = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            return F.cross_entropy(self.layers(x), y)
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.log("val_loss", F.cross_entropy(self.layers(x), y))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    loader = DataLoader(TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,))), batch_size=8)
+    cb = ArcCheckpointCallback(root_name="hp", data_folder=data, monitor="val_loss", mode="min")
+    make_trainer(tmp, [cb], max_epochs=max_epochs).fit(Net(lr=lr, hidden=hidden), loader, loader)
+    return Path(cb.run_dir)
+
+
+def test_diff_and_the_html_comparison_list_hparams_and_trainer_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    a = _fit_hparams(data, tmp_path, 0.01, 8, 2)
+    b = _fit_hparams(data, tmp_path, 0.1, 32, 3)
+    code, out, err = cli(capsys, "diff", a, b)
+    assert code == 0, err
+    chosen = out.partition("\nconfig at Lightning's defaults\n")[0]
+    rows = {line.split()[0]: line.split()[1:] for line in chosen.splitlines() if line.strip()}
+    assert rows["hparams.lr"] == ["0.01", "0.1"]
+    assert rows["hparams.hidden"] == ["8", "32"]
+    assert rows["trainer.max_epochs"] == ["2", "3"]
+    assert "trainer.accelerator" not in out  # the same in both runs
+    code, out, err = cli(capsys, "diff", a, b, "--format", "json")
+    listed = {row["key"]: (row["a"], row["b"], row["at_default"]) for row in json.loads(out)["config"]}
+    assert listed["hparams.lr"] == (0.01, 0.1, False)
+    assert listed["hparams.hidden"] == (8, 32, False)
+    assert listed["trainer.max_epochs"] == (2, 3, False)
+    page = render_html([load_run(a), load_run(b)])
+    config = page[page.index("Configuration differences") :]
+    assert "The settings are the same in every run" not in config
+    for key, va, vb in (("hparams.lr", "0.01", "0.1"), ("hparams.hidden", "8", "32"), ("trainer.max_epochs", 2, 3)):
+        assert f"<tr><td>{key}</td><td>{va}</td><td>{vb}</td></tr>" in config
+    assert config.count("<td>hparams.lr</td>") == 1  # not again under the captured settings
 
 
 def test_trainer_defaults_are_lightnings() -> None:

@@ -161,7 +161,7 @@ def test_a_test_only_trainer_on_a_harder_set_keeps_the_headline_and_adds_an_eval
             "index": 0,
             "name": None,
             "num_samples": 64,
-            "class_counts": {"0": int((hard_labels == 0).sum()), "1": int((hard_labels == 1).sum())},
+            "class_counts": {"negative": int((hard_labels == 0).sum()), "positive": int((hard_labels == 1).sum())},
         }
     ]
 
@@ -185,6 +185,30 @@ def test_a_test_only_trainer_on_a_harder_set_keeps_the_headline_and_adds_an_eval
     page = (run / "report.html").read_text(encoding="utf-8")
     assert 'id="evaluations"' in page
     assert page.count('class="evaluation-row') == 2
+
+
+def test_a_test_only_trainer_without_class_names_uses_the_names_the_run_recorded(
+    tmp_path: Path, data_folder: Path
+) -> None:
+    pl.seed_everything(0)
+    cb, model = callback(data_folder, class_names=["Quiet", "Flare"]), FlareNet()
+    trainer = trainer_for(tmp_path, cb)
+    trainer.fit(model, datamodule=FlareData())
+    trainer.test(model, datamodule=FlareData(), ckpt_path="best")
+    run = Path(cb.run_dir)
+
+    # Weeks later: a new script whose callback names no classes tests the run's best checkpoint.
+    later = trainer_for(tmp_path / "later", callback(data_folder))
+    with pytest.warns(ArcCkptWarning, match=r"kept as evaluation 2"):
+        later.test(FlareNet(), dataloaders=hard_loader(), ckpt_path=cb.best_model_path)
+
+    report = read_json(run / "classification_report.json")
+    second = report["evaluations"][1]["dataloaders"][0]
+    assert second["class_names"] == list(second["per_class"]) == ["Quiet", "Flare"]
+    counts = read_json(run / "training_summary.json")["evaluations"][1]["dataloaders"][0]["class_counts"]
+    hard_labels = flares(64, 3, noise=0.9).tensors[1]
+    assert counts == {"Quiet": int((hard_labels == 0).sum()), "Flare": int((hard_labels == 1).sum())}
+    assert read_json(run / "config.json")["_arccnet"]["class_names"] == ["Quiet", "Flare"]
 
 
 def test_a_second_trainer_test_on_the_same_trainer_is_kept_not_made_the_headline(

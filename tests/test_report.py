@@ -431,7 +431,13 @@ def test_bad_num_classes_raise(num_classes: Any) -> None:
 
 @pytest.mark.parametrize(
     ("num_classes", "binary", "expected"),
-    [(2, True, ["negative", "positive"]), (1, True, ["negative"]), (3, True, ["0", "1", "2"]), (2, False, ["0", "1"])],
+    [
+        (2, True, ["negative", "positive"]),
+        (1, True, ["negative"]),
+        (3, True, ["0", "1", "2"]),
+        (2, False, ["negative", "positive"]),  # two unnamed classes, whatever the predictions' shape
+        (1, False, ["0"]),
+    ],
 )
 def test_default_class_names(num_classes: int, binary: bool, expected: list[str]) -> None:
     assert default_class_names(num_classes, binary=binary) == expected

@@ -74,6 +74,41 @@ def test_binary_probabilities_use_a_threshold_and_default_names(tmp_path, data_f
     assert report["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist()
 
 
+class ArgmaxLabels(ScriptedClassifier):
+    """A binary model whose ``test_step`` returns argmax labels, with the targets under ``targets``."""
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.layer(x)
+        self.log("test_loss", self.loss_fn(logits, y))
+        return {"preds": logits.argmax(1), "targets": y}
+
+
+class OneScore(ScriptedClassifier):
+    """The same model returning one logit difference per sample."""
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.layer(x)
+        self.log("test_loss", self.loss_fn(logits, y))
+        return {"logits": logits[:, 1] - logits[:, 0], "targets": y}
+
+
+@pytest.mark.parametrize("model_class", [ArgmaxLabels, OneScore, ScriptedClassifier])
+def test_an_unnamed_two_class_run_is_negative_positive_whatever_test_step_returns(
+    tmp_path, data_folder, model_class
+) -> None:
+    cb = ArcCheckpointCallback(root_name="flares/binary", data_folder=data_folder, monitor="val_loss", mode="min")
+    model, dm = model_class(num_classes=2), TinyData(num_classes=2)
+    trainer = make_trainer(tmp_path, [cb], max_epochs=2)
+    trainer.fit(model, datamodule=dm)
+    trainer.test(ckpt_path="best", datamodule=dm)
+    report = read_json(Path(cb.run_dir) / "classification_report.json")
+    assert report["class_names"] == list(report["per_class"]) == ["negative", "positive"]
+    (evaluation,) = read_json(Path(cb.run_dir) / "training_summary.json")["evaluations"]
+    assert set(evaluation["dataloaders"][0]["class_counts"]) == {"negative", "positive"}
+
+
 class ReturnsLossOnly(ScriptedClassifier):
     def test_step(self, batch, batch_idx):
         x, y = batch

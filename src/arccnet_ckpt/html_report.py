@@ -41,6 +41,7 @@ from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.query import (
     better,
     captured_settings,
+    compared_config,
     compared_settings,
     config_settings,
     config_source_line,
@@ -1466,15 +1467,17 @@ def _diff_table(diff: dict[str, list[Any]], views: list[_View], css: str) -> str
 def _config_diff(views: list[_View]) -> str:
     missing = [f"#{i + 1}" for i, v in enumerate(views) if v.config is None]
     lead = _missing(f"Not recorded for {', '.join(missing)}: no config.json.") if missing else ""
-    user, user_defaults = _differing([config_settings(v.config) for v in views])
-    body = _diff_table(user, views, "user") if user else "<p>The user settings are the same in every run.</p>"
+    settings = [compared_config(v.config) for v in views]
+    user, user_defaults = _differing(settings)
+    body = _diff_table(user, views, "user") if user else "<p>The settings are the same in every run.</p>"
     if user_defaults:
         body += (
             f"<details><summary>Settings left unset or at Lightning's defaults ({len(user_defaults)})</summary>"
             f"{_diff_table(user_defaults, views, 'user defaults')}</details>"
         )
     # When each config was written differs always, and says nothing about the runs.
-    chosen, unset = _differing([_without(captured_settings(v.config), "created_at") for v in views])
+    listed = {k for s in settings for k in s}  # hparams and trainer settings are in the table above
+    chosen, unset = _differing([_without(captured_settings(v.config), "created_at", *listed) for v in views])
     captured = {**chosen, **unset}
     if captured:
         body += (
@@ -1484,8 +1487,8 @@ def _config_diff(views: list[_View]) -> str:
     return lead + body
 
 
-def _without(settings: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k != key}
+def _without(settings: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in keys}
 
 
 def _compare_matrices(views: list[_View]) -> str:

@@ -59,6 +59,25 @@ def config_settings(config: ConfigRecord | None) -> dict[str, Any]:
     return flatten(config.config) if config is not None else {}
 
 
+COMPARED_CAPTURES = ("hparams", "datamodule_hparams", "trainer")
+"""What the package captured that a comparison of runs lists with the user's settings, as dotted keys under these
+prefixes (``hparams.lr``, ``trainer.max_epochs``): a module's ``save_hyperparameters()`` and the Trainer's limits are
+settings the user chose even when no ``config=`` was passed."""
+
+
+def compared_config(config: ConfigRecord | None) -> dict[str, Any]:
+    """The settings a comparison of runs (``diff``, the HTML comparison) lists for one run, flattened: the user's
+    (:func:`config_settings`), then the recorded ``hparams.*``, ``datamodule_hparams.*`` and ``trainer.*``.
+
+    A user key wins over a captured one of the same name (a LightningCLI config's own ``trainer.max_epochs``).
+    """
+    if config is None:
+        return {}
+    data = record_dict(config)
+    captured = flatten({k: data.get(k) for k in COMPARED_CAPTURES if data.get(k)})
+    return {**captured, **config_settings(config)}
+
+
 def captured_settings(config: ConfigRecord | None) -> dict[str, Any]:
     """What the package captured of a run (trainer settings, model, optimisers, the LightningCLI and Hydra sections...),
     flattened; no user settings, no environment and no git (shown on their own). A tool's config that is also the

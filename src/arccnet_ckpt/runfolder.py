@@ -99,6 +99,10 @@ def run_names(
 def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> RunIdentity:
     """Find or claim the run folder, prove it writable, and return the run's identity.
 
+    Continuing an existing run (a resumed fit, a test of its checkpoint) keeps its start time and names; its class
+    names too when this Trainer's callback, module and datamodule name none (the only place this is decided: the
+    collector, the reports and the class counts all read the identity).
+
     Raises:
         RunFolderError: If the folder cannot be created or written (before the first training step).
     """
@@ -107,6 +111,7 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
     if existing is not None and explicit is not None and not same_folder(existing, explicit):
         existing = None  # an explicit dirpath is the run folder: resuming another run's checkpoint starts this one
     model_name, loss_function, start = names.model_name, names.loss_function, now
+    class_names = names.class_names
     if existing is not None:
         run_dir = existing
         recorded = capture.safely(f"the summary in {run_dir}", lambda: _read_summary(run_dir), None)
@@ -114,6 +119,9 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
             start, model_name, loss_function = recorded.start_time, recorded.model_name, recorded.loss_function
         elif request.restored and request.restored.get("start_time"):
             start = datetime.fromisoformat(str(request.restored["start_time"]))
+        if class_names is None:  # a later Trainer (a test-only one) that names no classes: the run's own names
+            config = capture.safely(f"the config in {run_dir}", lambda: _read_config(run_dir), None)
+            class_names = config.class_names if config is not None else None
     elif explicit is not None:
         run_dir = explicit
         storage.makedirs(run_dir)
@@ -129,7 +137,7 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
         loss_function=str(loss_function),
         start_time=start,
         root_name=request.root_name,
-        class_names=names.class_names,
+        class_names=class_names,
         class_name_sources=names.class_name_sources if len(names.class_name_sources) > 1 else None,
     )
 
@@ -192,3 +200,9 @@ def _read_summary(run_dir: str) -> TrainingSummary | None:
     from arccnet_ckpt.runs import read_record
 
     return read_record(run_dir, TrainingSummary)
+
+
+def _read_config(run_dir: str) -> ConfigRecord | None:
+    from arccnet_ckpt.runs import read_record
+
+    return read_record(run_dir, ConfigRecord)

@@ -49,6 +49,7 @@ from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.query import (
     better,
     common_metric_mode,
+    compared_config,
     compared_settings,
     config_settings,
     config_source_line,
@@ -109,7 +110,6 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
             "test_results": {},
         }
     stopper = next((s.reason for s in summary.early_stopping if s.reason != "NOT_STOPPED"), None)
-    names_known = summary.model_name != "unknown" and summary.loss_function != "unknown"
     return {
         "run": run.name,
         "path": run.path,
@@ -121,8 +121,9 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
         "end_time": summary.end_time,
         "updated_at": summary.updated_at,
         "duration_seconds": summary.duration_seconds,
-        "model_name": summary.model_name if names_known else run.model_name,
-        "loss_function": summary.loss_function if names_known else run.loss_function,
+        # An "unknown" name is looked for in the other files and the folder name; found nowhere, it stays "unknown".
+        "model_name": run.model_name or summary.model_name,
+        "loss_function": run.loss_function or summary.loss_function,
         "epochs": summary.num_epochs_trained,
         "global_step": summary.global_step,
         "monitor": summary.monitor,
@@ -431,7 +432,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("run", f"{record['root_name']}/{run.name}" if record["root_name"] else run.name),
         ("path", run.path),
         ("status", [(shown, shown), (f"  ({record['kind']})", None)]),
-        ("model / loss", f"{record['model_name']} / {record['loss_function']}"),
+        ("model / loss", f"{output.cell(record['model_name'])} / {output.cell(record['loss_function'])}"),
         ("started", _when(record["start_time"])),
         ("ended", _when(record["end_time"])),
         ("duration", _duration(record["duration_seconds"])),
@@ -738,7 +739,7 @@ def diff_runs(a: Run, b: Run, *, everything: bool = False, judge: bool = True) -
     leave it unset or at Lightning's Trainer default). ``judge=False`` (runs of different tasks) leaves every
     ``better`` ``null``.
     """
-    conf_a, conf_b = config_settings(a.config), config_settings(b.config)
+    conf_a, conf_b = compared_config(a.config), compared_config(b.config)
     config = [
         {"key": k, "a": conf_a.get(k), "b": conf_b.get(k), "at_default": at_default}
         for k, at_default in compared_settings([conf_a, conf_b], everything=everything)

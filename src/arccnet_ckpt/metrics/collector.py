@@ -201,7 +201,7 @@ class _Stream:
             return {"per_class": None, "per_class_note": f"no per-class report: {reason}"}
         size = matrix.num_classes
         names = list(class_names) if class_names and len(class_names) == size else None
-        names = names or default_class_names(size, binary=self.binary and size == 2)
+        names = names or default_class_names(size, binary=self.binary)
         fields = {"class_names": names, **compute_report(matrix.matrix, names)}
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"

@@ -111,13 +111,16 @@ def compute_report(matrix: Tensor | Sequence[Sequence[int]], class_names: Sequen
     }
 
 
-def default_class_names(num_classes: int, *, binary: bool) -> list[str]:
-    """Names for classes that were not named: ``["negative", "positive"]`` for binary, else ``["0", "1", ...]``.
+def default_class_names(num_classes: int, *, binary: bool = False) -> list[str]:
+    """Names for classes that were not named: ``["negative", "positive"]`` for two classes, else ``["0", "1", ...]``.
+
+    Two unnamed classes are ``negative``/``positive`` whatever ``test_step`` returned (one score column, two logit
+    columns or argmax labels): a run's class names never depend on the shape of its predictions.
 
     Args:
         num_classes: The number of classes ``C``.
-        binary: Whether the predictions were one score column (:attr:`Predictions.binary`). With fewer than two
-            classes seen, the binary names are cut to ``C``; with more than two, the numeric names are used.
+        binary: Whether the predictions were one score column (:attr:`Predictions.binary`): a binary run that saw
+            fewer than two classes still names them ``negative`` (and ``positive``).
 
     Returns:
         ``C`` names.
@@ -127,6 +130,6 @@ def default_class_names(num_classes: int, *, binary: bool) -> list[str]:
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise ValueError(f"num_classes must be a non-negative integer, got {num_classes!r}")
-    if binary and num_classes <= len(BINARY_CLASS_NAMES):
+    if num_classes == len(BINARY_CLASS_NAMES) or (binary and num_classes < len(BINARY_CLASS_NAMES)):
         return list(BINARY_CLASS_NAMES[:num_classes])
     return [str(k) for k in range(num_classes)]
