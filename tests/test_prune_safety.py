@@ -195,10 +195,18 @@ def test_a_run_folder_swapped_for_a_link_after_the_plan_is_not_moved(tmp_path: P
     second.rename(theirs)  # someone swaps the folder for a link to theirs, between the plan and the move
     second.symlink_to(theirs, target_is_directory=True)
     before = tree(theirs)
-    with pytest.raises(trash.NoMatch, match=rf"{second}: not moved: {second} is a symbolic link .*the 1 item\(s\)"):
-        trash.move_to_trash(planned.items, now)
+    entries, failed = trash.move_to_trash(planned.items, now)
+    assert [(item.path, why) for item, why in failed] == [
+        (
+            str(second),
+            f"not moved: {second} is a symbolic link (to {theirs}): prune and trash never follow one, so "
+            "nothing is moved or deleted through it",
+        )
+    ]
     assert tree(theirs) == before
     assert second.is_symlink()
+    (entry,) = entries
+    assert [i["original"] for i in json.loads(Path(entry, "manifest.json").read_text())["items"]] == [str(first)]
 
 
 # ---------------------------------------------------------------------------------------------- killed half-way
