@@ -195,10 +195,18 @@ def test_a_run_folder_swapped_for_a_link_after_the_plan_is_not_moved(tmp_path: P
     second.rename(theirs)  # someone swaps the folder for a link to theirs, between the plan and the move
     second.symlink_to(theirs, target_is_directory=True)
     before = tree(theirs)
-    with pytest.raises(trash.NoMatch, match=rf"{second}: not moved: {second} is a symbolic link .*the 1 item\(s\)"):
-        trash.move_to_trash(planned.items, now)
+    entries, failed = trash.move_to_trash(planned.items, now)
+    assert [(item.path, why) for item, why in failed] == [
+        (
+            str(second),
+            f"not moved: {second} is a symbolic link (to {theirs}): prune and trash never follow one, so "
+            "nothing is moved or deleted through it",
+        )
+    ]
     assert tree(theirs) == before
     assert second.is_symlink()
+    (entry,) = entries
+    assert [i["original"] for i in json.loads(Path(entry, "manifest.json").read_text())["items"]] == [str(first)]
 
 
 # ---------------------------------------------------------------------------------------------- killed half-way
@@ -420,6 +428,189 @@ def test_a_planted_stored_link_is_refused(tmp_path: Path, capsys: pytest.Capture
     assert code == 1
     assert f"refused: 'stored' 'items/9/x': {entry / 'items' / '9' / 'x'} is a symbolic link" in err
     assert secret.read_text() == "theirs"
+
+
+# ----------------------------------------------------------------------------------- races, links, hostile manifests
+
+
+def test_a_folder_swapped_for_a_link_between_the_check_and_the_move_moves_nothing_outside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arccnet_ckpt.cli import trash
+
+    data, victim = tmp_path / "data", tmp_path / "victim"
+    ours = [make_run(data, "r/a", minutes=i) for i in range(2)]
+    for run in ours:  # another user's runs under the same names, outside the data folder
+        make_run(victim, "r/a", minutes=int(run.name[14:16]))
+        (victim / "checkpoints" / "r" / "a" / run.name / "VICTIM").write_text("theirs")
+    before = tree(victim)
+    root = data / "checkpoints" / "r"
+    real_move, swapped = trash._move, []
+
+    def swap_then_move(*args: Any) -> None:
+        # After prune checked the path, before the move: r becomes a link to the victim's r (as renameat2 with
+        # RENAME_EXCHANGE does it, atomically, in the real race).
+        if not swapped:
+            root.rename(data / "checkpoints" / "r-moved")
+            root.symlink_to(victim / "checkpoints" / "r", target_is_directory=True)
+            swapped.append(True)
+        real_move(*args)
+
+    monkeypatch.setattr(trash, "_move", swap_then_move)
+    code, out, err = cli(capsys, "prune", "--data", data, "--status", "completed", "--yes")
+    assert tree(victim) == before
+    assert code == 1, err
+    for run in ours:
+        assert (
+            f"left {run}: not moved: {root} is a symbolic link (to {victim / 'checkpoints' / 'r'}): prune and " in out
+        )
+    assert "moved 0 item(s)" in err
+    assert tree(victim) == before
+    code, _, err = cli(capsys, "trash", "empty", "--data", data, "--yes")
+    assert tree(victim) == before
+    assert not list((data / ".trash").rglob("VICTIM"))
+    assert sorted(p.name for p in (data / "checkpoints" / "r-moved" / "a").iterdir()) == [r.name for r in ours]
+
+
+def test_a_move_that_fails_is_listed_and_the_others_go_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    first, second = make_run(data, "flares", status="failed"), make_run(data, "flares", minutes=1, status="failed")
+    real_replace = os.replace
+
+    def failing_for_first(source: Any, *args: Any, **kwargs: Any) -> None:
+        if str(source).endswith(first.name):  # the rename of the first run fails (as EINVAL does in a race)
+            raise OSError(22, "Invalid argument")
+        real_replace(source, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_for_first)
+    code, out, err = cli(capsys, "prune", "--data", data, "--status", "failed", "--yes")
+    assert code == 1, err
+    assert f"left {first}: not moved: Invalid argument" in out
+    assert "moved 1 item(s)" in err
+    assert (first / "training_summary.json").is_file()
+    assert not second.exists()
+    (entry,) = trash_ids(capsys, data)
+    assert [item["original"] for item in entry["items"]] == [str(second)]
+
+
+def test_restore_and_empty_refuse_an_entry_that_is_a_link_and_touch_nothing_it_points_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, victim = tmp_path / "data", tmp_path / "victim"
+    make_run(data, "flares")
+    (data / ".trash").mkdir()
+    for folder in ("empty-a", "empty-b/inner"):
+        (victim / folder).mkdir(parents=True)
+    (victim / ".arc-tmp-manifest.json.1234").write_text("their half-written file")
+    (victim / "manifest.json").write_text("their manifest")
+    entry = data / ".trash" / "20260101T000000Z-aaaaaa"
+    entry.symlink_to(victim, target_is_directory=True)
+    before = sorted(str(p.relative_to(victim)) for p in victim.rglob("*"))
+
+    code, _, err = cli(capsys, "trash", "restore", entry.name, "--data", data)
+    assert code == 1
+    assert f"{entry} is a symbolic link (to {victim}): prune and trash never follow one" in err
+    code, _, err = cli(capsys, "trash", "empty", "--data", data, "--yes")
+    assert code == 1
+    assert f"left {entry}: {entry} is a symbolic link" in err
+    assert sorted(str(p.relative_to(victim)) for p in victim.rglob("*")) == before
+    assert (victim / ".arc-tmp-manifest.json.1234").read_text() == "their half-written file"
+    assert entry.is_symlink()
+
+
+def _fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return "a FIFO (named pipe), not a regular file"
+
+
+def _dev_zero(path: Path) -> str:
+    path.symlink_to("/dev/zero")
+    return "a character device, not a regular file"
+
+
+def _deep(path: Path) -> str:
+    path.write_text("[" * 100_000)
+    return "nested too deeply to be read as JSON"
+
+
+def _infinite_bytes(path: Path) -> str:
+    items = [{"original": str(path.parents[3] / "checkpoints" / "x"), "stored": "items/0/x", "bytes": float("inf")}]
+    path.write_text(json.dumps({"created_at": "2020-01-01T00:00:00+00:00", "items": items}))
+    return ""
+
+
+def _not_a_dict(path: Path) -> str:
+    path.write_text('["created_at"]')
+    return "list indices must be integers"
+
+
+@pytest.mark.parametrize("hostile", [_fifo, _dev_zero, _deep, _infinite_bytes, _not_a_dict])
+def test_a_hostile_manifest_spoils_only_its_own_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hostile: Any
+) -> None:
+    data = tmp_path / "data"
+    failed = make_run(data, "flares", status="failed")
+    make_run(data, "flares", minutes=1)
+    bad = data / ".trash" / "20200101T000000Z-bad000"
+    bad.mkdir(parents=True)
+    reason = hostile(bad / "manifest.json")
+
+    class Hung(BaseException):  # not an Exception: the command line's own error handling must not swallow it
+        pass
+
+    def timeout(*_: Any) -> None:
+        raise Hung("a trash command hung on a hostile manifest")
+
+    signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    try:
+        code, _, err = cli(capsys, "prune", "--data", data, "--status", "failed", "--yes")
+        assert code == 0, err
+        good = next(e for e in trash_ids(capsys, data) if e["id"] != bad.name)["id"]
+        listed = {e["id"]: e for e in trash_ids(capsys, data)}
+        assert listed[good]["problem"] is None
+        if reason:
+            assert listed[bad.name]["problem"].startswith("incomplete: manifest.json cannot be read (")
+            assert reason in listed[bad.name]["problem"]
+        code, out, err = cli(capsys, "trash", "ls", "--data", data)
+        assert code == 0, err
+        assert good in out
+        assert bad.name in out
+
+        code, _, err = cli(capsys, "trash", "restore", good, "--data", data)
+        assert code == 0, err
+        assert (failed / "training_summary.json").is_file()
+
+        code, _, err = cli(capsys, "prune", "--data", data, "--status", "failed", "--yes")
+        assert code == 0, err
+        cli(capsys, "trash", "empty", "--data", data, "--yes")
+        assert not failed.exists()
+        assert [e["id"] for e in trash_ids(capsys, data)] == [bad.name]  # the good entry deleted, the bad one kept
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("prune_through", ["link", "folder"])
+def test_restore_works_through_any_path_to_the_data_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prune_through: str
+) -> None:
+    data, link = tmp_path / "data", tmp_path / "dlink"
+    link.symlink_to(data, target_is_directory=True)
+    failed = make_run(data, "flares", status="failed")
+    before = tree(data)
+    pruned, restored = (link, data) if prune_through == "link" else (data, link)
+
+    code, _, err = cli(capsys, "prune", "--data", pruned, "--status", "failed", "--yes")
+    assert code == 0, err
+    (entry,) = trash_ids(capsys, restored)
+    assert entry["items"][0]["original"] == str(failed.resolve())  # recorded under the resolved data folder
+    code, _, err = cli(capsys, "trash", "restore", entry["id"], "--data", restored)
+    assert code == 0, err
+    assert "restored 1 of 1 item(s)" in err
+    assert tree(data) == before
 
 
 # ---------------------------------------------------------------------------------------------------- root names

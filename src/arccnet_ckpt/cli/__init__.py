@@ -906,7 +906,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
             f"nothing moved: {len(planned.unknown)} run folder(s) cannot be read, so which checkpoints they resumed "
             f"from is unknown ({path}: {why}); fix or remove them first (arccnet-ckpt verify lists them)"
         )
-    entries = trash.move_to_trash(planned.items, now) if args.yes and planned.items else []
+    entries, failed = trash.move_to_trash(planned.items, now) if args.yes and planned.items else ([], [])
+    if failed:  # left in place, as a skipped item is, with the reason
+        unmoved = {id(item) for item, _ in failed}
+        planned.items = [item for item in planned.items if id(item) not in unmoved]
+        planned.skipped += [(item.path, why) for item, why in failed]
     if args.format == "json":
         output.dump_json(
             {
@@ -948,7 +952,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         elif not args.yes and planned.items:
             summary += " (dry run: add --yes to move them to the trash)"
         _message(summary)
-    return EXIT_OK
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 def _without_narrowing(args: argparse.Namespace) -> argparse.Namespace:
@@ -965,7 +969,13 @@ def cmd_trash(args: argparse.Namespace) -> int:
     if args.action == "ls":
         entries = trash.entries(data)
         rows = [
-            [e.id, e.created_at or "-", len(e.items), e.size, e.problem or (e.items[0]["original"] if e.items else "")]
+            [
+                e.id,
+                e.created_at or "-",
+                len(e.items),
+                e.size,
+                e.problem or (e.items[0].get("original") if e.items else ""),
+            ]
             for e in entries
         ]
         if args.format in ("json", "jsonl"):

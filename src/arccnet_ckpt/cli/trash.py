@@ -11,18 +11,25 @@ naming where each came from. Where each rule lives:
 - the write-ahead manifest (:func:`move_to_trash`): each item is recorded as ``moving`` before it moves and as
   ``moved`` after, so a prune killed at any moment leaves an entry that :func:`restore` can undo;
 - putting back and deleting (:func:`restore`, :func:`empty`): only what the manifest accounts for, and only paths
-  that stay inside the entry (``stored``) and inside ``<data>/checkpoints`` (``original``).
+  that stay inside the entry (``stored``) and inside ``<data>/checkpoints`` (``original``);
+- every local move and deletion (:func:`_move`, :func:`_delete`, :func:`_clear`): through folder descriptors opened
+  one name at a time from the data folder without following a link (:func:`_folder`), so a folder swapped for a link
+  between a check and the move is refused, never followed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import os
 import posixpath
 import secrets
 import shutil
-from collections.abc import Iterator
+import stat
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -33,7 +40,7 @@ from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
 from arccnet_ckpt.query import common_metric_mode
-from arccnet_ckpt.runs import Run, scan_runs
+from arccnet_ckpt.runs import Run, _read, _unreadable, scan_runs
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"
@@ -334,16 +341,21 @@ def trash_folder(data: str) -> str:
     return storage.join(data, TRASH_DIRNAME)
 
 
-def move_to_trash(items: list[Item], now: datetime) -> list[str]:
-    """Move ``items`` into one new trash entry per data folder; return the entries' folders.
+def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tuple[Item, str]]]:
+    """Move ``items`` into one new trash entry per data folder.
 
     Write-ahead: each item is recorded in ``manifest.json`` as ``moving`` before it moves, and as ``moved`` in the
     next write (the one that records the next item's intent, or the last). Killed at any moment, the entry accounts
     for everything that left its place; :func:`restore` puts back what is there and drops what never left.
 
+    An item that cannot be moved (a folder on its way became a symbolic link, or the rename failed) is left where it
+    is, dropped from the manifest, and returned with the reason; the others go on.
+
+    Returns:
+        The entries' folders, and ``(item, why)`` for each item left in place.
+
     Raises:
         UsageError: If an item has no data folder, or the trash folder is reached through a symbolic link.
-        NoMatch: If an item cannot be moved (the entry then holds what was moved before it; restore undoes it).
     """
     by_data: dict[str, list[Item]] = {}
     for item in items:
@@ -359,7 +371,10 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
             raise UsageError(f"nothing moved: the trash entry {entry} would be {why}")
         planned.append((data, entry, group))
     entries = []
+    failed: list[tuple[Item, str]] = []
     for data, entry, group in planned:
+        # Originals are recorded under the data folder's resolved path, so that any path to it restores them.
+        real = data if storage.is_remote(data) else os.path.realpath(data)
         manifest: dict[str, Any] = {
             "schema": "arccnet-ckpt/trash",
             "version": MANIFEST_VERSION,
@@ -369,10 +384,11 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
         for index, item in enumerate(group):
             why = outside(item.path, data)  # again: a folder may have been swapped for a link since the plan
             if why is not None:
-                raise NoMatch(f"{item.path}: not moved: {why}; {_undo_hint(entry, data, index)}")
+                failed.append((item, f"not moved: {why}"))
+                continue
             stored = f"items/{index}/{storage.basename(item.path)}"
             record = {
-                "original": item.path,
+                "original": _under(item.path, data, real),
                 "stored": stored,
                 "what": item.what,
                 "bytes": item.size,
@@ -381,24 +397,35 @@ def move_to_trash(items: list[Item], now: datetime) -> list[str]:
             }
             manifest["items"].append(record)
             _write_manifest(entry, manifest)
+            target = storage.join(entry, *stored.split("/"))
             try:
-                _move(item.path, storage.join(entry, *stored.split("/")))
+                _move(item.path, target, data, data)
             except (OSError, ArcCkptError) as e:
-                hint = _undo_hint(entry, data, index)
-                raise NoMatch(f"{item.path}: cannot be moved to the trash ({e}); {hint}") from e
+                failed.append((item, f"not moved: {_reason(e)}"))
+                if not _exists(target):  # nothing left its place: the manifest forgets it
+                    manifest["items"].remove(record)
+                continue
             record["state"] = "moved"
+        if not manifest["items"]:  # nothing moved: no entry is left behind
+            _clear(Entry(entry, storage.basename(entry), data, None, []), Outcome(), accounted=(MANIFEST,))
+            continue
         _write_manifest(entry, manifest)
         entries.append(entry)
-    return entries
+    return entries, failed
 
 
-def _undo_hint(entry: str, data: str, moved: int) -> str:
-    if not moved:
-        return "nothing else was moved"
-    return (
-        f"the {moved} item(s) moved before it are in {entry}: arccnet-ckpt trash restore {storage.basename(entry)} "
-        f"--data {data} puts them back"
-    )
+def _under(path: str, data: str, real: str) -> str:
+    """``path`` (below ``data``) as a path below ``real``, the resolved data folder (a URL stays as it is)."""
+    if storage.is_remote(path):
+        return path
+    return os.path.join(real, os.path.relpath(os.path.abspath(path), os.path.abspath(data)))
+
+
+def _reason(error: BaseException) -> str:
+    """An error's message without ``[Errno N]`` (the path is named beside it)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}" + (f": {error.filename}" if error.filename else "")
+    return str(error)
 
 
 def _write_manifest(entry: str, manifest: dict[str, Any]) -> None:
@@ -422,6 +449,11 @@ class Entry:
     def size(self) -> int:
         """Bytes the entry's items hold."""
         return sum(_int(item.get("bytes")) for item in self.items)
+
+    @functools.cached_property
+    def real_data(self) -> str:
+        """The data folder's resolved path (a URL as it is): originals are recorded and compared under it."""
+        return self.data if storage.is_remote(self.data) else os.path.realpath(self.data)
 
 
 def entries(data: str) -> list[Entry]:
@@ -447,14 +479,18 @@ def entries(data: str) -> list[Entry]:
             out.append(Entry(path, name, data, None, [], f"{why}; not an entry"))
             continue
         try:
-            manifest = json.loads(storage.read_text(storage.join(path, MANIFEST)))
+            # The package's reader of a run's JSON: a regular file of bounded size, never a FIFO or a device.
+            manifest = json.loads(_read(storage.join(path, MANIFEST)))
             created = datetime.fromisoformat(manifest["created_at"])
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=timezone.utc)  # prune writes UTC
             items = [dict(item) for item in manifest.get("items", [])]
         except FileNotFoundError:
             out.append(Entry(path, name, data, None, [], "incomplete: no manifest.json (a prune killed before it)"))
             continue
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            out.append(Entry(path, name, data, None, [], f"incomplete: manifest.json cannot be read ({e})"))
+        except Exception as e:  # anything in a hostile file (RecursionError, a list for a dict) spoils only its entry
+            reason = str(_unreadable(MANIFEST, e)).removeprefix(f"{MANIFEST}: cannot be read: ")
+            out.append(Entry(path, name, data, None, [], f"incomplete: manifest.json cannot be read ({reason})"))
             continue
         out.append(Entry(path, name, data, created, items))
     return out
@@ -510,7 +546,12 @@ def restore(entry: Entry) -> Outcome:
             remaining.append(item)
             outcome.problems.append((original, _both_exist(item, stored)))
         elif there:
-            _move(stored, original)
+            try:
+                _move(stored, original, entry.data, entry.real_data)
+            except (OSError, ArcCkptError) as e:
+                remaining.append(item)
+                outcome.problems.append((original, f"not restored: {_reason(e)}"))
+                continue
             outcome.done += 1
         elif here:
             outcome.unmoved += 1
@@ -537,7 +578,12 @@ def empty(entry: Entry) -> Outcome:
             remaining.append(item)
             outcome.problems.append((original, _both_exist(item, stored)))
         elif there:
-            _delete(stored)
+            try:
+                _delete(stored, entry.data)
+            except (OSError, ArcCkptError) as e:
+                remaining.append(item)
+                outcome.problems.append((stored, f"not deleted: {_reason(e)}"))
+                continue
             outcome.done += 1
         elif here:
             outcome.unmoved += 1
@@ -565,8 +611,9 @@ def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
     """``(original, stored)`` of a manifest item, or why they cannot be trusted.
 
     ``stored`` must be a relative path without ``.``/``..`` that stays inside the entry; ``original`` a path
-    without ``..`` that stays inside ``<data>/checkpoints``. Neither may pass through a symbolic link (see
-    :func:`outside`): a planted manifest moves or deletes nothing elsewhere.
+    without ``..`` that stays inside ``<data>/checkpoints``, compared under the data folder's resolved path (as
+    prune records it; one recorded under the path ``entry.data`` was given as is taken as the same place). Neither
+    may pass through a symbolic link (see :func:`outside`): a planted manifest moves or deletes nothing elsewhere.
     """
     original, stored = item.get("original"), item.get("stored")
     if not isinstance(stored, str) or not isinstance(original, str) or not stored or not original:
@@ -584,7 +631,11 @@ def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
         storage.is_remote(original) or os.path.isabs(original)
     ):
         return f"'original' {original!r} must be an absolute path inside {entry.data}/{CHECKPOINTS_DIRNAME}"
-    why = outside(original, storage.join(entry.data, CHECKPOINTS_DIRNAME))
+    if not storage.is_remote(original) and entry.real_data != os.path.abspath(entry.data):
+        given = os.path.abspath(entry.data)
+        if os.path.commonpath([os.path.abspath(original), given]) == given:  # an older prune recorded the given path
+            original = _under(original, given, entry.real_data)
+    why = outside(original, storage.join(entry.real_data, CHECKPOINTS_DIRNAME))
     if why is not None:
         return f"'original' {original!r}: {why}"
     return original, path
@@ -612,7 +663,6 @@ def _finish(entry: Entry, remaining: list[dict[str, Any]], outcome: Outcome) -> 
 def _clear(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> None:
     """Remove the entry's ``accounted`` files, its leftover temporary manifests and its empty folders; name what
     else is left (never deleted)."""
-    temporary = f"{storage._TMP_PREFIX}{MANIFEST}."
     if storage.is_remote(entry.path):
         fs, stripped = storage._fs(entry.path)
         for name in accounted:
@@ -628,36 +678,63 @@ def _clear(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> Non
                 fs.rm(stripped, recursive=True)
             outcome.removed = True
         return
-    for name in os.listdir(entry.path) if os.path.isdir(entry.path) else []:
-        if name in accounted or name.startswith(temporary):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(entry.path, name))
-    for folder, folders, files in os.walk(entry.path, topdown=False):
-        outcome.left.extend(os.path.join(folder, name) for name in files)
-        # os.walk lists a link to a folder among the folders, and never enters it: it is left, like a file.
-        outcome.left.extend(os.path.join(folder, n) for n in folders if os.path.islink(os.path.join(folder, n)))
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)  # only an empty folder goes
+    try:
+        _clear_local(entry, outcome, accounted=accounted)
+    except (OSError, ArcCkptError) as e:
+        outcome.problems.append((entry.path, f"not cleared: {_reason(e)}"))
     outcome.left.sort()
     outcome.removed = not os.path.lexists(entry.path)
 
 
-def _delete(path: str) -> None:
-    """Delete a stored item for good (a link itself, never what it points to)."""
+def _clear_local(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> None:
+    """:func:`_clear` on a local disk, through folder descriptors: an entry that is (or became) a link is refused,
+    and nothing is removed or listed through a link inside it."""
+    temporary = f"{storage._TMP_PREFIX}{MANIFEST}."
+    parts = _parts(entry.path, entry.data)
+    if not os.path.lexists(entry.path):
+        return
+    with _folder(entry.data, parts) as fd:
+        for name in os.listdir(fd):
+            if name in accounted or name.startswith(temporary):
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                    os.unlink(name, dir_fd=fd)
+        for folder, folders, files, folder_fd in os.fwalk(".", topdown=False, follow_symlinks=False, dir_fd=fd):
+            here = os.path.normpath(os.path.join(entry.path, folder))
+            outcome.left.extend(os.path.join(here, name) for name in files)
+            for name in folders:
+                if stat.S_ISLNK(os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode):
+                    outcome.left.append(os.path.join(here, name))  # a link to a folder is left, like a file
+                    continue
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=folder_fd)  # only an empty folder goes
+    with _folder(entry.data, parts[:-1]) as parent, contextlib.suppress(OSError):
+        os.rmdir(parts[-1], dir_fd=parent)  # a link there now is not a folder: rmdir refuses it
+
+
+def _delete(path: str, base: str) -> None:
+    """Delete a stored item below ``base`` for good (a link itself, never what it points to), through folder
+    descriptors (see :func:`_folder`)."""
     if storage.is_remote(path):
         fs, stripped = storage._fs(path)
         fs.rm(stripped, recursive=True)
         fs.invalidate_cache()
-    elif os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)  # never follows a link inside
-    else:
-        os.unlink(path)
+        return
+    parts = _parts(path, base)
+    with _folder(base, parts[:-1]) as fd:
+        if stat.S_ISDIR(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
+            # fd-based on Linux (shutil.rmtree.avoids_symlink_attacks): never follows a link inside.
+            if sys.version_info >= (3, 11):
+                shutil.rmtree(parts[-1], dir_fd=fd)
+            else:  # no dir_fd before 3.11: /proc/self/fd/N is the folder N was opened on
+                shutil.rmtree(f"/proc/self/fd/{fd}/{parts[-1]}")
+        else:
+            os.unlink(parts[-1], dir_fd=fd)
 
 
 def _int(value: Any) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "bytes": Infinity is valid JSON to Python
         return 0
 
 
@@ -665,18 +742,102 @@ def _exists(path: str) -> bool:
     return storage.exists(path) if storage.is_remote(path) else os.path.lexists(path)
 
 
-def _move(source: str, target: str) -> None:
+class Refused(ArcCkptError):
+    """A move or deletion refused because a name on its way is a symbolic link (or not a folder)."""
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _parts(path: str, base: str) -> list[str]:
+    """The names from ``base`` down to ``path``.
+
+    Raises:
+        Refused: If ``path`` is not below ``base``.
+    """
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(base))
+    if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise Refused(f"{path} is outside {base}: never moved or deleted")
+    return rel.split(os.sep)
+
+
+@contextlib.contextmanager
+def _folder(base: str, names: Sequence[str], *, create: bool = False) -> Iterator[int]:
+    """A descriptor of the folder ``base/names…``, each name opened in its parent's descriptor without following a
+    link (``base`` itself may be one: a data folder on another mount). What a path says is checked once, by the
+    opens that are then used: a folder swapped for a link between a check and the use cannot redirect it.
+
+    Args:
+        base: The folder to start from (the data folder).
+        names: The folder names below it.
+        create: Create a missing folder (with the package's folder mode).
+
+    Raises:
+        Refused: If a name is a symbolic link or not a folder.
+        OSError: If a folder cannot be opened (or created).
+    """
+    fd = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for depth, name in enumerate(names):
+            try:
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, storage.DIR_MODE, dir_fd=fd)
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise Refused(_not_followed(os.path.join(base, *names[: depth + 1]), name, fd)) from e
+            os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _not_followed(path: str, name: str, parent: int) -> str:
+    try:
+        target = os.readlink(name, dir_fd=parent)
+    except OSError:
+        return f"{path} is not a folder: nothing is moved or deleted through it"
+    return (
+        f"{path} is a symbolic link (to {target}): prune and trash never follow one, so nothing is moved or deleted "
+        "through it"
+    )
+
+
+def _move(source: str, target: str, source_base: str, target_base: str) -> None:
+    """Move ``source`` (below ``source_base``) to ``target`` (below ``target_base``; missing folders are created).
+
+    Locally a rename between two folder descriptors (see :func:`_folder`); ``source`` itself may not be a link and
+    ``target`` may not exist (nothing is overwritten). On an object store, see :func:`_move_remote`.
+
+    Raises:
+        Refused: If a name on either way is a link, ``source`` is a link, or ``target`` exists.
+        OSError: If the rename fails.
+    """
     if storage.is_remote(source):
         _move_remote(source, target)
         return
-    storage.makedirs(os.path.dirname(target))  # the package's folder mode, never world-writable
-    try:
-        os.replace(source, target)
-    except OSError as e:
-        if not isinstance(e, FileNotFoundError) and os.path.exists(source):
-            shutil.move(source, target)  # another file system (a data folder spanning mounts)
-        else:
-            raise NoMatch(f"{source}: cannot be moved to {target}: {e}") from e
+    here, there = _parts(source, source_base), _parts(target, target_base)
+    with _folder(source_base, here[:-1]) as source_fd, _folder(target_base, there[:-1], create=True) as target_fd:
+        if stat.S_ISLNK(os.stat(here[-1], dir_fd=source_fd, follow_symlinks=False).st_mode):
+            raise Refused(_not_followed(source, here[-1], source_fd))
+        with contextlib.suppress(FileNotFoundError):
+            os.stat(there[-1], dir_fd=target_fd, follow_symlinks=False)
+            raise Refused(f"{target} exists: nothing is overwritten")
+        try:
+            os.replace(here[-1], there[-1], src_dir_fd=source_fd, dst_dir_fd=target_fd)
+        except OSError as e:
+            proc = "/proc/self/fd"
+            if e.errno != errno.EXDEV or not os.path.isdir(proc):
+                raise
+            # Another file system (a data folder spanning mounts): copy, then delete, still through the two
+            # descriptors (Linux's /proc/self/fd/N is the folder N was opened on, whatever its path now says).
+            shutil.move(f"{proc}/{source_fd}/{here[-1]}", f"{proc}/{target_fd}/{there[-1]}")
 
 
 def _move_remote(source: str, target: str) -> None:
