@@ -1070,7 +1070,9 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
                 following = True
                 listed = {_identity(st) for st in map(_stat_or_none, real_runs) if st is not None}
             path, name, rel, depth = links.pop()
-            yield from _scan_entry(path, name, rel, depth, stack, following, recursive, searched, listed, real_runs)
+            found = _scan_entry(path, name, rel, depth, stack, following, recursive, searched, listed, real_runs)
+            if found is not None:
+                yield found
             continue
         current, rel, depth = stack.pop()
         with contextlib.suppress(OSError):  # a folder that cannot be stat'ed is reported by scandir below
@@ -1098,9 +1100,11 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
                         continue
                 except OSError:
                     continue
-                yield from _scan_entry(
+                found = _scan_entry(
                     entry.path, name, rel, depth, stack, following, recursive, searched, listed, real_runs
                 )
+                if found is not None:
+                    yield found
 
 
 def _scan_entry(
@@ -1114,15 +1118,16 @@ def _scan_entry(
     searched: set[tuple[int, int]],
     listed: set[tuple[int, int]],
     real_runs: list[str],
-) -> Iterator[_ScanItem]:
-    """One folder met by :func:`_scan_local` in a folder ``depth`` deep: listed as a run, or pushed to be searched."""
+) -> _ScanItem | None:
+    """One folder met by :func:`_scan_local` in a folder ``depth`` deep: the run it is, or ``None`` (pushed to be
+    searched, or already met)."""
     if following:  # reached through a link: the same folder may have been met already, under another path
         st = _stat_or_none(path)
         if st is None:
-            return
+            return None
         identity = _identity(st)
         if identity in searched or identity in listed:
-            return
+            return None
     try:
         raw: bytes | OSError | None = _read_local(path + os.sep + SUMMARY_FILE)
     except FileNotFoundError:
@@ -1135,12 +1140,12 @@ def _scan_entry(
     ):
         if recursive and depth + 1 < MAX_SCAN_DEPTH:  # its sub-folders are at most that deep
             stack.append((path, f"{rel}/{name}" if rel else name, depth + 1))
-        return
+        return None
     if following:
         listed.add(identity)
     else:
         real_runs.append(path)
-    yield path, name, rel, raw
+    return path, name, rel, raw
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
