@@ -395,7 +395,7 @@ class Run:
             raise self._errors[filename]
         source = storage.join(self.path, filename)
         try:
-            raw = _read(source)
+            raw = read_bounded(source)
         except FileNotFoundError:
             self._loaded[filename] = None
             return None
@@ -829,7 +829,7 @@ CHECKPOINT_ENTRY_VERSION = 1
 def config_digest(run_dir: PathLike) -> str | None:
     """The SHA-256 (hex) of the run's ``config.json`` as stored, or ``None`` when it cannot be read."""
     try:
-        raw = _read(storage.join(os.fspath(run_dir), ConfigRecord.filename))
+        raw = read_bounded(storage.join(os.fspath(run_dir), ConfigRecord.filename))
     except (OSError, UnicodeDecodeError):
         return None
     return hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
@@ -885,7 +885,7 @@ _READ_FLAGS = (
 )
 
 
-def _read(path: str) -> str | bytes:
+def read_bounded(path: str) -> str | bytes:
     """The bytes of one JSON file of a run folder (local or remote), checked by :func:`_read_local`'s rules.
 
     Raises:
@@ -969,15 +969,18 @@ def _too_large(size: int | None) -> OSError:
     return OSError(f"larger than the {MAX_JSON_BYTES // (1024 * 1024)} MiB limit for a run's JSON file{held}: not read")
 
 
+def unreadable_reason(error: BaseException) -> str:
+    """Why a file of a run folder (or the trash) could not be read or decoded, in words."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply to be read as JSON"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # "Is a directory", without "[Errno 21]" and the path again
+    return str(error) or type(error).__name__
+
+
 def _unreadable(source: str, error: BaseException) -> ArtifactError:
     """The one message for a file of a run folder that cannot be read or decoded, naming the file."""
-    if isinstance(error, RecursionError):
-        reason = "nested too deeply to be read as JSON"
-    elif isinstance(error, OSError) and error.strerror:
-        reason = error.strerror  # "Is a directory", without "[Errno 21]" and the path again
-    else:
-        reason = str(error) or type(error).__name__
-    return ArtifactError(f"{source}: cannot be read: {reason}")
+    return ArtifactError(f"{source}: cannot be read: {unreadable_reason(error)}")
 
 
 def _require_folder(path: str) -> None:

@@ -40,7 +40,7 @@ from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
 from arccnet_ckpt.query import common_metric_mode
-from arccnet_ckpt.runs import Run, _read, _unreadable, scan_runs
+from arccnet_ckpt.runs import Run, read_bounded, scan_runs, unreadable_reason
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"
@@ -480,7 +480,7 @@ def entries(data: str) -> list[Entry]:
             continue
         try:
             # The package's reader of a run's JSON: a regular file of bounded size, never a FIFO or a device.
-            manifest = json.loads(_read(storage.join(path, MANIFEST)))
+            manifest = json.loads(read_bounded(storage.join(path, MANIFEST)))
             created = datetime.fromisoformat(manifest["created_at"])
             if created.tzinfo is None:
                 created = created.replace(tzinfo=timezone.utc)  # prune writes UTC
@@ -489,7 +489,7 @@ def entries(data: str) -> list[Entry]:
             out.append(Entry(path, name, data, None, [], "incomplete: no manifest.json (a prune killed before it)"))
             continue
         except Exception as e:  # anything in a hostile file (RecursionError, a list for a dict) spoils only its entry
-            reason = str(_unreadable(MANIFEST, e)).removeprefix(f"{MANIFEST}: cannot be read: ")
+            reason = unreadable_reason(e)
             out.append(Entry(path, name, data, None, [], f"incomplete: manifest.json cannot be read ({reason})"))
             continue
         out.append(Entry(path, name, data, created, items))
