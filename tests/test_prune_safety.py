@@ -24,8 +24,8 @@ import pytest
 
 from arccnet_ckpt import ArcCheckpointCallback, TrainingSummary, storage
 from arccnet_ckpt.cli import main
-from arccnet_ckpt.cli.select import is_stale
 from arccnet_ckpt.layout import run_folder_name
+from arccnet_ckpt.status import is_stale
 
 HELPER = Path(__file__).parent / "helpers" / "prune_killed.py"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)

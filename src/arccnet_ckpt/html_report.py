@@ -36,7 +36,6 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     matrix_names,
 )
-from arccnet_ckpt.cli.select import DEFAULT_STALE_AFTER, is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.query import (
     better,
@@ -55,6 +54,7 @@ from arccnet_ckpt.query import (
     task_of,
 )
 from arccnet_ckpt.runs import Run, load_run
+from arccnet_ckpt.status import DEFAULT_STALE_AFTER, is_stale
 
 REPORT_FILENAME = "report.html"
 """The report's file name inside a run folder."""

@@ -28,7 +28,6 @@ from arccnet_ckpt.artifacts import (
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import (
     COLUMN_KEYS,
-    DEFAULT_STALE_AFTER,
     MISSING,
     Found,
     NoMatch,
@@ -36,7 +35,6 @@ from arccnet_ckpt.cli.select import (
     Where,
     check_key,
     find,
-    is_stale,
     main_test_metric,
     parse_duration,
     parse_since,
@@ -64,6 +62,7 @@ from arccnet_ckpt.query import (
     task_differences,
 )
 from arccnet_ckpt.runs import Run
+from arccnet_ckpt.status import DEFAULT_STALE_AFTER, is_stale
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,9 +31,6 @@ from arccnet_ckpt.runs import Run, scan_runs
 
 MISSING: Any = object()
 """What a key resolves to when the run does not record it."""
-
-DEFAULT_STALE_AFTER = timedelta(hours=1)
-"""A running run silent for longer than this (and than three of its epochs) is shown as stale."""
 
 _RUN_MARKERS = (TrainingSummary.filename, ConfigRecord.filename, MinimalLogging.filename)
 
@@ -82,66 +78,6 @@ def parse_since(text: str, now: datetime) -> datetime:
             f"--since {text!r}: expected a duration (14d, 12h) or an ISO date or time (2025-02-01, 2025-02-01T12:00)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-# ------------------------------------------------------------------------------------------------------- staleness
-
-
-def is_stale(summary: TrainingSummary | None, now: datetime, stale_after: timedelta) -> bool:
-    """A ``running`` run that is silent for longer than ``stale_after`` and than three of its epochs, and whose
-    process is not alive on this host.
-
-    The silence is measured from the latest of its heartbeat (``updated_at``, renewed at each validation), its start
-    and the start of its latest fit (a resume): a first epoch longer than ``stale_after`` is not silence yet. A run
-    that records its ``pid`` and ``hostname`` and whose process is alive here is never stale, however long it is
-    silent. A SIGKILLed or lost job stays ``running`` on disk forever: this is how it is told from a live one.
-    """
-    if summary is None or summary.status != "running":
-        return False
-    beat = max(
-        moment
-        for moment in (summary.updated_at, summary.start_time, summary.resumes[-1].time if summary.resumes else None)
-        if moment is not None
-    )
-    if _process_alive_here(summary, beat):
-        return False
-    allowed = stale_after
-    if summary.num_epochs_trained > 0 and summary.updated_at is not None:
-        per_epoch = (summary.updated_at - summary.start_time) / summary.num_epochs_trained
-        allowed = max(allowed, 3 * per_epoch)
-    return now - beat > allowed
-
-
-def _process_alive_here(summary: TrainingSummary, beat: datetime) -> bool:
-    """Whether the process the summary records (``pid``, ``hostname``) runs on this host.
-
-    Read with ``getattr``: summaries written before these fields existed have neither. A process that started after
-    the run's last sign of life holds a recycled pid, not the run (checked where ``/proc`` tells start times).
-    """
-    pid, host = getattr(summary, "pid", None), getattr(summary, "hostname", None)
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not host or host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        pass  # alive, but another user's
-    except (ProcessLookupError, OSError, OverflowError):
-        return False
-    started = _process_start(pid)
-    return started is None or started <= beat + timedelta(seconds=2)
-
-
-def _process_start(pid: int) -> datetime | None:
-    """When process ``pid`` started, from ``/proc`` (Linux); ``None`` where that cannot be read."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        with open("/proc/stat", "rb") as fh:
-            boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime "))
-        ticks = int(fields[19])  # field 22 of stat(5); fields[0] is field 3, the state
-        return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), timezone.utc)
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
 
 
 # --------------------------------------------------------------------------------------------------------- targets

@@ -3,7 +3,7 @@
 Removed items are moved (a rename on a local disk) to ``<data>/.trash/<id>/items/<n>/``, beside a ``manifest.json``
 naming where each came from. Where each rule lives:
 
-- what may move (:func:`plan`): never a running run that is alive or has a fresh heartbeat (``select.is_stale``),
+- what may move (:func:`plan`): never a running run that is alive or has a fresh heartbeat (``status.is_stale``),
   never a checkpoint that another run resumed from or tested (:func:`referenced_checkpoints`, by resolved path),
   and never anything reached through a symbolic link below the data folder or resolving outside it
   (:func:`outside`);
@@ -36,11 +36,12 @@ from typing import Any
 
 from arccnet_ckpt import storage
 from arccnet_ckpt.artifacts import TrainingSummary
-from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, is_stale, resolve_or_note, sort_key
+from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, resolve_or_note, sort_key
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
 from arccnet_ckpt.query import common_metric_mode
 from arccnet_ckpt.runs import Run, read_bounded, scan_runs, unreadable_reason
+from arccnet_ckpt.status import is_stale
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"

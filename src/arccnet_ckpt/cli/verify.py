@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 from arccnet_ckpt import capture, storage
 from arccnet_ckpt.artifacts import ClassificationReport, TrainingSummary
-from arccnet_ckpt.cli.select import is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
+from arccnet_ckpt.status import is_stale
 from arccnet_ckpt.storage import _TMP_PREFIX
 
 
