@@ -42,8 +42,8 @@ from arccnet_ckpt import (
     TrainingSummary,
     find_runs,
 )
-from arccnet_ckpt.artifacts import ComponentInfo, EnvironmentInfo, GitInfo, ModelInfo, RunStatus, TrainerSettings
 from arccnet_ckpt.layout import run_folder_name
+from arccnet_ckpt.records.models import ComponentInfo, EnvironmentInfo, GitInfo, ModelInfo, RunStatus, TrainerSettings
 
 ROOT_NAMES = ("flares/binary_classification", "flares/multiclass", "cutouts/hale", "cutouts/mcintosh")
 MODELS = ("resnet18", "efficientnet_b0", "vit_base_patch32_224", "convnext_tiny")

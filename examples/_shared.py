@@ -104,7 +104,7 @@ def show_run(run_dir: str) -> None:
     from pathlib import Path
 
     from arccnet_ckpt import load_run
-    from arccnet_ckpt.query import stop_reason
+    from arccnet_ckpt.runs.query import stop_reason
 
     run = load_run(run_dir)
     print(f"\nrun folder: {run.path}")

@@ -17,14 +17,7 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
 
-from arccnet_ckpt import (
-    ArcCheckpointCallback,
-    ClassificationReport,
-    MinimalLogging,
-    TrainingSummary,
-    load_run,
-    storage,
-)
+from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, MinimalLogging, TrainingSummary, load_run, store
 
 GATE_TIMEOUT_S = 30  # a save that never gets its turn fails the test instead of hanging it
 
@@ -60,7 +53,7 @@ class GatedAsyncIO(AsyncCheckpointIO):
 def _record_summary_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None, bool]]:
     """Log ``(status, best_model_path, whether that file existed)`` for every training_summary.json written."""
     writes: list[tuple[str, str | None, bool]] = []
-    original = storage.write_artifact
+    original = store.write_artifact
 
     def spy(run_dir: str, record: Any) -> str:
         if isinstance(record, TrainingSummary):
@@ -68,7 +61,7 @@ def _record_summary_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, s
             writes.append((record.status, best, bool(best) and (Path(run_dir) / best).is_file()))
         return original(run_dir, record)
 
-    monkeypatch.setattr(storage, "write_artifact", spy)
+    monkeypatch.setattr(store, "write_artifact", spy)
     return writes
 
 

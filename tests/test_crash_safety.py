@@ -24,14 +24,7 @@ import pytest
 import torch
 from helpers import workers
 
-from arccnet_ckpt import (
-    ClassificationReport,
-    ConfigRecord,
-    MinimalLogging,
-    TrainingSummary,
-    find_runs,
-    load_run,
-)
+from arccnet_ckpt import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary, find_runs, load_run
 
 pytestmark = pytest.mark.slow
 

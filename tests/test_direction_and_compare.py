@@ -22,8 +22,8 @@ from test_cli import cli
 
 from arccnet_ckpt import ArcCheckpointCallback, best_run, load_run
 from arccnet_ckpt.capture import git_info
-from arccnet_ckpt.html_report import render_html
-from arccnet_ckpt.query import TRAINER_DEFAULTS, metric_mode
+from arccnet_ckpt.report.html import render_html
+from arccnet_ckpt.runs.query import TRAINER_DEFAULTS, metric_mode
 
 CLI_SCRIPT = Path(__file__).with_name("helpers") / "cli_script.py"
 

@@ -24,8 +24,8 @@ from torchmetrics.functional.classification import multiclass_f1_score
 
 from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, load_run
 from arccnet_ckpt.cli import main
-from arccnet_ckpt.html_report import render_html
-from arccnet_ckpt.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt.report.html import render_html
 
 # ---------------------------------------------------------------------------------------------- a user's script
 
@@ -322,7 +322,7 @@ def test_a_run_tested_before_evaluations_existed_keeps_its_test_as_the_first_eva
     ],
 )
 def test_choose_headline(headline: dict[str, Any] | None, checkpoint: str, choice: str, expected: bool) -> None:
-    from arccnet_ckpt.recorder import choose_headline
+    from arccnet_ckpt.core.recorder import choose_headline
 
     evaluations = [] if headline is None else [{"number": 1, "headline": True, **headline}]
     assert choose_headline(evaluations, checkpoint, best_model_path="best.ckpt", choice=choice) is expected

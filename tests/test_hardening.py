@@ -16,7 +16,7 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json, user
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from arccnet_ckpt import ArcCheckpointCallback, MinimalLogging, RunFolderError, TrainingSummary, storage
+from arccnet_ckpt import ArcCheckpointCallback, MinimalLogging, RunFolderError, TrainingSummary, store
 from arccnet_ckpt.runs import read_record
 
 
@@ -167,11 +167,11 @@ def test_a_read_only_data_folder_fails_before_the_first_step(tmp_path, tmpfs) ->
 def test_disk_full_while_writing_keeps_the_previous_version(tmpfs) -> None:
     folder = tmpfs(size="64k")
     first = MinimalLogging(timestamp=datetime.now(timezone.utc), best_epoch=1, additional_metrics={"v": 1})
-    storage.write_artifact(folder, first)
+    store.write_artifact(folder, first)
     (folder / "filler").write_bytes(b"x" * 40_000)
     big = first.model_copy(update={"additional_metrics": {"blob": "y" * 30_000}})
     with pytest.raises(RunFolderError, match=r"minimal_logging\.json: could not write \(disk full\)"):
-        storage.write_artifact(folder, big)
+        store.write_artifact(folder, big)
     assert read_record(folder, MinimalLogging) == first
     assert sorted(p.name for p in folder.iterdir()) == ["filler", "minimal_logging.json"]
 

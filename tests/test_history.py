@@ -11,16 +11,8 @@ import torch
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from lightning.pytorch.callbacks import EarlyStopping
 
-from arccnet_ckpt import (
-    ArcCheckpointCallback,
-    ArcCkptWarning,
-    History,
-    HistoryEntry,
-    TrainingSummary,
-    load_run,
-    storage,
-)
-from arccnet_ckpt.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, History, HistoryEntry, TrainingSummary, load_run, store
+from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 
@@ -68,14 +60,14 @@ def test_the_summary_is_a_heartbeat_with_the_progress_so_far(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[TrainingSummary] = []
-    original = storage.write_artifact
+    original = store.write_artifact
 
     def spy(run_dir: str, record: Any) -> str:
         if isinstance(record, TrainingSummary):
             written.append(record)
         return original(run_dir, record)
 
-    monkeypatch.setattr(storage, "write_artifact", spy)
+    monkeypatch.setattr(store, "write_artifact", spy)
     cb = _callback(data_folder)
     make_trainer(tmp_path, [cb]).fit(ScriptedClassifier(), datamodule=TinyData())
 
@@ -124,14 +116,14 @@ def test_a_resumed_fit_continues_the_history(tmp_path: Path, data_folder: Path) 
 def test_an_unwritable_history_costs_a_warning_not_the_run(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = storage.write_artifact
+    original = store.write_artifact
 
     def failing(run_dir: str, record: Any) -> str:
         if isinstance(record, History):
             raise OSError(28, "No space left on device")
         return original(run_dir, record)
 
-    monkeypatch.setattr(storage, "write_artifact", failing)
+    monkeypatch.setattr(store, "write_artifact", failing)
     cb = _callback(data_folder)
     with pytest.warns(ArcCkptWarning, match=r"could not write the history of .*No space left on device"):
         make_trainer(tmp_path, [cb]).fit(ScriptedClassifier(), datamodule=TinyData())

@@ -24,7 +24,7 @@ import pytest
 from test_cli import cli
 from test_runs import edit_json, make_run
 
-from arccnet_ckpt import ClassificationReport, find_runs, storage
+from arccnet_ckpt import ClassificationReport, find_runs, store
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.runs import MAX_JSON_BYTES, MAX_SCAN_DEPTH
 
@@ -427,7 +427,7 @@ def _kill_between_report_and_summary(run: Path, test_metrics: dict[str, float]) 
     """What a test end killed after ``classification_report.json`` and before the summary leaves."""
     report = ClassificationReport.model_validate_json((run / "classification_report.json").read_text())
     report.test_metrics = test_metrics
-    storage.write_artifact(run, report)
+    store.write_artifact(run, report)
 
 
 def test_verify_reports_a_report_and_a_summary_that_disagree(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -457,17 +457,17 @@ def test_show_lists_no_claim_marker_on_an_object_store(capsys: pytest.CaptureFix
     base = f"memory://arc-hostile-{uuid.uuid4().hex[:8]}/data"
     try:
         parent = f"{base}/checkpoints/flares/binary_classification"
-        folder = storage.make_unique_dir(parent, "2025-02-12_14-30-45_good1_weighted_bce")
-        assert storage.exists(f"{folder}/{storage.CLAIM_MARKER}")
+        folder = store.make_unique_dir(parent, "2025-02-12_14-30-45_good1_weighted_bce")
+        assert store.exists(f"{folder}/{store.CLAIM_MARKER}")
         assert make_run(base, start=T0, model_name="good1") == folder
         code, out, err = cli(capsys, "show", folder)
         assert code == 0, err
         files = out.split("\nfiles\n")[1].split()
-        assert storage.CLAIM_MARKER not in files
+        assert store.CLAIM_MARKER not in files
         assert "training_summary.json" in files
         assert "best-epoch02-val_f1-0.800.ckpt" in files
         code, out, err = cli(capsys, "show", folder, "--format", "json")
-        assert storage.CLAIM_MARKER not in [f["name"] for f in json.loads(out)["files"]]
+        assert store.CLAIM_MARKER not in [f["name"] for f in json.loads(out)["files"]]
     finally:
         fs, path = fsspec.core.url_to_fs(base)
         fs.rm(path.rsplit("/", 1)[0], recursive=True)

@@ -20,10 +20,10 @@ import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer
 from lightning.pytorch.callbacks import EarlyStopping
 
-from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, ClassMetrics, load_run, storage
-from arccnet_ckpt.html_report import REPORT_FILENAME, render_html, write_report
-from arccnet_ckpt.query import better
+from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, ClassMetrics, load_run, store
+from arccnet_ckpt.report.html import REPORT_FILENAME, render_html, write_report
 from arccnet_ckpt.runs import Run
+from arccnet_ckpt.runs.query import better
 
 CLASS_NAMES = ["Quiet", "C", "M_X", "<b>"]
 LEGACY_RUN = (
@@ -116,7 +116,7 @@ def _report_only_run(folder: Path, matrix: list[list[int]], names: list[str]) ->
         num_samples=sum(map(sum, matrix)),
         created_at=datetime(2025, 2, 12, tzinfo=timezone.utc),
     )
-    storage.write_text(folder / ClassificationReport.filename, storage.model_to_json(report))
+    store.write_text(folder / ClassificationReport.filename, store.model_to_json(report))
     return load_run(folder)
 
 
@@ -408,7 +408,7 @@ def test_render_html_needs_a_run() -> None:
 
 def test_the_report_module_does_not_import_torch() -> None:
     code = (
-        "import sys, arccnet_ckpt.html_report\n"
+        "import sys, arccnet_ckpt.report.html\n"
         "bad = [m for m in ('torch', 'lightning', 'pytorch_lightning') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from arccnet_ckpt import layout, storage
-from arccnet_ckpt.artifacts import MinimalLogging, TrainingSummary
+from arccnet_ckpt import layout, store
 from arccnet_ckpt.errors import RunFolderError
+from arccnet_ckpt.records.models import MinimalLogging, TrainingSummary
 from arccnet_ckpt.runs import read_record
 
 
@@ -85,7 +85,7 @@ def _summary(status: str = "running") -> TrainingSummary:
 
 def test_write_artifact_is_strict_utf8_with_a_trailing_newline(tmp_path) -> None:
     record = MinimalLogging(timestamp=datetime.now(timezone.utc), best_metric_value=float("nan"), best_epoch=1)
-    path = Path(storage.write_artifact(tmp_path / "run", record))
+    path = Path(store.write_artifact(tmp_path / "run", record))
     text = path.read_text(encoding="utf-8")
     assert text.endswith("}\n")
     assert "NaN" not in text
@@ -96,7 +96,7 @@ def test_write_artifact_is_strict_utf8_with_a_trailing_newline(tmp_path) -> None
 def test_files_get_the_process_umask_never_world_writable(tmp_path) -> None:
     old = os.umask(0o022)
     try:
-        path = Path(storage.write_artifact(tmp_path, _summary()))
+        path = Path(store.write_artifact(tmp_path, _summary()))
     finally:
         os.umask(old)
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -105,7 +105,7 @@ def test_files_get_the_process_umask_never_world_writable(tmp_path) -> None:
 
 
 def test_a_failed_replace_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch) -> None:
-    storage.write_artifact(tmp_path, _summary("running"))
+    store.write_artifact(tmp_path, _summary("running"))
     before = (tmp_path / "training_summary.json").read_text()
 
     def broken_replace(src, dst):
@@ -113,13 +113,13 @@ def test_a_failed_replace_leaves_the_previous_file_and_no_temporary(tmp_path, mo
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(RunFolderError, match="could not write: I/O error; any previous version of the file"):
-        storage.write_artifact(tmp_path, _summary("completed"))
+        store.write_artifact(tmp_path, _summary("completed"))
     assert (tmp_path / "training_summary.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["training_summary.json"]
 
 
 def test_disk_full_is_a_clear_error_and_keeps_the_previous_version(tmp_path, monkeypatch) -> None:
-    storage.write_artifact(tmp_path, _summary("running"))
+    store.write_artifact(tmp_path, _summary("running"))
     before = (tmp_path / "training_summary.json").read_text()
 
     def full(fd, data):
@@ -127,31 +127,31 @@ def test_disk_full_is_a_clear_error_and_keeps_the_previous_version(tmp_path, mon
 
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(RunFolderError, match=r"could not write \(disk full\)"):
-        storage.write_artifact(tmp_path, _summary("completed"))
+        store.write_artifact(tmp_path, _summary("completed"))
     assert (tmp_path / "training_summary.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["training_summary.json"]
 
 
 def test_make_unique_dir_never_reuses_a_folder(tmp_path) -> None:
-    made = [storage.make_unique_dir(tmp_path / "parent", "run") for _ in range(3)]
+    made = [store.make_unique_dir(tmp_path / "parent", "run") for _ in range(3)]
     assert [Path(p).name for p in made] == ["run", "run-2", "run-3"]
 
 
 def test_a_file_in_the_way_is_named(tmp_path) -> None:
     (tmp_path / "data").write_text("x")
     with pytest.raises(RunFolderError, match=r"data: is a file, not a folder"):
-        storage.make_unique_dir(tmp_path / "data" / "checkpoints", "run")
+        store.make_unique_dir(tmp_path / "data" / "checkpoints", "run")
     with pytest.raises(RunFolderError):
-        storage.check_writable(tmp_path / "data")
+        store.check_writable(tmp_path / "data")
 
 
 def test_memory_filesystem_round_trip() -> None:
-    folder = storage.make_unique_dir("memory://arc-test/checkpoints", "run")
-    again = storage.make_unique_dir("memory://arc-test/checkpoints", "run")
+    folder = store.make_unique_dir("memory://arc-test/checkpoints", "run")
+    again = store.make_unique_dir("memory://arc-test/checkpoints", "run")
     assert (folder, again) == ("memory://arc-test/checkpoints/run", "memory://arc-test/checkpoints/run-2")
-    storage.check_writable(folder)
-    storage.write_artifact(folder, _summary())
+    store.check_writable(folder)
+    store.write_artifact(folder, _summary())
     assert read_record(folder, TrainingSummary).status == "running"
-    assert storage.exists(storage.join(folder, "training_summary.json"))
-    assert storage.basename(folder) == "run"
-    assert storage.dirname(folder) == "memory://arc-test/checkpoints"
+    assert store.exists(store.join(folder, "training_summary.json"))
+    assert store.basename(folder) == "run"
+    assert store.dirname(folder) == "memory://arc-test/checkpoints"

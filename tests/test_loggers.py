@@ -24,8 +24,9 @@ import yaml
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.loggers import CometLogger, CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
-from arccnet_ckpt import load_run, schema
-from arccnet_ckpt.loggers import FIELDS, RUN_DIR_KEY, RUN_NAME_KEY, describe_loggers, link_run_folder
+from arccnet_ckpt import load_run
+from arccnet_ckpt.capture.loggers import FIELDS, RUN_DIR_KEY, RUN_NAME_KEY, describe_loggers, link_run_folder
+from arccnet_ckpt.records import schema
 
 # ----------------------------------------------------------------------------------------------------------------
 # fixtures

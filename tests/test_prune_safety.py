@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from arccnet_ckpt import ArcCheckpointCallback, TrainingSummary, storage
+from arccnet_ckpt import ArcCheckpointCallback, TrainingSummary, store
 from arccnet_ckpt.cli import main
+from arccnet_ckpt.core.status import is_stale
 from arccnet_ckpt.layout import run_folder_name
-from arccnet_ckpt.status import is_stale
 
 HELPER = Path(__file__).parent / "helpers" / "prune_killed.py"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
@@ -70,7 +70,7 @@ def make_run(
         num_epochs_trained=3,
         best_model_path=next(iter(checkpoints), None),
     )
-    record = {**json.loads(storage.model_to_json(summary)), **fields}
+    record = {**json.loads(store.model_to_json(summary)), **fields}
     (folder / "training_summary.json").write_text(json.dumps(record, indent=2, default=str))
     (folder / "config.json").write_text(
         json.dumps({"schema_version": 1, "config": {"lr": 0.1}, "created_at": str(start)})

@@ -14,8 +14,8 @@ import pytest
 from conftest import read_json
 
 from arccnet_ckpt import ArtifactError, LifecycleError, ManagerWarning, load_run
-from arccnet_ckpt.artifacts import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
-from arccnet_ckpt.recorder import TRANSITIONS, Event, FitSnapshot, Phase, RunIdentity, RunRecorder, transition
+from arccnet_ckpt.core.recorder import TRANSITIONS, Event, FitSnapshot, Phase, RunIdentity, RunRecorder, transition
+from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 
@@ -306,7 +306,7 @@ def test_a_manual_only_run_takes_the_callers_values(tmp_path: Path) -> None:
 
 def test_the_recorder_imports_neither_torch_nor_lightning() -> None:
     code = (
-        "import sys, arccnet_ckpt.recorder\n"
+        "import sys, arccnet_ckpt.core.recorder\n"
         "heavy = [m for m in ('torch', 'lightning', 'pytorch_lightning') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -29,7 +29,7 @@ from arccnet_ckpt import (
     TrainingSummary,
     find_runs,
     load_run,
-    storage,
+    store,
 )
 from arccnet_ckpt import callback as callback_module
 
@@ -83,7 +83,7 @@ def _reject_constant(token: str) -> Any:
 
 
 def _strict_json(url: str) -> Any:
-    return json.loads(storage.read_text(url), parse_constant=_reject_constant)
+    return json.loads(store.read_text(url), parse_constant=_reject_constant)
 
 
 def _fit_and_test(tmp_path: Path, cb: ArcCheckpointCallback, **trainer_kwargs: Any) -> Any:
@@ -111,7 +111,7 @@ def _check_complete_run(fs: Any, data_url: str, cb: ArcCheckpointCallback) -> No
     assert run_dir.startswith(f"{data_url}/checkpoints/flares/binary_classification/")
     assert _files_under(fs, data_url) == {
         fs._strip_protocol(run_dir): sorted(
-            [BEST, storage.CLAIM_MARKER, "report.html", *(m.filename for m in JSON_MODELS)]
+            [BEST, store.CLAIM_MARKER, "report.html", *(m.filename for m in JSON_MODELS)]
         )
     }
     records = {m: m.model_validate(_strict_json(f"{run_dir}/{m.filename}")) for m in JSON_MODELS}
@@ -119,7 +119,7 @@ def _check_complete_run(fs: Any, data_url: str, cb: ArcCheckpointCallback) -> No
     assert summary.status == "completed"
     assert summary.best_model_path == BEST  # relative: the folder can be copied or synced elsewhere
     assert summary.best_epoch == 1
-    assert summary.run_name == storage.basename(run_dir)
+    assert summary.run_name == store.basename(run_dir)
     assert set(summary.test_results) == {"test_loss", "test_accuracy"}
     assert records[ClassificationReport].checkpoint == BEST
     assert records[MinimalLogging].status == "completed"
@@ -196,14 +196,14 @@ def test_a_run_folder_is_claimed_exactly_once_even_when_the_check_is_stale(
     bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent = f"{bucket.url}/data/checkpoints/r"
-    assert storage.make_unique_dir(parent, "run") == f"{parent}/run"
-    assert storage.make_unique_dir(parent, "run") == f"{parent}/run-2"
+    assert store.make_unique_dir(parent, "run") == f"{parent}/run"
+    assert store.make_unique_dir(parent, "run") == f"{parent}/run-2"
 
     # A second writer whose "is the name free?" check ran before the first writer's marker landed: the exclusive
     # create (If-None-Match: *) still refuses it, so it moves on instead of sharing the folder.
     monkeypatch.setattr(s3fs.S3FileSystem, "exists", lambda self, path, **kwargs: False)
-    assert storage._claim_remote(f"{parent}/run") is False
-    assert storage.make_unique_dir(parent, "run") == f"{parent}/run-3"
+    assert store._claim_remote(f"{parent}/run") is False
+    assert store.make_unique_dir(parent, "run") == f"{parent}/run-3"
 
 
 @pytest.mark.slow
@@ -232,7 +232,7 @@ def test_a_failed_upload_at_train_end_never_leaves_the_run_looking_complete(
     assert "simulated: connection reset by peer" in summary.error.message
     assert load_run(cb.run_dir).status == "failed"
     assert find_runs(data_url, status="completed") == []
-    assert storage.exists(f"{cb.run_dir}/{BEST}")  # the checkpoint itself was fine
+    assert store.exists(f"{cb.run_dir}/{BEST}")  # the checkpoint itself was fine
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ import pytest
 import torch
 from sklearn.metrics import classification_report, confusion_matrix
 
-from arccnet_ckpt.artifacts import ClassificationReport, ClassMetrics
 from arccnet_ckpt.errors import LabelError
 from arccnet_ckpt.metrics import (
     ConfusionMatrix,
@@ -22,6 +21,7 @@ from arccnet_ckpt.metrics import (
     predictions_from_outputs,
 )
 from arccnet_ckpt.metrics import confusion as confusion_module
+from arccnet_ckpt.records.models import ClassificationReport, ClassMetrics
 
 
 def _labels(num_classes: int, absent: int | None, empty: int | None, n: int, seed: int) -> tuple[Any, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from arccnet_ckpt import ArcCkptWarning, ArtifactError, TrainingSummary, storage
-from arccnet_ckpt.runfolder import FolderRequest, RunNames, open_run_folder, relative, run_names
+from arccnet_ckpt import ArcCkptWarning, ArtifactError, TrainingSummary, store
+from arccnet_ckpt.core.runfolder import FolderRequest, RunNames, open_run_folder, relative, run_names
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 NAMES = RunNames(model_name="resnet18", loss_function="focal", class_names=None, class_name_sources={})
@@ -19,7 +19,7 @@ def _finished_run(folder: Path) -> Path:
     summary = TrainingSummary(
         status="completed", start_time=T0, model_name="vit", loss_function="ce", run_name=folder.name
     )
-    storage.write_artifact(folder, summary)
+    store.write_artifact(folder, summary)
     return folder
 
 

@@ -28,7 +28,7 @@ from arccnet_ckpt import (
     best_run,
     find_runs,
     load_run,
-    storage,
+    store,
 )
 from arccnet_ckpt.layout import run_folder_name
 from arccnet_ckpt.runs import RunNotFoundError, _parse_checkpoint_name
@@ -55,7 +55,7 @@ def make_run(
     checkpoint: str | None = CKPT,
 ) -> str:
     """Write a run folder the way the package does and return its path."""
-    folder = storage.join(
+    folder = store.join(
         os.fspath(data_folder), "checkpoints", *root_name.split("/"), run_folder_name(start, model_name, loss_function)
     )
     test_results = {} if test_f1 is None else {"test_f1": test_f1, "test_loss": 1.0 - test_f1}
@@ -85,9 +85,9 @@ def make_run(
     }
     for key in files:
         model = models[key]
-        storage.write_text(storage.join(folder, model.filename), storage.model_to_json(model))
+        store.write_text(store.join(folder, model.filename), store.model_to_json(model))
     if checkpoint is not None:
-        storage.write_bytes(storage.join(folder, checkpoint), b"")
+        store.write_bytes(store.join(folder, checkpoint), b"")
     return folder
 
 

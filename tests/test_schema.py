@@ -12,8 +12,8 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from jsonschema import Draft202012Validator
 from test_cli import cli
 
-from arccnet_ckpt import ArcCheckpointCallback, ConfigRecord, load_run, storage
-from arccnet_ckpt.schema import FROZEN, VERSIONS, canonical, generate, shipped
+from arccnet_ckpt import ArcCheckpointCallback, ConfigRecord, load_run, store
+from arccnet_ckpt.records.schema import FROZEN, VERSIONS, canonical, generate, shipped
 
 FILES = ["config", "training_summary", "minimal_logging", "classification_report", "history"]
 
@@ -23,8 +23,8 @@ FILES = ["config", "training_summary", "minimal_logging", "classification_report
 )
 def test_the_shipped_schemas_are_the_models(name: str, version: int) -> None:
     assert shipped(name, version) == generate(name, version), (
-        f"src/arccnet_ckpt/schemas/{name}.v{version}.schema.json is out of date with the pydantic models: "
-        "regenerate with `python -m arccnet_ckpt.schema` (and bump schema_version if a reader of the old files "
+        f"src/arccnet_ckpt/records/schemas/{name}.v{version}.schema.json is out of date with the pydantic models: "
+        "regenerate with `python -m arccnet_ckpt.records.schema` (and bump schema_version if a reader of the old files "
         "would now fail)"
     )
     Draft202012Validator.check_schema(shipped(name, version))
@@ -91,7 +91,7 @@ def test_the_schemas_catch_what_the_models_catch(run_dirs: dict[str, Path]) -> N
 
 def test_a_version_1_config_meets_the_version_1_schema(tmp_path: Path) -> None:
     record = ConfigRecord(schema_version=1, config={"LEARNING_RATE": 0.1}, model_name="m")
-    document = json.loads(storage.model_to_json(record))
+    document = json.loads(store.model_to_json(record))
     assert document["config"] == {"LEARNING_RATE": 0.1}
     assert Draft202012Validator(shipped("config", 1)).is_valid(document)
     assert not Draft202012Validator(shipped("config", 2)).is_valid(document)

@@ -34,7 +34,7 @@ from arccnet_ckpt.capture import (
     redact_text,
 )
 from arccnet_ckpt.cli import main
-from arccnet_ckpt.recorder import error_info
+from arccnet_ckpt.core.recorder import error_info
 
 # ------------------------------------------------------------------------------------------------- key names
 

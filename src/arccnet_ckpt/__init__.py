@@ -20,7 +20,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from arccnet_ckpt.artifacts import (
+from arccnet_ckpt.errors import (
+    ArcCkptError,
+    ArcCkptWarning,
+    ArtifactError,
+    CheckpointMismatchError,
+    LabelError,
+    LifecycleError,
+    ManagerWarning,
+    NamespaceMismatchError,
+    RankZeroError,
+    RunFolderError,
+    RunNotFoundError,
+)
+from arccnet_ckpt.records.models import (
     SCHEMA_VERSION,
     ClassificationReport,
     ClassMetrics,
@@ -38,24 +51,10 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     validate_artifact,
 )
-from arccnet_ckpt.errors import (
-    ArcCkptError,
-    ArcCkptWarning,
-    ArtifactError,
-    CheckpointMismatchError,
-    LabelError,
-    LifecycleError,
-    ManagerWarning,
-    NamespaceMismatchError,
-    RankZeroError,
-    RunFolderError,
-    RunNotFoundError,
-)
 from arccnet_ckpt.runs import Run, best_run, find_runs, load_run
 
 if TYPE_CHECKING:
-    from arccnet_ckpt.callback import ArcCheckpointCallback
-    from arccnet_ckpt.html_report import render_html, write_report
+    from arccnet_ckpt.lightning.callback import ArcCheckpointCallback
     from arccnet_ckpt.manager import (
         BinaryClassificationCheckpointManager,
         CheckpointManager,
@@ -63,18 +62,19 @@ if TYPE_CHECKING:
         CutoutMcintoshCheckpointManager,
         MulticlassFlareCheckpointManager,
     )
+    from arccnet_ckpt.report.html import render_html, write_report
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ArcCheckpointCallback": "arccnet_ckpt.callback",
+    "ArcCheckpointCallback": "arccnet_ckpt.lightning.callback",
     "CheckpointManager": "arccnet_ckpt.manager",
     "BinaryClassificationCheckpointManager": "arccnet_ckpt.manager",
     "MulticlassFlareCheckpointManager": "arccnet_ckpt.manager",
     "CutoutHaleCheckpointManager": "arccnet_ckpt.manager",
     "CutoutMcintoshCheckpointManager": "arccnet_ckpt.manager",
-    "render_html": "arccnet_ckpt.html_report",
-    "write_report": "arccnet_ckpt.html_report",
+    "render_html": "arccnet_ckpt.report.html",
+    "write_report": "arccnet_ckpt.report.html",
 }
 
 

@@ -4,7 +4,7 @@ Old training scripts keep working with one import changed::
 
     from arccnet_ckpt import BinaryClassificationCheckpointManager   # was arccnet.models.checkpoint_manager
 
-The manager is a rank-aware wrapper over the same :class:`~arccnet_ckpt.recorder.RunRecorder` the callback uses,
+The manager is a rank-aware wrapper over the same :class:`~arccnet_ckpt.core.recorder.RunRecorder` the callback uses,
 so a manual run and a callback run write the same files with the same fields. Its callback
 (:meth:`CheckpointManager.get_checkpoint_callback`) already writes every file by itself: the ``save_*`` calls are
 only needed by scripts that have not dropped them yet. What they pass is merged into what the callback recorded;
@@ -28,13 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt import capture, layout, ranks, storage
-from arccnet_ckpt.artifacts import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt import capture, layout, store
+from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info, is_interruption
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
-from arccnet_ckpt.recorder import RunIdentity, RunRecorder, error_info, is_interruption
+from arccnet_ckpt.lightning import ranks
+from arccnet_ckpt.records.models import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 if TYPE_CHECKING:
-    from arccnet_ckpt.callback import ArcCheckpointLogic
+    from arccnet_ckpt.lightning.callback import ArcCheckpointLogic
 
 Namespace = Literal["lightning.pytorch", "pytorch_lightning"]
 
@@ -89,9 +90,9 @@ class CheckpointManager:
         self._own_dir: str | None = None
         self._redaction = capture.Redaction()  # the secrets save_config() hid, hidden in an unfinished run's error
         if ranks.process_is_rank_zero():
-            parent = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
+            parent = store.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
             folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
-            self._own_dir = storage.make_unique_dir(parent, folder)
+            self._own_dir = store.make_unique_dir(parent, folder)
             _UNFINISHED.watch(self)
         self._seeded: dict[str, Any] = {
             "start_time": self.start_time.isoformat(),
@@ -140,13 +141,13 @@ class CheckpointManager:
         folder = self._run_dir
         if folder is None:
             return None
-        return folder if storage.is_remote(folder) else Path(folder)
+        return folder if store.is_remote(folder) else Path(folder)
 
     @property
     def run_name(self) -> str | None:
         """The run folder's name (``None`` where :attr:`checkpoint_dir` is)."""
         folder = self._run_dir
-        return storage.basename(folder) if folder is not None else None
+        return store.basename(folder) if folder is not None else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(checkpoint_dir={self._run_dir!r})"
@@ -158,7 +159,7 @@ class CheckpointManager:
             return None
         identity = RunIdentity(
             run_dir=folder,
-            run_name=storage.basename(folder),
+            run_name=store.basename(folder),
             model_name=self.model_name,
             loss_function=self.loss_function,
             start_time=self.start_time,
@@ -344,7 +345,7 @@ class CheckpointManager:
     def _record_unfinished(self, error: BaseException | None) -> None:
         """At exit: a folder that never got a summary gets one saying how the script ended (see ``_Unfinished``)."""
         recorder = self._recorder()
-        if recorder is None or not storage.exists(recorder.run_dir) or recorder.read(TrainingSummary) is not None:
+        if recorder is None or not store.exists(recorder.run_dir) or recorder.read(TrainingSummary) is not None:
             return
         now = datetime.now(timezone.utc)
         if error is None:
@@ -457,7 +458,7 @@ def _callback_class(namespace: Namespace) -> type[ArcCheckpointLogic]:
 
         return PLCallback
     if namespace == "lightning.pytorch":
-        from arccnet_ckpt.callback import ArcCheckpointCallback
+        from arccnet_ckpt.lightning.callback import ArcCheckpointCallback
 
         return ArcCheckpointCallback
     raise ValueError(f"namespace must be 'lightning.pytorch' or 'pytorch_lightning', got {namespace!r}")

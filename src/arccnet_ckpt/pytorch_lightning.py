@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from arccnet_ckpt.callback import ArcCheckpointLogic
+from arccnet_ckpt.lightning.callback import ArcCheckpointLogic
 
 
 class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):  # type: ignore[misc]

@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from arccnet_ckpt import storage
+from arccnet_ckpt import store
 from arccnet_ckpt.cli import main, trash
 
 
@@ -33,7 +33,7 @@ def _patch(name: str, nth: int, *, inside: bool = False) -> None:
         if calls == nth:
             if inside:  # the temporary file written, not yet renamed over manifest.json
                 entry, manifest = args
-                tmp = storage.local_temp_path(storage.join(entry, trash.MANIFEST))
+                tmp = store.local_temp_path(store.join(entry, trash.MANIFEST))
                 os.makedirs(entry, exist_ok=True)
                 with open(tmp, "w") as fh:
                     fh.write(str(manifest)[:40])

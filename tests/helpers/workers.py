@@ -32,10 +32,10 @@ from conftest import ScriptedClassifier, TinyData, make_trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from arccnet_ckpt import ArcCheckpointCallback, CheckpointManager, storage
+from arccnet_ckpt import ArcCheckpointCallback, CheckpointManager, store
 from arccnet_ckpt import callback as callback_module
 from arccnet_ckpt import manager as manager_module
-from arccnet_ckpt.artifacts import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 PINNED_START = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 """The start time every racing process gets, so all of them want the same folder name."""
@@ -178,7 +178,7 @@ def write_artifacts(run_dir: str, out: str, seed: int, tear_at_round: int | None
             for record in _records(round_, pool):
                 if round_ == tear_at_round and isinstance(record, ConfigRecord):
                     _tear_next_big_write()
-                storage.write_artifact(run_dir, record)
+                store.write_artifact(run_dir, record)
             if round_ == 0:
                 _touch(Path(out, "started"))
             round_ += 1

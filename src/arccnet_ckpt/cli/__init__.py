@@ -18,13 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
-from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import (
-    ClassificationReport,
-    DataloaderReport,
-    TrainingSummary,
-    matrix_names,
-)
+from arccnet_ckpt import store
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import (
     COLUMN_KEYS,
@@ -43,8 +37,16 @@ from arccnet_ckpt.cli.select import (
     resolve_run,
     sort_key,
 )
+from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, is_stale
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import (
+from arccnet_ckpt.records.models import (
+    ClassificationReport,
+    DataloaderReport,
+    TrainingSummary,
+    matrix_names,
+)
+from arccnet_ckpt.runs import Run
+from arccnet_ckpt.runs.query import (
     better,
     common_metric_mode,
     compared_config,
@@ -61,8 +63,6 @@ from arccnet_ckpt.query import (
     stop_reason,
     task_differences,
 )
-from arccnet_ckpt.runs import Run
-from arccnet_ckpt.status import DEFAULT_STALE_AFTER, is_stale
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -460,7 +460,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for resume in summary.resumes:
             lines.append(("resumed", f"{_when(resume.time)} from {resume.checkpoint or '-'}"))
     checkpoint = run.best_checkpoint
-    lines.append(("best checkpoint", storage.basename(checkpoint) if checkpoint else "-"))
+    lines.append(("best checkpoint", store.basename(checkpoint) if checkpoint else "-"))
     config = _quietly(lambda: run.config)
     if summary is not None and summary.kind == "training" and summary.status != "running":
         lines.append(("stopped", stop_reason(summary, config)))  # the Trainer's limit, EarlyStopping, or both
@@ -565,7 +565,7 @@ def _loaded(run: Run) -> Run:
 
 
 def _dump(record: Any) -> Any:
-    from arccnet_ckpt.artifacts import record_dict
+    from arccnet_ckpt.records.models import record_dict
 
     return record_dict(record) if record is not None else None
 
@@ -734,7 +734,7 @@ def _short(value: Any) -> Any:
 def diff_runs(a: Run, b: Run, *, everything: bool = False, judge: bool = True) -> dict[str, list[dict[str, Any]]]:
     """What differs between two runs, as plain data (the ``diff`` JSON document without its header).
 
-    Config keys come in :func:`~arccnet_ckpt.query.compared_settings`' order, each with ``at_default`` (both runs
+    Config keys come in :func:`~arccnet_ckpt.runs.query.compared_settings`' order, each with ``at_default`` (both runs
     leave it unset or at Lightning's Trainer default). ``judge=False`` (runs of different tasks) leaves every
     ``better`` ``null``.
     """
@@ -944,7 +944,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
         if args.yes and entries:
             undo = "; ".join(
-                f"arccnet-ckpt trash restore {storage.basename(e)} --data {storage.dirname(storage.dirname(e))}"
+                f"arccnet-ckpt trash restore {store.basename(e)} --data {store.dirname(store.dirname(e))}"
                 for e in entries
             )
             summary += f" to {', '.join(entries)} (undo: {undo})"
@@ -1034,7 +1034,7 @@ def _report_outcome(outcome: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``report RUN…``: the self-contained HTML report (several runs: side by side)."""
-    from arccnet_ckpt import html_report
+    from arccnet_ckpt.report import html as html_report
 
     runs = [_loaded(resolve_run(t, args.data)) for t in output.progress(args.runs, "reading runs")]
     differences = task_differences([run_task(run) for run in runs]) if len(runs) > 1 else []
@@ -1043,7 +1043,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.output:
         target = args.output
     elif len(runs) == 1:
-        target = storage.join(runs[0].path, html_report.REPORT_FILENAME)
+        target = store.join(runs[0].path, html_report.REPORT_FILENAME)
     else:
         raise UsageError("several runs need -o FILE (e.g. -o compare.html)")
     # The page says stale exactly when ls does.
@@ -1051,14 +1051,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     if target == "-":
         sys.stdout.write(page)
         return EXIT_OK
-    storage.write_text(target, page)
+    store.write_text(target, page)
     output.write_line(target)
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """``schema [NAME]``: the JSON Schema of a run folder's file, or the list of them."""
-    from arccnet_ckpt import schema
+    from arccnet_ckpt.records import schema
 
     if args.name is None:
         rows = [[name, ", ".join(map(str, versions)), f"{name}.json"] for name, versions in schema.VERSIONS.items()]

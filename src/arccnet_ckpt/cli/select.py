@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import (
+from arccnet_ckpt import store
+from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, split_at_checkpoints, validate_root_name
+from arccnet_ckpt.records.models import (
     ClassificationReport,
     ConfigRecord,
     History,
@@ -24,10 +26,8 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     record_dict,
 )
-from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, split_at_checkpoints, validate_root_name
-from arccnet_ckpt.query import captured_settings, config_settings, run_metric_mode
 from arccnet_ckpt.runs import Run, scan_runs
+from arccnet_ckpt.runs.query import captured_settings, config_settings, run_metric_mode
 
 MISSING: Any = object()
 """What a key resolves to when the run does not record it."""
@@ -92,11 +92,11 @@ class Found:
 
 
 def _is_run_folder(path: str) -> bool:
-    return any(storage.exists(storage.join(path, name)) for name in _RUN_MARKERS)
+    return any(store.exists(store.join(path, name)) for name in _RUN_MARKERS)
 
 
 def _normalise(path: str) -> str:
-    return path.rstrip("/") if storage.is_remote(path) else os.path.abspath(path)
+    return path.rstrip("/") if store.is_remote(path) else os.path.abspath(path)
 
 
 def find(targets: Iterable[str | None], data: str | None) -> Found:
@@ -122,22 +122,22 @@ def find(targets: Iterable[str | None], data: str | None) -> Found:
 def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tuple[str, str]]]:
     base = resolve_data_folder(data)
     if target is None:
-        folder = storage.join(base, CHECKPOINTS_DIRNAME)
-        if not storage.exists(folder):
+        folder = store.join(base, CHECKPOINTS_DIRNAME)
+        if not store.exists(folder):
             raise NoMatch(
                 f"no runs: {folder} does not exist (pass a folder, --data, or set $ARCCNET_DATA_FOLDER or "
                 "$ARCAFF_DATA_FOLDER)"
             )
         return scan_runs(folder, "")
     path = target[len("file://") :] if target.startswith("file://") else target
-    if storage.is_remote(path) or os.path.exists(path):
+    if store.is_remote(path) or os.path.exists(path):
         path = _normalise(path)
-        if not storage.is_remote(path) and os.path.isfile(path):
+        if not store.is_remote(path) and os.path.isfile(path):
             if not path.endswith(".ckpt"):
                 raise NoMatch(f"{target}: is a file; give a data folder, a root folder, a run folder or a .ckpt")
             path = os.path.dirname(path)
-        nested = storage.join(path, CHECKPOINTS_DIRNAME)
-        if storage.exists(nested):  # a data folder, even one that holds a config.json of its own
+        nested = store.join(path, CHECKPOINTS_DIRNAME)
+        if store.exists(nested):  # a data folder, even one that holds a config.json of its own
             return scan_runs(nested, "")
         if _is_run_folder(path):
             return [Run(path)], []
@@ -149,8 +149,8 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
         root = validate_root_name(target)
     except ValueError as e:
         raise UsageError(f"{target!r} is not an existing folder, and not a valid root name: {e}") from e
-    folder = storage.join(base, CHECKPOINTS_DIRNAME, *root.split("/"))
-    if not storage.exists(folder):
+    folder = store.join(base, CHECKPOINTS_DIRNAME, *root.split("/"))
+    if not store.exists(folder):
         raise NoMatch(f"{target}: no such folder, and no root name {root!r} under {base}/{CHECKPOINTS_DIRNAME}")
     return scan_runs(folder, root)
 
@@ -168,9 +168,9 @@ def resolve_run(target: str, data: str | None) -> Run:
         UsageError: If the prefix matches several runs (they are named).
     """
     path = target[len("file://") :] if target.startswith("file://") else target
-    if storage.is_remote(path) or os.path.exists(path):
+    if store.is_remote(path) or os.path.exists(path):
         path = _normalise(path)
-        folder = storage.dirname(path) if path.endswith(".ckpt") else path
+        folder = store.dirname(path) if path.endswith(".ckpt") else path
         if _is_run_folder(folder):
             return Run(folder)
         raise NoMatch(f"{target}: not a run folder (it holds none of {', '.join(_RUN_MARKERS)})")
@@ -179,7 +179,7 @@ def resolve_run(target: str, data: str | None) -> Run:
     except NoMatch as e:
         raise NoMatch(f"{target}: no such folder, and no run to match it against: {e}") from e
     candidates = found.runs
-    unreadable = [(p, why) for p, why in found.problems if storage.basename(p).startswith(target)]
+    unreadable = [(p, why) for p, why in found.problems if store.basename(p).startswith(target)]
     matches = [r for r in candidates if r.name.startswith(target) or f"{r.root_name or ''}/{r.name}".startswith(target)]
     exact = [r for r in matches if r.name == target]
     if len(exact) == 1:

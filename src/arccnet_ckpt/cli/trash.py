@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import TrainingSummary
+from arccnet_ckpt import store
 from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, resolve_or_note, sort_key
+from arccnet_ckpt.core.status import is_stale
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
-from arccnet_ckpt.query import common_metric_mode
+from arccnet_ckpt.records.models import TrainingSummary
 from arccnet_ckpt.runs import Run, read_bounded, scan_runs, unreadable_reason
-from arccnet_ckpt.status import is_stale
+from arccnet_ckpt.runs.query import common_metric_mode
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"
@@ -151,7 +151,7 @@ class References:
 
 
 def _parent(path: str) -> str:
-    return posixpath.dirname(path) if storage.is_remote(path) else os.path.dirname(path)
+    return posixpath.dirname(path) if store.is_remote(path) else os.path.dirname(path)
 
 
 def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | None = None) -> References:
@@ -168,10 +168,10 @@ def referenced_checkpoints(runs: list[Run], problems: list[tuple[str, str]] | No
             refs.unknown.append((run.path, str(e)))
             continue
         for ref, how in _references(summary):
-            if storage.is_remote(ref) or os.path.isabs(ref):
+            if store.is_remote(ref) or os.path.isabs(ref):
                 path = ref
             else:
-                path = storage.join(run.path, *ref.replace("\\", "/").split("/"))
+                path = store.join(run.path, *ref.replace("\\", "/").split("/"))
             refs.users.setdefault(_resolved(path), {}).setdefault(run.path, how)
     return refs
 
@@ -187,7 +187,7 @@ def _references(summary: TrainingSummary | None) -> list[tuple[str, str]]:
 
 def _resolved(path: str) -> str:
     """A path as references are compared: local ones resolved (symbolic links, ``..``), URLs normalised."""
-    if storage.is_remote(path):
+    if store.is_remote(path):
         scheme, _, rest = path.partition("://")
         return f"{scheme}://{posixpath.normpath(rest)}"
     return os.path.realpath(path)
@@ -236,7 +236,7 @@ def plan(
             users = refs.inside(run.path, other_than=run.path)
             if users:
                 path, named = next(iter(users.items()))
-                result.skipped.append((run.path, f"{storage.basename(path)} is {_because(named)}"))
+                result.skipped.append((run.path, f"{store.basename(path)} is {_because(named)}"))
                 continue
             result.items.append(Item(run.path, run, "run", _size(run.path)))
             continue
@@ -263,7 +263,7 @@ def data_folder_for(run: Run) -> str | None:
         recorded = run.summary.root_name if run.summary is not None else None
     except ArcCkptError:
         recorded = None
-    parent = storage.dirname(run.path).replace("\\", "/").rstrip("/")
+    parent = store.dirname(run.path).replace("\\", "/").rstrip("/")
     if recorded:
         suffix = f"/{CHECKPOINTS_DIRNAME}/{recorded.strip('/')}"
         if parent.endswith(suffix):
@@ -278,7 +278,7 @@ def outside(path: str, folder: str) -> str | None:
     from ``folder`` down to it (``path`` included: a link is never followed, so what it points to is never moved),
     or when it resolves outside ``folder``. ``folder`` itself may be a link (a data folder on another mount).
     """
-    if storage.is_remote(path) or storage.is_remote(folder):
+    if store.is_remote(path) or store.is_remote(folder):
         base, target = _resolved(folder).rstrip("/"), _resolved(path)
         return None if target.startswith(base + "/") else f"outside {folder}: never moved or deleted"
     base, target = os.path.abspath(folder), os.path.abspath(path)
@@ -305,7 +305,7 @@ def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, st
     everything = {run.path: run for run in scope}
     unreadable: list[tuple[str, str]] = []
     for data in sorted({d for d in (data_folder_for(r) for r in scope) if d}):
-        runs, problems = scan_runs(storage.join(data, CHECKPOINTS_DIRNAME))
+        runs, problems = scan_runs(store.join(data, CHECKPOINTS_DIRNAME))
         unreadable.extend(problems)
         for run in runs:
             everything.setdefault(run.path, run)
@@ -313,8 +313,8 @@ def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, st
 
 
 def _size(path: str) -> int:
-    if storage.is_remote(path):
-        fs, stripped = storage._fs(path)
+    if store.is_remote(path):
+        fs, stripped = store._fs(path)
         try:
             return int(fs.du(stripped))
         except (FileNotFoundError, OSError):
@@ -339,7 +339,7 @@ def _size(path: str) -> int:
 
 def trash_folder(data: str) -> str:
     """``<data>/.trash``."""
-    return storage.join(data, TRASH_DIRNAME)
+    return store.join(data, TRASH_DIRNAME)
 
 
 def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tuple[Item, str]]]:
@@ -366,7 +366,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
         by_data.setdefault(data, []).append(item)
     planned = []
     for data, group in by_data.items():
-        entry = storage.join(trash_folder(data), f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
+        entry = store.join(trash_folder(data), f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
         why = outside(entry, data)
         if why is not None:
             raise UsageError(f"nothing moved: the trash entry {entry} would be {why}")
@@ -375,7 +375,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
     failed: list[tuple[Item, str]] = []
     for data, entry, group in planned:
         # Originals are recorded under the data folder's resolved path, so that any path to it restores them.
-        real = data if storage.is_remote(data) else os.path.realpath(data)
+        real = data if store.is_remote(data) else os.path.realpath(data)
         manifest: dict[str, Any] = {
             "schema": "arccnet-ckpt/trash",
             "version": MANIFEST_VERSION,
@@ -387,7 +387,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
             if why is not None:
                 failed.append((item, f"not moved: {why}"))
                 continue
-            stored = f"items/{index}/{storage.basename(item.path)}"
+            stored = f"items/{index}/{store.basename(item.path)}"
             record = {
                 "original": _under(item.path, data, real),
                 "stored": stored,
@@ -398,7 +398,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
             }
             manifest["items"].append(record)
             _write_manifest(entry, manifest)
-            target = storage.join(entry, *stored.split("/"))
+            target = store.join(entry, *stored.split("/"))
             try:
                 _move(item.path, target, data, data)
             except (OSError, ArcCkptError) as e:
@@ -408,7 +408,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
                 continue
             record["state"] = "moved"
         if not manifest["items"]:  # nothing moved: no entry is left behind
-            _clear(Entry(entry, storage.basename(entry), data, None, []), Outcome(), accounted=(MANIFEST,))
+            _clear(Entry(entry, store.basename(entry), data, None, []), Outcome(), accounted=(MANIFEST,))
             continue
         _write_manifest(entry, manifest)
         entries.append(entry)
@@ -417,7 +417,7 @@ def move_to_trash(items: list[Item], now: datetime) -> tuple[list[str], list[tup
 
 def _under(path: str, data: str, real: str) -> str:
     """``path`` (below ``data``) as a path below ``real``, the resolved data folder (a URL stays as it is)."""
-    if storage.is_remote(path):
+    if store.is_remote(path):
         return path
     return os.path.join(real, os.path.relpath(os.path.abspath(path), os.path.abspath(data)))
 
@@ -431,7 +431,7 @@ def _reason(error: BaseException) -> str:
 
 def _write_manifest(entry: str, manifest: dict[str, Any]) -> None:
     """Write ``<entry>/manifest.json`` atomically (the one place it is written: tests kill prune here)."""
-    storage.write_text(storage.join(entry, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+    store.write_text(store.join(entry, MANIFEST), json.dumps(manifest, indent=2) + "\n")
 
 
 @dataclass
@@ -454,16 +454,16 @@ class Entry:
     @functools.cached_property
     def real_data(self) -> str:
         """The data folder's resolved path (a URL as it is): originals are recorded and compared under it."""
-        return self.data if storage.is_remote(self.data) else os.path.realpath(self.data)
+        return self.data if store.is_remote(self.data) else os.path.realpath(self.data)
 
 
 def entries(data: str) -> list[Entry]:
     """The trash entries under ``data``, in the order of their ids (the time they were made)."""
     folder = trash_folder(data)
-    if not storage.is_remote(folder) and os.path.islink(folder):
+    if not store.is_remote(folder) and os.path.islink(folder):
         raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}): the trash is never used through one")
-    if storage.is_remote(folder):
-        fs, stripped = storage._fs(folder)
+    if store.is_remote(folder):
+        fs, stripped = store._fs(folder)
         try:
             names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(stripped, detail=False)]
         except FileNotFoundError:
@@ -474,14 +474,14 @@ def entries(data: str) -> list[Entry]:
         )
     out = []
     for name in sorted(names):
-        path = storage.join(folder, name)
+        path = store.join(folder, name)
         why = outside(path, folder)
         if why is not None:
             out.append(Entry(path, name, data, None, [], f"{why}; not an entry"))
             continue
         try:
             # The package's reader of a run's JSON: a regular file of bounded size, never a FIFO or a device.
-            manifest = json.loads(read_bounded(storage.join(path, MANIFEST)))
+            manifest = json.loads(read_bounded(store.join(path, MANIFEST)))
             created = datetime.fromisoformat(manifest["created_at"])
             if created.tzinfo is None:
                 created = created.replace(tzinfo=timezone.utc)  # prune writes UTC
@@ -622,21 +622,21 @@ def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
     parts = stored.replace("\\", "/").split("/")
     if stored.startswith(("/", "\\")) or "://" in stored or any(p in ("", ".", "..") for p in parts):
         return f"'stored' {stored!r} must be a plain relative path inside the entry {entry.path}"
-    path = storage.join(entry.path, *parts)
+    path = store.join(entry.path, *parts)
     why = outside(path, entry.path)
     if why is not None:
         return f"'stored' {stored!r}: {why}"
     if ".." in original.replace("\\", "/").split("/"):
         return f"'original' {original!r} holds '..': it must name a place inside {entry.data}/{CHECKPOINTS_DIRNAME}"
-    if storage.is_remote(original) != storage.is_remote(entry.data) or not (
-        storage.is_remote(original) or os.path.isabs(original)
+    if store.is_remote(original) != store.is_remote(entry.data) or not (
+        store.is_remote(original) or os.path.isabs(original)
     ):
         return f"'original' {original!r} must be an absolute path inside {entry.data}/{CHECKPOINTS_DIRNAME}"
-    if not storage.is_remote(original) and entry.real_data != os.path.abspath(entry.data):
+    if not store.is_remote(original) and entry.real_data != os.path.abspath(entry.data):
         given = os.path.abspath(entry.data)
         if os.path.commonpath([os.path.abspath(original), given]) == given:  # an older prune recorded the given path
             original = _under(original, given, entry.real_data)
-    why = outside(original, storage.join(entry.real_data, CHECKPOINTS_DIRNAME))
+    why = outside(original, store.join(entry.real_data, CHECKPOINTS_DIRNAME))
     if why is not None:
         return f"'original' {original!r}: {why}"
     return original, path
@@ -664,8 +664,8 @@ def _finish(entry: Entry, remaining: list[dict[str, Any]], outcome: Outcome) -> 
 def _clear(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> None:
     """Remove the entry's ``accounted`` files, its leftover temporary manifests and its empty folders; name what
     else is left (never deleted)."""
-    if storage.is_remote(entry.path):
-        fs, stripped = storage._fs(entry.path)
+    if store.is_remote(entry.path):
+        fs, stripped = store._fs(entry.path)
         for name in accounted:
             if fs.exists(f"{stripped}/{name}"):
                 fs.rm(f"{stripped}/{name}")
@@ -690,7 +690,7 @@ def _clear(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> Non
 def _clear_local(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) -> None:
     """:func:`_clear` on a local disk, through folder descriptors: an entry that is (or became) a link is refused,
     and nothing is removed or listed through a link inside it."""
-    temporary = f"{storage._TMP_PREFIX}{MANIFEST}."
+    temporary = f"{store._TMP_PREFIX}{MANIFEST}."
     parts = _parts(entry.path, entry.data)
     if not os.path.lexists(entry.path):
         return
@@ -715,8 +715,8 @@ def _clear_local(entry: Entry, outcome: Outcome, *, accounted: tuple[str, ...]) 
 def _delete(path: str, base: str) -> None:
     """Delete a stored item below ``base`` for good (a link itself, never what it points to), through folder
     descriptors (see :func:`_folder`)."""
-    if storage.is_remote(path):
-        fs, stripped = storage._fs(path)
+    if store.is_remote(path):
+        fs, stripped = store._fs(path)
         fs.rm(stripped, recursive=True)
         fs.invalidate_cache()
         return
@@ -740,7 +740,7 @@ def _int(value: Any) -> int:
 
 
 def _exists(path: str) -> bool:
-    return storage.exists(path) if storage.is_remote(path) else os.path.lexists(path)
+    return store.exists(path) if store.is_remote(path) else os.path.lexists(path)
 
 
 class Refused(ArcCkptError):
@@ -786,7 +786,7 @@ def _folder(base: str, names: Sequence[str], *, create: bool = False) -> Iterato
                 if not create:
                     raise
                 with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, storage.DIR_MODE, dir_fd=fd)
+                    os.mkdir(name, store.DIR_MODE, dir_fd=fd)
                 child = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
                 if e.errno not in (errno.ELOOP, errno.ENOTDIR):
@@ -820,7 +820,7 @@ def _move(source: str, target: str, source_base: str, target_base: str) -> None:
         Refused: If a name on either way is a link, ``source`` is a link, or ``target`` exists.
         OSError: If the rename fails.
     """
-    if storage.is_remote(source):
+    if store.is_remote(source):
         _move_remote(source, target)
         return
     here, there = _parts(source, source_base), _parts(target, target_base)
@@ -843,8 +843,8 @@ def _move(source: str, target: str, source_base: str, target_base: str) -> None:
 
 def _move_remote(source: str, target: str) -> None:
     """An object store has no rename: copy every object, then delete the originals (never the other way round)."""
-    fs, stripped = storage._fs(source)
-    _, target_stripped = storage._fs(target)
+    fs, stripped = store._fs(source)
+    _, target_stripped = store._fs(target)
     stripped = stripped.rstrip("/")
     if fs.isfile(stripped):
         sources = [stripped]

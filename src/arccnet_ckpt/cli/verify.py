@@ -7,12 +7,12 @@ import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from arccnet_ckpt import capture, storage
-from arccnet_ckpt.artifacts import ClassificationReport, TrainingSummary
+from arccnet_ckpt import capture, store
+from arccnet_ckpt.core.status import is_stale
 from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
-from arccnet_ckpt.status import is_stale
-from arccnet_ckpt.storage import _TMP_PREFIX
+from arccnet_ckpt.store import _TMP_PREFIX
 
 
 def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
@@ -33,7 +33,7 @@ def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: 
 
 
 def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
-    from arccnet_ckpt.artifacts import ARTIFACTS
+    from arccnet_ckpt.records.models import ARTIFACTS
 
     problems: list[tuple[str, str]] = []
     for attribute in ARTIFACTS:
@@ -41,7 +41,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
             getattr(run, attribute)
         except ArcCkptError as e:
             problems.append((run.path, str(e).removeprefix(run.path + "/").removeprefix(run.path + os.sep)))
-    names = [storage.basename(p) for p in list_files(run.path)]
+    names = [store.basename(p) for p in list_files(run.path)]
     problems.extend(
         (run.path, f"leftover temporary file {n} (an interrupted write)") for n in names if n.startswith(_TMP_PREFIX)
     )
@@ -52,7 +52,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
     problems.extend((run.path, problem) for problem in _test_results_disagree(run))
     recorded = summary.best_model_path if summary else None
     checkpoint = run.best_checkpoint
-    if recorded and (checkpoint is None or storage.basename(checkpoint) != storage.basename(recorded)):
+    if recorded and (checkpoint is None or store.basename(checkpoint) != store.basename(recorded)):
         problems.append((run.path, f"best_model_path {recorded!r} does not exist"))
     elif summary is not None and summary.status == "completed" and summary.kind == "training" and not run.checkpoints:
         problems.append((run.path, "a completed training run without any checkpoint"))
@@ -105,7 +105,7 @@ def _differ(a: object, b: object) -> bool:
 
 def _load(folder: str, checkpoint: str) -> list[tuple[str, str]]:
     """``torch.load`` with ``weights_only=True``: a folder from someone else never runs code on this machine."""
-    name = storage.basename(checkpoint)
+    name = store.basename(checkpoint)
     try:
         data = load_checkpoint_safely(checkpoint)
     except Exception as e:

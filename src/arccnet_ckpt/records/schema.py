@@ -1,8 +1,8 @@
 """JSON Schemas of the run folder's files, so that other languages and tools can check them.
 
-One schema per file and per ``schema_version``, generated from the pydantic models of :mod:`arccnet_ckpt.artifacts`
+One schema per file and per ``schema_version``, generated from the pydantic models of :mod:`arccnet_ckpt.records.models`
 and shipped in the package (``arccnet_ckpt/schemas/<file stem>.v<version>.schema.json``). A test regenerates them
-and fails when the shipped files differ; regenerate with ``python -m arccnet_ckpt.schema``. Print one with
+and fails when the shipped files differ; regenerate with ``python -m arccnet_ckpt.records.schema``. Print one with
 ``arccnet-ckpt schema training_summary``.
 
 ``config.json`` has two layouts: version 1 keeps the user's config under ``config``; version 2 (written since the
@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from arccnet_ckpt.artifacts import ARTIFACTS, RESERVED_CONFIG_KEY, ConfigRecord
+from arccnet_ckpt.records.models import ARTIFACTS, RESERVED_CONFIG_KEY, ConfigRecord
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 """The JSON Schema dialect of every shipped schema (an identifier, never fetched)."""
@@ -123,7 +123,7 @@ def shipped(name: str, version: int | None = None) -> dict[str, Any]:
     version = VERSIONS[stem][-1] if version is None else version
     if version not in VERSIONS[stem]:
         raise ValueError(f"{stem}.json has schema_version {', '.join(map(str, VERSIONS[stem]))}, not {version}")
-    text = (resources.files("arccnet_ckpt") / "schemas" / _filename(stem, version)).read_text(encoding="utf-8")
+    text = (resources.files("arccnet_ckpt.records") / "schemas" / _filename(stem, version)).read_text(encoding="utf-8")
     result: dict[str, Any] = json.loads(text)
     return result
 

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from arccnet_ckpt import storage
+from arccnet_ckpt import store
 from arccnet_ckpt.errors import ArcCkptWarning
 
 
@@ -39,23 +39,23 @@ class StagedCheckpointIO:
             RunFolderError: If the finished file cannot be renamed into place (``path`` is left unchanged).
         """
         target = os.fspath(path)
-        if storage.is_remote(target):
+        if store.is_remote(target):
             self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
             return
-        tmp = storage.local_temp_path(target)
+        tmp = store.local_temp_path(target)
         try:
             self.checkpoint_io.save_checkpoint(checkpoint, tmp, storage_options=storage_options)
         except BaseException:
             # A disk that filled up half-way: the partial file holds the last free bytes, which the failure record
             # needs. (Lightning's own copy in $TMPDIR is discarded by its fsspec transaction.)
-            storage.remove_quietly(tmp)
+            store.remove_quietly(tmp)
             raise
         if not os.path.exists(tmp):
             # The wrapped IO wrote nothing (a test double, or an IO that saves elsewhere): nothing to commit.
             message = f"the checkpoint IO wrote no file for {target}; nothing was renamed into place"
             warnings.warn(message, ArcCkptWarning, stacklevel=2)
             return
-        storage.commit_local(tmp, target)
+        store.commit_local(tmp, target)
 
     def load_checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """Load with the wrapped IO."""
@@ -119,9 +119,9 @@ def remove_superseded(strategy: Any, saved: Iterable[str], keep: Collection[str]
     With ``AsyncCheckpointIO`` a checkpoint ModelCheckpoint dropped while its save was still queued is written after
     the removal; at fit end, once the strategy has waited for every save, it is removed again.
     """
-    for path in [p for p in saved if p not in keep and storage.dirname(p) == run_dir]:
+    for path in [p for p in saved if p not in keep and store.dirname(p) == run_dir]:
         try:
-            if storage.exists(path):
+            if store.exists(path):
                 strategy.remove_checkpoint(path)
         except Exception as e:
             message = f"could not remove the superseded checkpoint {path}: {type(e).__name__}: {e}"

@@ -8,7 +8,7 @@ Every file of a run may be missing (legacy runs, failed runs, evaluations); each
 recorded instead of failing. Nothing here imports torch or lightning.
 
 Example:
-    >>> from arccnet_ckpt.html_report import write_report
+    >>> from arccnet_ckpt.report.html import write_report
     >>> write_report("data/checkpoints/flares/multiclass/2025-02-12_14-30-45_resnet18_focal")  # doctest: +SKIP
     'data/checkpoints/flares/multiclass/2025-02-12_14-30-45_resnet18_focal/report.html'
 """
@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
-from arccnet_ckpt import __version__, storage
-from arccnet_ckpt.artifacts import (
+from arccnet_ckpt import __version__, store
+from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, is_stale
+from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.records.models import (
     ClassificationReport,
     ClassMetrics,
     ConfigRecord,
@@ -36,8 +38,8 @@ from arccnet_ckpt.artifacts import (
     TrainingSummary,
     matrix_names,
 )
-from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.query import (
+from arccnet_ckpt.runs import Run, load_run
+from arccnet_ckpt.runs.query import (
     better,
     captured_settings,
     compared_config,
@@ -53,8 +55,6 @@ from arccnet_ckpt.query import (
     task_differences,
     task_of,
 )
-from arccnet_ckpt.runs import Run, load_run
-from arccnet_ckpt.status import DEFAULT_STALE_AFTER, is_stale
 
 REPORT_FILENAME = "report.html"
 """The report's file name inside a run folder."""
@@ -231,8 +231,8 @@ def write_report(run: Run | str | os.PathLike[str], path: str | os.PathLike[str]
         '.../2025-02-12_14-30-45_resnet18_focal/report.html'
     """
     loaded = run if isinstance(run, Run) else load_run(run)
-    target = storage.join(loaded.path, REPORT_FILENAME) if path is None else os.fspath(path)
-    storage.write_text(target, render_html([loaded]))
+    target = store.join(loaded.path, REPORT_FILENAME) if path is None else os.fspath(path)
+    store.write_text(target, render_html([loaded]))
     return target
 
 
@@ -602,7 +602,7 @@ def _headline(view: _View) -> str:
         cards.append(_card("Test metrics", '<span class="missing">not recorded</span>'))
     if view.best_checkpoint:
         cards.append(
-            _card("Best checkpoint", f'<span class="mono">{_esc(storage.basename(view.best_checkpoint))}</span>')
+            _card("Best checkpoint", f'<span class="mono">{_esc(store.basename(view.best_checkpoint))}</span>')
         )
     content = f'<div class="cards">{"".join(cards)}</div>'
     if summary is not None and summary.error is not None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from arccnet_ckpt import capture, layout, storage
-from arccnet_ckpt.artifacts import ConfigRecord, TrainingSummary, check_config_keys
+from arccnet_ckpt import capture, layout, store
+from arccnet_ckpt.core.recorder import RunIdentity
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError
-from arccnet_ckpt.recorder import RunIdentity
+from arccnet_ckpt.records.models import ConfigRecord, TrainingSummary, check_config_keys
 
 
 @dataclass(frozen=True)
@@ -124,15 +124,15 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
             class_names = config.class_names if config is not None else None
     elif explicit is not None:
         run_dir = explicit
-        storage.makedirs(run_dir)
+        store.makedirs(run_dir)
     else:
         segments = request.root_name.split("/") if request.root_name else []
-        parent = storage.join(request.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
-        run_dir = storage.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
-    storage.check_writable(run_dir)
+        parent = store.join(request.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
+        run_dir = store.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
+    store.check_writable(run_dir)
     return RunIdentity(
         run_dir=run_dir,
-        run_name=storage.basename(run_dir),
+        run_name=store.basename(run_dir),
         model_name=str(model_name),
         loss_function=str(loss_function),
         start_time=start,
@@ -147,18 +147,18 @@ def existing_run_dir(ckpt_path: str | None, restored: Mapping[str, Any] | None =
     own run state names, when it is that folder under another spelling)."""
     if ckpt_path is None:
         return None
-    folder = storage.dirname(ckpt_path)
-    if not storage.is_remote(folder):
+    folder = store.dirname(ckpt_path)
+    if not store.is_remote(folder):
         folder = os.path.abspath(folder)  # a relative ckpt_path must not make the run folder relative everywhere
     recorded = str(restored.get("run_dir", "")) if restored else ""
-    if recorded and storage.exists(recorded) and folder in (recorded, os.path.realpath(recorded)):
+    if recorded and store.exists(recorded) and folder in (recorded, os.path.realpath(recorded)):
         return recorded
     return folder if is_run_folder(folder) else None
 
 
 def saved_config(folder: str) -> dict[str, Any]:
     """The config a manual ``save_config()`` put into ``folder`` before fit (the seed's order), else ``{}``."""
-    if not storage.exists(storage.join(folder, ConfigRecord.filename)):
+    if not store.exists(store.join(folder, ConfigRecord.filename)):
         return {}
     from arccnet_ckpt.runs import read_record
 
@@ -169,12 +169,12 @@ def saved_config(folder: str) -> dict[str, Any]:
 def is_run_folder(folder: str) -> bool:
     """Whether ``folder`` holds a run's ``training_summary.json`` or ``config.json``."""
     markers = (TrainingSummary.filename, ConfigRecord.filename)
-    return any(storage.exists(storage.join(folder, name)) for name in markers)
+    return any(store.exists(store.join(folder, name)) for name in markers)
 
 
 def same_folder(a: str, b: str) -> bool:
     """Whether two paths (or URLs) name the same folder."""
-    if storage.is_remote(a) or storage.is_remote(b):
+    if store.is_remote(a) or store.is_remote(b):
         return a.rstrip("/") == b.rstrip("/")
     return os.path.realpath(a) == os.path.realpath(b)
 
@@ -185,12 +185,12 @@ def relative(path: str | None, run_dir: str) -> str | None:
     if not path:
         return None
     path = os.fspath(path)
-    if not storage.is_remote(path):
+    if not store.is_remote(path):
         path = os.path.abspath(path)
     if not run_dir:
         return path
-    for base in {run_dir, os.path.realpath(run_dir) if not storage.is_remote(run_dir) else run_dir}:
-        prefix = base.rstrip("/\\") + ("/" if storage.is_remote(base) else os.sep)
+    for base in {run_dir, os.path.realpath(run_dir) if not store.is_remote(run_dir) else run_dir}:
+        prefix = base.rstrip("/\\") + ("/" if store.is_remote(base) else os.sep)
         if path.startswith(prefix):
             return path[len(prefix) :].replace(os.sep, "/")
     return path

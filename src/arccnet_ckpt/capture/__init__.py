@@ -1261,8 +1261,9 @@ def run_config(
     and the run's :class:`Redaction` (the secrets they hold, to hide them in everything else the run writes).
 
     The top-level config is ``config`` (the callback's ``config=``), else the first of ``sources`` (the
-    :class:`~arccnet_ckpt.config_sources.SourceCapture` of Hydra, then LightningCLI); each source also keeps its own
-    section. Each part is captured :func:`safely`: one that fails is left at its default, with a warning.
+    :class:`~arccnet_ckpt.capture.config_sources.SourceCapture` of Hydra, then LightningCLI); each
+    source also keeps its own section. Each part is captured :func:`safely`: one that fails is left at its
+    default, with a warning.
     """
     datamodule = getattr(trainer, "datamodule", None)
     callbacks = list(getattr(trainer, "callbacks", []))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt.artifacts import (
+from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
+from arccnet_ckpt.records.models import (
     ClassificationReport,
     ConfigRecord,
     DataloaderCounts,
@@ -26,7 +27,6 @@ from arccnet_ckpt.artifacts import (
     dataloader_metrics,
     record_dict,
 )
-from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
 
 if TYPE_CHECKING:
     from arccnet_ckpt.runs import Run

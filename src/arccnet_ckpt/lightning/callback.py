@@ -1,14 +1,14 @@
 """``ArcCheckpointCallback``: a ``ModelCheckpoint`` that leaves a complete, validated run folder.
 
 This module is the thin Lightning adapter. Its hooks gather plain snapshots of the Trainer and hand them to the
-:class:`~arccnet_ckpt.recorder.RunRecorder`, which owns the life cycle and writes every file. Where the rest lives:
+:class:`~arccnet_ckpt.core.recorder.RunRecorder`, which owns the life cycle and writes every file. Where the rest lives:
 
-* which status a run has, and which transitions are allowed: :mod:`arccnet_ckpt.recorder`;
-* what happens on ranks other than 0, and every collective: :mod:`arccnet_ckpt.ranks`;
-* how a checkpoint reaches its final name: :mod:`arccnet_ckpt.staging`;
+* which status a run has, and which transitions are allowed: :mod:`arccnet_ckpt.core.recorder`;
+* what happens on ranks other than 0, and every collective: :mod:`arccnet_ckpt.lightning.ranks`;
+* how a checkpoint reaches its final name: :mod:`arccnet_ckpt.lightning.staging`;
 * what is captured from the Trainer, module and config: :mod:`arccnet_ckpt.capture`;
-* the configs of LightningCLI and Hydra: :mod:`arccnet_ckpt.config_sources`;
-* what each logger is, and the run folder logged back to it: :mod:`arccnet_ckpt.loggers`;
+* the configs of LightningCLI and Hydra: :mod:`arccnet_ckpt.capture.config_sources`;
+* what each logger is, and the run folder logged back to it: :mod:`arccnet_ckpt.capture.loggers`;
 * the per-class report: :mod:`arccnet_ckpt.metrics`.
 
 How each hook fails: an unwritable output folder fails at fit start, before the first training step, on every rank;
@@ -34,11 +34,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from arccnet_ckpt import capture, config_sources, layout, loggers, ranks, runfolder, runs, staging, storage
-from arccnet_ckpt.artifacts import ConfigRecord, validate_artifact
-from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
-from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.recorder import (
+from arccnet_ckpt import capture, layout, runs, store
+from arccnet_ckpt.capture import config_sources, loggers
+from arccnet_ckpt.core import runfolder
+from arccnet_ckpt.core.recorder import (
     HEADLINE_CHOICES,
     FitSnapshot,
     HeadlineChoice,
@@ -48,6 +47,10 @@ from arccnet_ckpt.recorder import (
     error_info,
     is_interruption,
 )
+from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
+from arccnet_ckpt.lightning import ranks, staging
+from arccnet_ckpt.metrics import TestPredictionCollector
+from arccnet_ckpt.records.models import ConfigRecord, validate_artifact
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -173,7 +176,7 @@ class ArcCheckpointLogic(_Base):
             return self._identity.run_dir
         if self.best_model_path:
             # After ddp_spawn the main process only receives best_model_path back from the workers.
-            return storage.dirname(self.best_model_path)
+            return store.dirname(self.best_model_path)
         return None
 
     @property
@@ -197,7 +200,7 @@ class ArcCheckpointLogic(_Base):
             # Until the run folder is decided at fit (or test) start, point ModelCheckpoint at its parent: same file
             # system, so the one ModelCheckpoint opens here serves the run folder too.
             segments = self.root_name.split("/") if self.root_name else []
-            self.dirpath = storage.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
+            self.dirpath = store.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
         with warnings.catch_warnings():
             if (
                 self._identity is not None
@@ -429,7 +432,7 @@ class ArcCheckpointLogic(_Base):
             if isinstance(best, (list, tuple)) and len(best) == 2:
                 self._best = (str(best[0]), int(best[1]))
             folder = arc.get("run_dir")
-            if self._explicit_dirpath is None and isinstance(folder, str) and storage.exists(folder):
+            if self._explicit_dirpath is None and isinstance(folder, str) and store.exists(folder):
                 self.dirpath = folder  # so ModelCheckpoint restores best_k_models of this run
         super().load_state_dict(state_dict)
 
@@ -634,7 +637,7 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
       app that runs the script (with its YAML files copied beside it);
     * ``training_summary.json`` at fit start (``running``), at fit end (``completed``, after every fit that did
       not raise, once every checkpoint is written), on failure (``failed`` or ``interrupted``) and after test; a
-      resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.recorder`);
+      resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.core.recorder`);
     * the loggers' ids and folders in the summary at training start, each logger given the run folder's path;
     * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
     * ``classification_report.json`` at test end, with a per-class report per test dataloader when ``test_step``

@@ -24,7 +24,7 @@ gather), and enforces three rules:
   :class:`LifecycleError`. A store that cannot be reached at all is a :class:`~arccnet_ckpt.errors.RunFolderError`
   that says so.
 
-It is the one writer (atomic, strict JSON through :mod:`arccnet_ckpt.storage`; the summary goes last, so a failed
+It is the one writer (atomic, strict JSON through :mod:`arccnet_ckpt.store`; the summary goes last, so a failed
 upload never leaves a run looking finished) and reads through the one reader (:func:`arccnet_ckpt.runs.read_record`,
 which converts legacy files). Rank handling is not its business: the callback calls it on global rank 0 only.
 """
@@ -44,8 +44,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import (
+from arccnet_ckpt import store
+from arccnet_ckpt.capture import Redaction
+from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError, ManagerWarning
+from arccnet_ckpt.records.models import (
     SUMMARY_SCHEMA_VERSION,
     ArtifactT,
     ClassificationReport,
@@ -60,8 +62,6 @@ from arccnet_ckpt.artifacts import (
     record_dict,
     validate_artifact,
 )
-from arccnet_ckpt.capture import Redaction
-from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError, ManagerWarning
 
 
 class Phase(enum.Enum):
@@ -238,14 +238,14 @@ class RunRecorder:
             RunFolderError: If the store cannot be reached at all (an S3 server that went away): that is no broken
                 file, and nothing can be written either.
         """
-        path = storage.join(self.run_dir, TrainingSummary.filename)
+        path = store.join(self.run_dir, TrainingSummary.filename)
         try:
             current = self.read(TrainingSummary)
         except ArtifactError as e:
             problem = str(e).removeprefix(f"{path}: ")
         except Exception as e:
-            if storage.is_remote(self.run_dir):  # fsspec back-ends raise their own connection errors
-                raise storage.unreachable(self.run_dir, e) from e
+            if store.is_remote(self.run_dir):  # fsspec back-ends raise their own connection errors
+                raise store.unreachable(self.run_dir, e) from e
             problem = f"{type(e).__name__}: {e}"
         else:
             if current is not None:
@@ -258,7 +258,7 @@ class RunRecorder:
             f"{path} was broken by something else during the run ({problem}); writing back the last record this "
             f"process wrote (status {self._summary.status}, updated {self._summary.updated_at}) and going on"
         )
-        storage.write_artifact(self.run_dir, self._summary)
+        store.write_artifact(self.run_dir, self._summary)
         return self._summary
 
     @property
@@ -324,7 +324,7 @@ class RunRecorder:
         data.update(_process())  # this attempt's process, so that prune can tell a live run from a dead one
         _note_loggers(data, snapshot.loggers, stage="test" if kind == "evaluation" else "fit")
         for name, content in (files or {}).items():
-            storage.write_bytes(storage.join(self.run_dir, *name.split("/")), content)
+            store.write_bytes(store.join(self.run_dir, *name.split("/")), content)
         records: list[BaseModel] = []
         if config is not None:
             records.append(self._merged_config(config))
@@ -374,7 +374,7 @@ class RunRecorder:
         Args:
             test_results: The ``test*`` metrics.
             checkpoint: The tested checkpoint (relative when inside the run folder), ``None`` for weights in memory.
-            dataloaders: One :class:`~arccnet_ckpt.artifacts.DataloaderReport` dict per test dataloader.
+            dataloaders: One :class:`~arccnet_ckpt.records.models.DataloaderReport` dict per test dataloader.
             report_fields: The per-class fields of a test with one dataloader (``per_class``... ``per_class_note``):
                 the same as ``dataloaders=[{"index": 0, **report_fields}]``.
             headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
@@ -389,7 +389,7 @@ class RunRecorder:
         try:
             existing = self.read(ClassificationReport)
         except Exception as e:  # a damaged report is replaced, not fatal: say so
-            _warn(f"{storage.join(self.run_dir, ClassificationReport.filename)} could not be read ({e}); rewriting it")
+            _warn(f"{store.join(self.run_dir, ClassificationReport.filename)} could not be read ({e}); rewriting it")
             existing = None
         data = record_dict(previous)
         evaluations, reports = _evaluations_so_far(previous, existing)
@@ -483,8 +483,8 @@ class RunRecorder:
         ``loggers``. Entries of the same attempt and stage are replaced; those of earlier fits stay.
 
         Args:
-            loggers: One :class:`~arccnet_ckpt.artifacts.LoggerInfo` dict per logger (see
-                :func:`arccnet_ckpt.loggers.describe_loggers`).
+            loggers: One :class:`~arccnet_ckpt.records.models.LoggerInfo` dict per logger (see
+                :func:`arccnet_ckpt.capture.loggers.describe_loggers`).
             stage: ``fit``, or ``test`` for a test-only Trainer.
             now: The moment (default: now, UTC).
         """
@@ -500,7 +500,7 @@ class RunRecorder:
             try:
                 existing = self.read(History)
             except Exception as e:  # a damaged file is replaced, not fatal: say so once
-                _warn(f"{storage.join(self.run_dir, History.filename)} could not be read ({e}); starting it anew")
+                _warn(f"{store.join(self.run_dir, History.filename)} could not be read ({e}); starting it anew")
                 existing = None
             self._history = list(existing.entries) if existing is not None else []
         return self._history
@@ -511,7 +511,7 @@ class RunRecorder:
         Returns:
             The path written, or ``None`` when it could not be.
         """
-        from arccnet_ckpt.html_report import write_report
+        from arccnet_ckpt.report.html import write_report
 
         try:
             return write_report(self.run_dir)
@@ -555,8 +555,8 @@ class RunRecorder:
         if existing is not None and "best_metric_value" in updates:
             # The best_<monitor> alias is derived from best_metric_value: drop the stale one.
             base = {k: v for k, v in base.items() if not (k.startswith("best_") and k not in model.model_fields)}
-        record = validate_artifact(model, {**base, **updates}, source=storage.join(self.run_dir, model.filename))
-        return storage.write_artifact(self.run_dir, record)
+        record = validate_artifact(model, {**base, **updates}, source=store.join(self.run_dir, model.filename))
+        return store.write_artifact(self.run_dir, record)
 
     # ---------------------------------------------------------------------------------------------- internals
 
@@ -614,7 +614,7 @@ class RunRecorder:
         data["schema_version"] = SUMMARY_SCHEMA_VERSION  # a version 1 file is upgraded when the callback writes it
         if not data.get("monitor"):
             data = {k: v for k, v in data.items() if k != "best_none"}
-        return validate_artifact(TrainingSummary, data, source=storage.join(self.run_dir, TrainingSummary.filename))
+        return validate_artifact(TrainingSummary, data, source=store.join(self.run_dir, TrainingSummary.filename))
 
     def _minimal(self, summary: TrainingSummary, now: datetime) -> MinimalLogging:
         try:
@@ -660,7 +660,7 @@ class RunRecorder:
 
     def _write(self, records: Sequence[BaseModel]) -> None:
         for record in records:
-            storage.write_artifact(self.run_dir, record)
+            store.write_artifact(self.run_dir, record)
             if isinstance(record, TrainingSummary):
                 self._summary = record
 

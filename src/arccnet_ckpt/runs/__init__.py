@@ -26,20 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from arccnet_ckpt import storage
-from arccnet_ckpt.artifacts import (
-    ARTIFACTS,
-    RESERVED_CONFIG_KEY,
-    ArtifactT,
-    ClassificationReport,
-    ConfigRecord,
-    History,
-    MinimalLogging,
-    RunKind,
-    RunStatus,
-    TrainingSummary,
-    validate_artifact,
-)
+from arccnet_ckpt import store
 from arccnet_ckpt.errors import (
     ArcCkptError,
     ArcCkptWarning,
@@ -54,12 +41,25 @@ from arccnet_ckpt.layout import (
     split_at_checkpoints,
     validate_root_name,
 )
-from arccnet_ckpt.query import common_metric_mode, metric_mode
+from arccnet_ckpt.records.models import (
+    ARTIFACTS,
+    RESERVED_CONFIG_KEY,
+    ArtifactT,
+    ClassificationReport,
+    ConfigRecord,
+    History,
+    MinimalLogging,
+    RunKind,
+    RunStatus,
+    TrainingSummary,
+    validate_artifact,
+)
+from arccnet_ckpt.runs.query import common_metric_mode, metric_mode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from arccnet_ckpt.storage import PathLike
+    from arccnet_ckpt.store import PathLike
 
 ModuleT = TypeVar("ModuleT")
 
@@ -134,8 +134,8 @@ class Run:
             root_name: Where the folder sits under ``<data_folder>/checkpoints``; found from ``path`` if omitted.
         """
         text = os.fspath(path)
-        text = text.rstrip("/") if storage.is_remote(text) else os.path.abspath(text.removeprefix("file://"))
-        self._setup(text, storage.basename(text), root_name if root_name is not None else _root_from_path(text))
+        text = text.rstrip("/") if store.is_remote(text) else os.path.abspath(text.removeprefix("file://"))
+        self._setup(text, store.basename(text), root_name if root_name is not None else _root_from_path(text))
 
     def _setup(self, path: str, name: str, location_root: str | None) -> None:
         self.path = path
@@ -341,7 +341,7 @@ class Run:
             )
         checkpoint = self.best_checkpoint
         if checkpoint is None:
-            found = ", ".join(storage.basename(p) for p in self.checkpoints) or "no .ckpt file"
+            found = ", ".join(store.basename(p) for p in self.checkpoints) or "no .ckpt file"
             raise RunNotFoundError(
                 f"{self.path}: no checkpoint to load: the summary records no best_model_path and the folder holds "
                 f"no best-*.ckpt (found: {found})"
@@ -393,7 +393,7 @@ class Run:
             return self._loaded[filename]
         if filename in self._errors:
             raise self._errors[filename]
-        source = storage.join(self.path, filename)
+        source = store.join(self.path, filename)
         try:
             raw = read_bounded(source)
         except FileNotFoundError:
@@ -420,7 +420,7 @@ class Run:
         # RecursionError: [[[[...]]]] nested deeper than Python's parser goes; the others: a legacy file's values of
         # a type or range its conversion did not expect (a year-1 time, a list where a name belongs).
         except (RecursionError, ValueError, TypeError, OverflowError) as e:
-            error = _unreadable(storage.join(self.path, filename), e)
+            error = _unreadable(store.join(self.path, filename), e)
             self._errors[filename] = error
             raise error from e
         self._loaded[filename] = value
@@ -434,7 +434,7 @@ class Run:
                 return fast
         except ValidationError:
             pass
-        source = storage.join(self.path, model.filename)
+        source = store.join(self.path, model.filename)
         try:
             data = json.loads(raw)
         except ValueError as e:
@@ -539,9 +539,9 @@ class Run:
         if minimal is not None and minimal.best_metric_name == monitor:
             sources.append((MinimalLogging.filename, minimal.best_epoch, minimal.best_metric_value))
         chosen = _pick_best(self.checkpoints, metric_mode(monitor, monitor, mode if isinstance(mode, str) else None))
-        parsed = _parse_checkpoint_name(storage.basename(chosen)) if chosen is not None else None
+        parsed = _parse_checkpoint_name(store.basename(chosen)) if chosen is not None else None
         if chosen is not None and parsed is not None:
-            sources.append((f"the checkpoint file name {storage.basename(chosen)}", *parsed))
+            sources.append((f"the checkpoint file name {store.basename(chosen)}", *parsed))
         return sources
 
     # ------------------------------------------------------------------------------------------------ helpers
@@ -566,27 +566,25 @@ class Run:
         chosen: str | None = None
         recorded = summary.best_model_path if summary is not None else None
         if recorded:
-            if storage.is_remote(recorded) or os.path.isabs(recorded):
+            if store.is_remote(recorded) or os.path.isabs(recorded):
                 candidate = recorded
             else:
-                candidate = storage.join(self.path, *recorded.replace("\\", "/").split("/"))
-            if candidate in checkpoints or storage.exists(candidate):
+                candidate = store.join(self.path, *recorded.replace("\\", "/").split("/"))
+            if candidate in checkpoints or store.exists(candidate):
                 chosen = candidate
         if chosen is None:
             mode = summary.mode if summary is not None else None
             monitor = summary.monitor if summary is not None else None
             chosen = _pick_best(checkpoints, metric_mode(monitor or "", monitor, mode))
-            best = [p for p in checkpoints if storage.basename(p).startswith("best-")]
+            best = [p for p in checkpoints if store.basename(p).startswith("best-")]
             notes = self._notes.setdefault(_CHECKPOINT_NOTES, [])
             if recorded and chosen is not None:
-                notes.append(
-                    f"{SUMMARY_FILE}: best_model_path {recorded!r} not found; using {storage.basename(chosen)}"
-                )
+                notes.append(f"{SUMMARY_FILE}: best_model_path {recorded!r} not found; using {store.basename(chosen)}")
             elif recorded:
                 notes.append(f"{SUMMARY_FILE}: best_model_path {recorded!r} not found and no best-*.ckpt in the folder")
             if chosen is not None and len(best) > 1:
                 notes.append(
-                    f"checkpoints: {len(best)} best-*.ckpt files; chose {storage.basename(chosen)} by the value in its "
+                    f"checkpoints: {len(best)} best-*.ckpt files; chose {store.basename(chosen)} by the value in its "
                     "name"
                 )
         self._best = (chosen,)
@@ -627,16 +625,16 @@ def load_run(path: PathLike) -> Run:
         (42, [])
     """
     text = os.fspath(path)
-    if text.endswith(".ckpt") and (storage.is_remote(text) or os.path.isfile(text.removeprefix("file://"))):
-        path = storage.dirname(text)  # a checkpoint: its run is the folder that holds it, wherever that moved
+    if text.endswith(".ckpt") and (store.is_remote(text) or os.path.isfile(text.removeprefix("file://"))):
+        path = store.dirname(text)  # a checkpoint: its run is the folder that holds it, wherever that moved
     run = Run(path)
     _require_folder(run.path)
     run._load_all(strict=True)
     if all(run._loaded.get(f) is None for f in _FILES):
-        if not storage.is_remote(run.path) and _holds_an_interrupted_write(run.path):
+        if not store.is_remote(run.path) and _holds_an_interrupted_write(run.path):
             raise RunNotFoundError(
                 f"{run.path}: an incomplete run: it holds only the temporary file of an interrupted first write "
-                f"({storage._TMP_PREFIX}*), so it was killed at its start and has nothing to load"
+                f"({store._TMP_PREFIX}*), so it was killed at its start and has nothing to load"
             )
         raise RunNotFoundError(
             f"{run.path}: not a run folder: it holds none of {', '.join(_FILES)}; "
@@ -689,12 +687,12 @@ def find_runs(
         raise ValueError(f"status must be one of {', '.join(map(repr, _STATUSES))}, got {status!r}")
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, _KINDS))} or None for both, got {kind!r}")
-    if not storage.is_remote(base) and not os.path.isdir(base):
+    if not store.is_remote(base) and not os.path.isdir(base):
         raise RunNotFoundError(
             f"data folder {base!r} does not exist: pass data_folder=, or set $ARCCNET_DATA_FOLDER or "
             "$ARCAFF_DATA_FOLDER (default ./data)"
         )
-    folder = storage.join(base, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
+    folder = store.join(base, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
     runs, problems = scan_runs(folder, root_name or "", recursive=root_name is None)
     for path, problem in problems:
         warnings.warn(f"find_runs: skipping {path}: {problem}", stacklevel=2)
@@ -735,7 +733,7 @@ def scan_runs(folder: PathLike, root: str = "", *, recursive: bool = True) -> tu
 
 
 def _scan_runs(text: str, root: str, *, recursive: bool) -> tuple[list[Run], list[tuple[str, str]]]:
-    remote = storage.is_remote(text)
+    remote = store.is_remote(text)
     text = text.rstrip("/") if remote else os.path.abspath(text)
     scan = _scan_remote if remote else _scan_local
     keyed: list[tuple[bool, datetime, str, Run]] = []
@@ -744,7 +742,7 @@ def _scan_runs(text: str, root: str, *, recursive: bool) -> tuple[list[Run], lis
         run = Run._from_scan(path, name, location or None)
         try:
             if isinstance(raw, Exception):  # an OSError, or a remote store's own error from the batched read
-                raise _unreadable(storage.join(path, SUMMARY_FILE), raw)
+                raise _unreadable(store.join(path, SUMMARY_FILE), raw)
             if raw is None:
                 run._load_all(strict=True)  # a run that stopped before its summary: what it has must be valid
             else:
@@ -777,7 +775,7 @@ def best_run(
         root_name: As for :func:`find_runs`.
         metric: The number to compare, e.g. ``"test_f1"``, ``"test_loss"`` or ``"best_val_f1"``.
         mode: ``"max"`` or ``"min"``; ``None`` (the default) decides as every API of the package does
-            (:func:`~arccnet_ckpt.query.metric_mode`): the runs' recorded mode when ``metric`` is of the monitored
+            (:func:`~arccnet_ckpt.runs.query.metric_mode`): the runs' recorded mode when ``metric`` is of the monitored
             kind (``test_loss`` for a run that monitored ``val_loss``), else ``min`` for losses, errors and times and
             ``max`` for the rest.
         model_name: As for :func:`find_runs`.
@@ -829,7 +827,7 @@ CHECKPOINT_ENTRY_VERSION = 1
 def config_digest(run_dir: PathLike) -> str | None:
     """The SHA-256 (hex) of the run's ``config.json`` as stored, or ``None`` when it cannot be read."""
     try:
-        raw = read_bounded(storage.join(os.fspath(run_dir), ConfigRecord.filename))
+        raw = read_bounded(store.join(os.fspath(run_dir), ConfigRecord.filename))
     except (OSError, UnicodeDecodeError):
         return None
     return hashlib.sha256(raw.encode("utf-8") if isinstance(raw, str) else raw).hexdigest()
@@ -846,7 +844,7 @@ def load_checkpoint_safely(checkpoint: PathLike, *, mmap: bool = False) -> Any:
     import torch
 
     path = os.fspath(checkpoint)
-    if storage.is_remote(path):
+    if store.is_remote(path):
         import fsspec
 
         with fsspec.open(path, "rb") as f:
@@ -891,7 +889,7 @@ def read_bounded(path: str) -> str | bytes:
     Raises:
         OSError: If it cannot be read, is not a regular file, or is larger than :data:`MAX_JSON_BYTES`.
     """
-    return _read_remote(path) if storage.is_remote(path) else _read_local(path)
+    return _read_remote(path) if store.is_remote(path) else _read_local(path)
 
 
 def _read_local(path: str) -> bytes:
@@ -984,7 +982,7 @@ def _unreadable(source: str, error: BaseException) -> ArtifactError:
 
 
 def _require_folder(path: str) -> None:
-    if storage.is_remote(path):
+    if store.is_remote(path):
         import fsspec
 
         fs, stripped = fsspec.core.url_to_fs(path)
@@ -997,7 +995,7 @@ def _require_folder(path: str) -> None:
         raise RunNotFoundError(f"{path}: no such run folder")
 
 
-INTERNAL_FILES = frozenset({storage.CLAIM_MARKER})
+INTERNAL_FILES = frozenset({store.CLAIM_MARKER})
 """Files of a run folder that belong to the package's machinery, not to the run: never listed as its files."""
 
 
@@ -1009,11 +1007,11 @@ def list_files(folder: str) -> list[str]:
 
 def list_file_sizes(folder: str) -> list[tuple[str, int]]:
     """``(name, bytes)`` of the files :func:`list_files` lists, sorted by name."""
-    return sorted((storage.basename(path), size) for path, size in _list_files(folder, sizes=True))
+    return sorted((store.basename(path), size) for path, size in _list_files(folder, sizes=True))
 
 
 def _list_files(folder: str, *, sizes: bool) -> list[tuple[str, int]]:
-    if storage.is_remote(folder):
+    if store.is_remote(folder):
         import fsspec
 
         fs, stripped = fsspec.core.url_to_fs(folder)
@@ -1022,9 +1020,7 @@ def _list_files(folder: str, *, sizes: bool) -> list[tuple[str, int]]:
         except FileNotFoundError:
             return []
         named = ((e["name"].rstrip("/").rsplit("/", 1)[-1], e) for e in entries if e["type"] == "file")
-        return [
-            (storage.join(folder, name), int(e.get("size") or 0)) for name, e in named if name not in INTERNAL_FILES
-        ]
+        return [(store.join(folder, name), int(e.get("size") or 0)) for name, e in named if name not in INTERNAL_FILES]
     out = []
     try:
         with os.scandir(folder) as it:
@@ -1088,7 +1084,7 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as e:
-            yield current, storage.basename(current), rel, e
+            yield current, store.basename(current), rel, e
             continue
         with it:
             for entry in it:
@@ -1162,7 +1158,7 @@ def _stat_or_none(path: str) -> os.stat_result | None:
         return None
 
 
-_INTERRUPTED_WRITES = tuple(f"{storage._TMP_PREFIX}{name}." for name in _FILES)
+_INTERRUPTED_WRITES = tuple(f"{store._TMP_PREFIX}{name}." for name in _FILES)
 
 
 def _holds_an_interrupted_write(folder: str) -> bool:
@@ -1177,7 +1173,7 @@ def _holds_an_interrupted_write(folder: str) -> bool:
 
 def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanItem]:
     """As :func:`_scan_local` for fsspec URLs: one ``find`` listing, then one batched ``cat`` of the summaries."""
-    fs, stripped = storage.fs_for_many_reads(folder)
+    fs, stripped = store.fs_for_many_reads(folder)
     base = stripped.rstrip("/")
     try:
         # With detail, the listing gives each object's size at no extra cost: an over-size summary is never fetched.
@@ -1209,7 +1205,7 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
         raw = contents.get(key) if SUMMARY_FILE in runs[parts] else None
         if SUMMARY_FILE in runs[parts] and raw is None:
             raw = FileNotFoundError(f"{key}: listed but not returned by the file system")
-        yield storage.join(folder, *parts), parts[-1], location, raw
+        yield store.join(folder, *parts), parts[-1], location, raw
 
 
 def _root_from_path(path: str) -> str | None:
@@ -1241,13 +1237,13 @@ def _parse_checkpoint_name(name: str) -> tuple[int, float | None] | None:
 
 def _pick_best(checkpoints: list[str], mode: str) -> str | None:
     """The ``best-*.ckpt`` with the best value in its name (the later epoch among equals); ``None`` if none."""
-    best = [p for p in checkpoints if storage.basename(p).startswith("best-")]
+    best = [p for p in checkpoints if store.basename(p).startswith("best-")]
     if len(best) <= 1:
         return best[0] if best else None
     sign = 1.0 if mode == "max" else -1.0
 
     def rank(path: str) -> tuple[bool, float, int]:
-        parsed = _parse_checkpoint_name(storage.basename(path))
+        parsed = _parse_checkpoint_name(store.basename(path))
         if parsed is None or parsed[1] is None:
             return (False, 0.0, parsed[0] if parsed else -1)
         return (True, sign * parsed[1], parsed[0])
