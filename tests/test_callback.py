@@ -25,7 +25,7 @@ from arccnet_ckpt import (
     TrainingSummary,
     load_run,
 )
-from arccnet_ckpt import callback as callback_module
+from arccnet_ckpt.lightning import callback as callback_module
 
 RUN_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_(?P<model>.+)_(?P<loss>[^_]+)$")
 

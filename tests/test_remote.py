@@ -31,7 +31,7 @@ from arccnet_ckpt import (
     load_run,
     store,
 )
-from arccnet_ckpt import callback as callback_module
+from arccnet_ckpt.lightning import callback as callback_module
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")

@@ -1,7 +1,7 @@
 """A 2-process CPU DDP fit + test with ArcCheckpointCallback, run as a script by tests/test_ddp.py.
 
 Lightning's "ddp" strategy re-launches this script for rank 1, as it would on a cluster node. Every call to
-``storage.write_text`` is logged per rank, so the test can check that only rank 0 wrote.
+``store.write_text`` is logged per rank, so the test can check that only rank 0 wrote.
 
     python tests/helpers/ddp_train.py DATA_FOLDER LOG_FOLDER [--fail-write FILENAME [--error TYPE]] [--stop-on-rank1]
 """
@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from conftest import ScriptedClassifier, TinyData  # noqa: E402
 from lightning.pytorch.callbacks import EarlyStopping  # noqa: E402
 
-from arccnet_ckpt import ArcCheckpointCallback, RunFolderError, storage  # noqa: E402
+from arccnet_ckpt import ArcCheckpointCallback, RunFolderError, store  # noqa: E402
 
 
 class SyncedClassifier(ScriptedClassifier):
@@ -53,7 +53,7 @@ def main() -> None:
 
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     log = Path(args.log_folder) / f"writes-rank{rank}.log"
-    original = storage.write_text
+    original = store.write_text
 
     def logged_write(path, text):
         with log.open("a") as fh:
@@ -62,7 +62,7 @@ def main() -> None:
             raise error_type(f"{path}: simulated write failure on rank 0")
         original(path, text)
 
-    storage.write_text = logged_write
+    store.write_text = logged_write
 
     cb = ArcCheckpointCallback(root_name="ddp/test", data_folder=args.data_folder, class_names=["a", "b", "c"])
     stoppers = [EarlyStopping("val_f1", mode="max", patience=1)] if args.stop_on_rank1 else []

@@ -33,8 +33,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from arccnet_ckpt import ArcCheckpointCallback, CheckpointManager, store
-from arccnet_ckpt import callback as callback_module
 from arccnet_ckpt import manager as manager_module
+from arccnet_ckpt.lightning import callback as callback_module
 from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 PINNED_START = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
