@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 
-from arccnet_ckpt import ArcCheckpointCallback, load_run
+from arccnet_ckpt import ArcCheckpointCallback, find_runs, load_run, render_html
 from arccnet_ckpt.cli import main
 
 LEGACY = Path(__file__).parent / "fixtures" / "legacy-runs"
@@ -126,6 +127,24 @@ def _names(out: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------- ls
+
+
+def test_ls_show_the_loader_and_the_html_report_agree_on_a_stale_run(
+    zoo: Zoo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One read-side status: a dead ``running`` run is ``stale`` everywhere, a live one ``running`` everywhere."""
+    for folder, expected in ((zoo.stale, "stale"), (zoo.running, "running")):
+        _, out, _ = cli(capsys, "ls", zoo.data, "--format", "json")
+        (record,) = [r for r in json.loads(out)["runs"] if r["run"] == folder.name]
+        assert ("stale" if record["stale"] else record["status"]) == expected
+        _, out, _ = cli(capsys, "show", folder)
+        assert re.search(rf"^status\s+{expected}\b", out, re.M), out
+        run = load_run(folder)
+        assert run.status == expected
+        page = render_html([run])
+        header = page.split("<header>", 1)[1].split("</header>", 1)[0]
+        assert f'<span class="badge {expected}">{expected}</span>' in header
+    assert [r.name for r in find_runs(zoo.data, "flares/binary", status="stale")] == [zoo.stale.name]
 
 
 def test_ls_lists_every_run_with_status_and_numbers(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:

@@ -141,6 +141,26 @@ def test_best_run_by_test_loss_returns_the_lowest_loss_run(runs: Runs, capsys: p
         best_run(runs.data, "flares/error", metric="test_loss", mode="lowest")
 
 
+def test_a_legacy_run_s_best_checkpoint_is_picked_by_the_same_direction_rule(tmp_path: Path) -> None:
+    """An old manual run records no monitor or mode: its ``best-*.ckpt`` names carry ``val_error``, which is minimised
+    as everywhere else (the legacy pick once maximised it)."""
+    legacy = Path(__file__).parent / "fixtures" / "legacy-runs" / "checkpoints" / "flares" / "binary_classification"
+    run_dir = tmp_path / "checkpoints" / "flares" / "binary_classification" / "2025-02-12_14-30-45_resnet18_focal"
+    shutil.copytree(next(legacy.iterdir()), run_dir)
+    for file in ("training_summary.json", "minimal_logging.json"):  # no best_<monitor> key: the monitor is unknown
+        text = (run_dir / file).read_text()
+        (run_dir / file).write_text("\n".join(line for line in text.splitlines() if '"best_val_f1"' not in line))
+    for name in (
+        "best-epoch03-val_error-0.410.ckpt",
+        "best-epoch07-val_error-0.205.ckpt",
+        "best-epoch09-val_error-0.390.ckpt",
+    ):
+        (run_dir / name).write_bytes(b"not a real checkpoint")
+    run = load_run(run_dir)
+    assert Path(run.best_checkpoint or "").name == "best-epoch07-val_error-0.205.ckpt"
+    assert any("chose best-epoch07-val_error-0.205.ckpt" in note for note in run.notes)
+
+
 def test_a_run_monitoring_val_error_in_min_mode_is_minimised_everywhere(
     runs: Runs, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

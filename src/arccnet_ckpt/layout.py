@@ -1,4 +1,5 @@
-"""Where a run lives: folder names, name sanitising and the best-checkpoint file name.
+"""Where a run lives: folder names, name sanitising and the best-checkpoint file name; the root folder
+(:func:`root_folder`) and what makes a folder a run folder (:func:`is_run_folder`, :data:`RUN_MARKERS`).
 
 Nothing here imports torch or lightning, so the loader can use it cheaply.
 """
@@ -11,8 +12,13 @@ import re
 import unicodedata
 from datetime import datetime, timezone
 
+from arccnet_ckpt import store
+
 CHECKPOINTS_DIRNAME = "checkpoints"
 """Name of the folder under ``data_folder`` that holds every run."""
+
+RUN_MARKERS = ("training_summary.json", "config.json", "minimal_logging.json")
+"""A folder holding any of these files is a run folder (a run killed before its summary still holds its config)."""
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 """UTC timestamp at the start of a run folder's name (``2025-02-12_14-30-45``)."""
@@ -233,3 +239,13 @@ def resolve_data_folder(data_folder: str | os.PathLike[str] | None) -> str:
     if chosen.startswith("file://"):
         chosen = chosen[len("file://") :]
     return os.path.abspath(os.path.expanduser(chosen))
+
+
+def root_folder(data_folder: str, root_name: str | None) -> str:
+    """``<data_folder>/checkpoints/<root_name>`` (local path or URL); ``<data_folder>/checkpoints`` without a root."""
+    return store.join(data_folder, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
+
+
+def is_run_folder(folder: str) -> bool:
+    """Whether ``folder`` is a run folder: it holds one of :data:`RUN_MARKERS`. THE rule, for every reader."""
+    return any(store.exists(store.join(folder, name)) for name in RUN_MARKERS)

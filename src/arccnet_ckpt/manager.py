@@ -90,7 +90,7 @@ class CheckpointManager:
         self._own_dir: str | None = None
         self._redaction = capture.Redaction()  # the secrets save_config() hid, hidden in an unfinished run's error
         if ranks.process_is_rank_zero():
-            parent = store.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *self.root_name.split("/"))
+            parent = layout.root_folder(self.data_folder, self.root_name)
             folder = layout.run_folder_name(self.start_time, self.model_name, self.loss_function)
             self._own_dir = store.make_unique_dir(parent, folder)
             _UNFINISHED.watch(self)

@@ -37,7 +37,7 @@ from arccnet_ckpt.cli.select import (
     resolve_run,
     sort_key,
 )
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, is_stale
+from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import (
     ClassificationReport,
@@ -45,6 +45,7 @@ from arccnet_ckpt.records.models import (
     TrainingSummary,
     matrix_names,
 )
+from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run
 from arccnet_ckpt.runs.query import (
     better,
@@ -69,7 +70,6 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
 PROG = "arccnet-ckpt"
-_STATUSES = ("running", "stale", "completed", "failed", "interrupted", "incomplete")
 """What ``--status`` selects: a stale run is not ``running``; ``incomplete`` is a run folder that records no status
 (it stopped before its summary was written: only ``config.json``)."""
 _DEFAULT_COLUMNS = ("run", "status", "start", "epochs", "best", "test")
@@ -115,7 +115,7 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
         "root_name": summary.root_name or run.root_name,
         "kind": summary.kind,
         "status": summary.status,
-        "stale": is_stale(summary, now, stale_after),
+        "stale": status_of(summary, now, stale_after) == "stale",
         "start_time": summary.start_time,
         "end_time": summary.end_time,
         "updated_at": summary.updated_at,
@@ -159,6 +159,7 @@ _RECORD_KEYS = (
 
 
 def _shown_status(record: dict[str, Any]) -> str:
+    """The record's status as :func:`~arccnet_ckpt.core.status.status_of` decided it (its ``stale`` flag included)."""
     return "stale" if record["stale"] else (record["status"] or "incomplete")
 
 
@@ -227,7 +228,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
         help="keep runs where KEY OP VALUE holds, e.g. 'test_results.test_f1>=0.6' or 'config.LEARNING_RATE=1e-4' "
         "(OP: = != > >= < <= ~regex; repeatable; quote it)",
     )
-    group.add_argument("--status", help=f"comma-separated statuses: {', '.join(_STATUSES)}")
+    group.add_argument("--status", help=f"comma-separated statuses: {', '.join(READ_STATUSES)}")
     group.add_argument("--kind", choices=("training", "evaluation", "all"), help="training or evaluation runs")
     group.add_argument("--since", help="started within a duration (14d, 12h) or since a date (2025-02-01)")
     group.add_argument("--root", help="root name, or a prefix of it (flares matches flares/multiclass)")
@@ -256,11 +257,11 @@ def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_
     if args.status is not None:
         statuses = {s.strip() for s in args.status.split(",") if s.strip()}
         if not statuses:
-            raise UsageError(f"--status {args.status!r}: name at least one of {', '.join(_STATUSES)}")
-        unknown = statuses - set(_STATUSES)
+            raise UsageError(f"--status {args.status!r}: name at least one of {', '.join(READ_STATUSES)}")
+        unknown = statuses - set(READ_STATUSES)
         if unknown:
             raise UsageError(
-                f"--status {args.status!r}: unknown {', '.join(sorted(unknown))}; use {', '.join(_STATUSES)}"
+                f"--status {args.status!r}: unknown {', '.join(sorted(unknown))}; use {', '.join(READ_STATUSES)}"
             )
     kind = args.kind or default_kind
     root = args.root.strip("/") if args.root else None
@@ -283,11 +284,8 @@ def _filtered(args: argparse.Namespace, found: Found, now: datetime, *, default_
                 continue
             if since is not None and (run.start_time is None or run.start_time < since):
                 continue
-            if statuses is not None:
-                stale = is_stale(run.summary, now, stale_after)
-                status = "stale" if stale else (run.status or "incomplete")
-                if status not in statuses:
-                    continue
+            if statuses is not None and run.status_at(now, stale_after) not in statuses:
+                continue
             if wheres:
                 where_checked = True
                 values = [resolve(run, w.key) for w in wheres]  # every key, so a typo is told from a mismatch
@@ -432,10 +430,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("path", run.path),
         ("status", [(shown, shown), (f"  ({record['kind']})", None)]),
         ("model / loss", f"{output.cell(record['model_name'])} / {output.cell(record['loss_function'])}"),
-        ("started", _when(record["start_time"])),
-        ("ended", _when(record["end_time"])),
-        ("duration", _duration(record["duration_seconds"])),
-        ("last heartbeat", _when(record["updated_at"])),
+        ("started", fmt.when(record["start_time"])),
+        ("ended", fmt.when(record["end_time"])),
+        ("duration", fmt.duration(record["duration_seconds"])),
+        ("last heartbeat", fmt.when(record["updated_at"])),
         ("epochs / steps", f"{output.cell(record['epochs'])} / {output.cell(record['global_step'])}"),
     ]
     if record["monitor"]:
@@ -458,7 +456,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if summary.error is not None:
             lines.append(("error", f"{summary.error.type}: {summary.error.message}"))
         for resume in summary.resumes:
-            lines.append(("resumed", f"{_when(resume.time)} from {resume.checkpoint or '-'}"))
+            lines.append(("resumed", f"{fmt.when(resume.time)} from {resume.checkpoint or '-'}"))
     checkpoint = run.best_checkpoint
     lines.append(("best checkpoint", store.basename(checkpoint) if checkpoint else "-"))
     config = _quietly(lambda: run.config)
@@ -490,7 +488,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     names = [output.escape(name) for name, _ in files]
     width = max(map(len, names), default=0)
     for name, (_, size) in zip(names, files, strict=True):
-        sys.stdout.write(f"  {name.ljust(width)}  {output.human_bytes(size):>10}\n")
+        sys.stdout.write(f"  {name.ljust(width)}  {fmt.human_bytes(size):>10}\n")
     return EXIT_OK
 
 
@@ -574,18 +572,6 @@ def _files(run: Run) -> list[tuple[str, int]]:
     from arccnet_ckpt.runs import list_file_sizes
 
     return list_file_sizes(run.path)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 def cmd_best(args: argparse.Namespace) -> int:
@@ -934,14 +920,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
     else:
         colour = output.use_colour(sys.stdout)
         verb = "moved" if args.yes else "would move"
-        rows2 = [[i.run.name, i.run.status, i.what, output.human_bytes(i.size), i.path] for i in planned.items]
+        rows2 = [[i.run.name, i.run.status, i.what, fmt.human_bytes(i.size), i.path] for i in planned.items]
         if rows2:
             output.table(["RUN", "STATUS", "WHAT", "SIZE", "PATH"], rows2, colour=colour)
         for path, reason in planned.skipped:
             output.write_line(f"left {path}: {reason}")
         for path, problem in planned.unknown:
             _message(f"warning: {path} cannot be read ({problem}): --yes will refuse to move anything")
-        summary = f"{verb} {len(planned.items)} item(s), {output.human_bytes(planned.size)}"
+        summary = f"{verb} {len(planned.items)} item(s), {fmt.human_bytes(planned.size)}"
         if args.yes and entries:
             undo = "; ".join(
                 f"arccnet-ckpt trash restore {store.basename(e)} --data {store.dirname(store.dirname(e))}"
@@ -1009,14 +995,14 @@ def cmd_trash(args: argparse.Namespace) -> int:
     if not args.yes:
         size = sum(e.size for e in doomed)
         tail = " (dry run: add --yes to delete them for good)" if doomed else ""
-        _message(f"would delete {_entries(len(doomed))}, {output.human_bytes(size)}{tail}")
+        _message(f"would delete {_entries(len(doomed))}, {fmt.human_bytes(size)}{tail}")
         return EXIT_OK
     outcomes = [trash.empty(entry) for entry in doomed]
     for outcome in outcomes:
         _report_outcome(outcome)
     gone = sum(o.removed for o in outcomes)
     kept = f"; {_entries(len(doomed) - gone)} kept what is named above" if gone < len(doomed) else ""
-    _message(f"deleted {_entries(gone)}, {output.human_bytes(sum(e.size for e in doomed))}{kept}")
+    _message(f"deleted {_entries(gone)}, {fmt.human_bytes(sum(e.size for e in doomed))}{kept}")
     return EXIT_PROBLEMS if gone < len(doomed) or incomplete else EXIT_OK
 
 

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
+from arccnet_ckpt.report import format as fmt
+
 JSON_VERSION = 1
 """The version of every JSON document the command line prints; bumped only when a field changes meaning."""
 
@@ -104,24 +106,13 @@ def paint(text: str, style: str | None, colour: bool) -> str:
 
 def cell(value: Any) -> str:
     """A value as a table shows it: 4 significant digits, ``-`` for missing, times to the minute."""
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return str(value)
-    if value is None:
-        return "-"
-    if kind is int:
-        return str(value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "-"
-        return f"{value:.4g}"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return fmt.minute(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    return fmt.number(value)
 
 
 def table(
@@ -230,13 +221,3 @@ def progress(items: Sequence[T], label: str, out: TextIO | None = None) -> Itera
     if shown:
         stream.write("\r\x1b[K")
         stream.flush()
-
-
-def human_bytes(size: int) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns

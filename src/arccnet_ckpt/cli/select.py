@@ -17,7 +17,15 @@ from typing import Any
 
 from arccnet_ckpt import store
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, split_at_checkpoints, validate_root_name
+from arccnet_ckpt.layout import (
+    CHECKPOINTS_DIRNAME,
+    RUN_MARKERS,
+    is_run_folder,
+    resolve_data_folder,
+    root_folder,
+    split_at_checkpoints,
+    validate_root_name,
+)
 from arccnet_ckpt.records.models import (
     ClassificationReport,
     ConfigRecord,
@@ -31,8 +39,6 @@ from arccnet_ckpt.runs.query import captured_settings, config_settings, run_metr
 
 MISSING: Any = object()
 """What a key resolves to when the run does not record it."""
-
-_RUN_MARKERS = (TrainingSummary.filename, ConfigRecord.filename, MinimalLogging.filename)
 
 
 class UsageError(ArcCkptError):
@@ -91,10 +97,6 @@ class Found:
     problems: list[tuple[str, str]]
 
 
-def _is_run_folder(path: str) -> bool:
-    return any(store.exists(store.join(path, name)) for name in _RUN_MARKERS)
-
-
 def _normalise(path: str) -> str:
     return path.rstrip("/") if store.is_remote(path) else os.path.abspath(path)
 
@@ -122,7 +124,7 @@ def find(targets: Iterable[str | None], data: str | None) -> Found:
 def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tuple[str, str]]]:
     base = resolve_data_folder(data)
     if target is None:
-        folder = store.join(base, CHECKPOINTS_DIRNAME)
+        folder = root_folder(base, None)
         if not store.exists(folder):
             raise NoMatch(
                 f"no runs: {folder} does not exist (pass a folder, --data, or set $ARCCNET_DATA_FOLDER or "
@@ -136,10 +138,10 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
             if not path.endswith(".ckpt"):
                 raise NoMatch(f"{target}: is a file; give a data folder, a root folder, a run folder or a .ckpt")
             path = os.path.dirname(path)
-        nested = store.join(path, CHECKPOINTS_DIRNAME)
+        nested = root_folder(path, None)
         if store.exists(nested):  # a data folder, even one that holds a config.json of its own
             return scan_runs(nested, "")
-        if _is_run_folder(path):
+        if is_run_folder(path):
             return [Run(path)], []
         split = split_at_checkpoints(path)
         return scan_runs(path, split[1] if split is not None else "")
@@ -149,7 +151,7 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
         root = validate_root_name(target)
     except ValueError as e:
         raise UsageError(f"{target!r} is not an existing folder, and not a valid root name: {e}") from e
-    folder = store.join(base, CHECKPOINTS_DIRNAME, *root.split("/"))
+    folder = root_folder(base, root)
     if not store.exists(folder):
         raise NoMatch(f"{target}: no such folder, and no root name {root!r} under {base}/{CHECKPOINTS_DIRNAME}")
     return scan_runs(folder, root)
@@ -171,9 +173,9 @@ def resolve_run(target: str, data: str | None) -> Run:
     if store.is_remote(path) or os.path.exists(path):
         path = _normalise(path)
         folder = store.dirname(path) if path.endswith(".ckpt") else path
-        if _is_run_folder(folder):
+        if is_run_folder(folder):
             return Run(folder)
-        raise NoMatch(f"{target}: not a run folder (it holds none of {', '.join(_RUN_MARKERS)})")
+        raise NoMatch(f"{target}: not a run folder (it holds none of {', '.join(RUN_MARKERS)})")
     try:
         found = find([], data)
     except NoMatch as e:

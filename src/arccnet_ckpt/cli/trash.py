@@ -3,7 +3,7 @@
 Removed items are moved (a rename on a local disk) to ``<data>/.trash/<id>/items/<n>/``, beside a ``manifest.json``
 naming where each came from. Where each rule lives:
 
-- what may move (:func:`plan`): never a running run that is alive or has a fresh heartbeat (``status.is_stale``),
+- what may move (:func:`plan`): never a running run that is alive or has a fresh heartbeat (``status.status_of``),
   never a checkpoint that another run resumed from or tested (:func:`referenced_checkpoints`, by resolved path),
   and never anything reached through a symbolic link below the data folder or resolving outside it
   (:func:`outside`);
@@ -36,9 +36,9 @@ from typing import Any
 
 from arccnet_ckpt import store
 from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, resolve_or_note, sort_key
-from arccnet_ckpt.core.status import is_stale
+from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME
+from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
 from arccnet_ckpt.records.models import TrainingSummary
 from arccnet_ckpt.runs import Run, read_bounded, scan_runs, unreadable_reason
 from arccnet_ckpt.runs.query import common_metric_mode
@@ -226,7 +226,7 @@ def plan(
         if why is not None:
             result.skipped.append((run.path, why))
             continue
-        if summary is not None and summary.status == "running" and not is_stale(summary, now, stale_after):
+        if status_of(summary, now, stale_after) == "running":
             result.skipped.append((run.path, "running (not stale: its heartbeat is fresh, or its process is alive)"))
             continue
         if run.path in keep:
@@ -305,7 +305,7 @@ def _whole_data_folders(scope: list[Run]) -> tuple[list[Run], list[tuple[str, st
     everything = {run.path: run for run in scope}
     unreadable: list[tuple[str, str]] = []
     for data in sorted({d for d in (data_folder_for(r) for r in scope) if d}):
-        runs, problems = scan_runs(store.join(data, CHECKPOINTS_DIRNAME))
+        runs, problems = scan_runs(root_folder(data, None))
         unreadable.extend(problems)
         for run in runs:
             everything.setdefault(run.path, run)
@@ -636,7 +636,7 @@ def item_paths(entry: Entry, item: dict[str, Any]) -> tuple[str, str] | str:
         given = os.path.abspath(entry.data)
         if os.path.commonpath([os.path.abspath(original), given]) == given:  # an older prune recorded the given path
             original = _under(original, given, entry.real_data)
-    why = outside(original, store.join(entry.real_data, CHECKPOINTS_DIRNAME))
+    why = outside(original, root_folder(entry.real_data, None))
     if why is not None:
         return f"'original' {original!r}: {why}"
     return original, path

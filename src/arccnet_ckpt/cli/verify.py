@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from arccnet_ckpt import capture, store
-from arccnet_ckpt.core.status import is_stale
+from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
@@ -56,7 +56,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
         problems.append((run.path, f"best_model_path {recorded!r} does not exist"))
     elif summary is not None and summary.status == "completed" and summary.kind == "training" and not run.checkpoints:
         problems.append((run.path, "a completed training run without any checkpoint"))
-    if is_stale(summary, now, stale_after):
+    if status_of(summary, now, stale_after) == "stale":
         beat = summary.updated_at or summary.start_time if summary else None
         problems.append((run.path, f"says running, but its last heartbeat was {beat:%Y-%m-%d %H:%M} UTC (stale)"))
     if load and checkpoint is not None:

@@ -126,8 +126,7 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
         run_dir = explicit
         store.makedirs(run_dir)
     else:
-        segments = request.root_name.split("/") if request.root_name else []
-        parent = store.join(request.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
+        parent = layout.root_folder(request.data_folder, request.root_name)
         run_dir = store.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
     store.check_writable(run_dir)
     return RunIdentity(
@@ -153,7 +152,7 @@ def existing_run_dir(ckpt_path: str | None, restored: Mapping[str, Any] | None =
     recorded = str(restored.get("run_dir", "")) if restored else ""
     if recorded and store.exists(recorded) and folder in (recorded, os.path.realpath(recorded)):
         return recorded
-    return folder if is_run_folder(folder) else None
+    return folder if layout.is_run_folder(folder) else None
 
 
 def saved_config(folder: str) -> dict[str, Any]:
@@ -164,12 +163,6 @@ def saved_config(folder: str) -> dict[str, Any]:
 
     record = capture.safely("the saved config.json", lambda: read_record(folder, ConfigRecord), None)
     return record.config if record is not None else {}
-
-
-def is_run_folder(folder: str) -> bool:
-    """Whether ``folder`` holds a run's ``training_summary.json`` or ``config.json``."""
-    markers = (TrainingSummary.filename, ConfigRecord.filename)
-    return any(store.exists(store.join(folder, name)) for name in markers)
 
 
 def same_folder(a: str, b: str) -> bool:

@@ -1,5 +1,6 @@
-"""Where a run's status is decided on read: whether a run recorded as ``running`` is stale (its process most likely
-died without writing an end). The command line (``ls``, ``verify``, ``prune``) and the HTML report use this one rule.
+"""Where a run's status is decided on read: :func:`status_of` is the one status every reader shows (``Run.status``,
+``ls``, ``show``, ``best``, ``verify``, ``prune`` and the HTML report), and :func:`is_stale` says whether a run
+recorded as ``running`` is stale (its process most likely died without writing an end).
 
 No torch, no Lightning: it reads the summary and, for a live check, ``/proc`` and ``os.kill(pid, 0)``.
 """
@@ -14,6 +15,35 @@ from arccnet_ckpt.records.models import TrainingSummary
 
 DEFAULT_STALE_AFTER = timedelta(hours=1)
 """How long a ``running`` run may be silent (and longer than three of its epochs) before it is stale."""
+
+READ_STATUSES = ("running", "stale", "completed", "failed", "interrupted", "incomplete")
+"""Every status a reader shows: the four recorded ones, ``stale`` and ``incomplete`` (no file records one)."""
+
+
+def status_of(
+    summary: TrainingSummary | None,
+    now: datetime,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    *,
+    recorded: str | None = None,
+) -> str:
+    """The status a reader shows for a run: one of :data:`READ_STATUSES`.
+
+    Args:
+        summary: The run's ``training_summary.json`` (``None`` when missing or unreadable).
+        now: The moment to judge staleness at (UTC).
+        stale_after: How long a ``running`` run may be silent before it is stale (see :func:`is_stale`).
+        recorded: The status another file records (``minimal_logging.json``), used when there is no summary.
+
+    Returns:
+        ``stale`` for a ``running`` run whose process is gone, the recorded status otherwise, and ``incomplete``
+        when no file records one (a run that stopped before its first record).
+    """
+    if summary is None:
+        return recorded if recorded in READ_STATUSES else "incomplete"
+    if is_stale(summary, now, stale_after):
+        return "stale"
+    return summary.status
 
 
 def is_stale(summary: TrainingSummary | None, now: datetime, stale_after: timedelta) -> bool:

@@ -199,13 +199,12 @@ class ArcCheckpointLogic(_Base):
         if self._explicit_dirpath is None and self._identity is None:
             # Until the run folder is decided at fit (or test) start, point ModelCheckpoint at its parent: same file
             # system, so the one ModelCheckpoint opens here serves the run folder too.
-            segments = self.root_name.split("/") if self.root_name else []
-            self.dirpath = store.join(self.data_folder, layout.CHECKPOINTS_DIRNAME, *segments)
+            self.dirpath = layout.root_folder(self.data_folder, self.root_name)
         with warnings.catch_warnings():
             if (
                 self._identity is not None
                 or self._explicit_dirpath is None
-                or runfolder.is_run_folder(os.fspath(self.dirpath or ""))
+                or layout.is_run_folder(os.fspath(self.dirpath or ""))
             ):
                 # A parent of other runs, a resumed run, or the manual API's folder holding config.json: expected.
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

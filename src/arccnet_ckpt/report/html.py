@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from arccnet_ckpt import __version__, store
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, is_stale
+from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import (
     ClassificationReport,
@@ -38,6 +38,7 @@ from arccnet_ckpt.records.models import (
     TrainingSummary,
     matrix_names,
 )
+from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run, load_run
 from arccnet_ckpt.runs.query import (
     better,
@@ -257,18 +258,9 @@ class _View:
     start_time: datetime | None
     notes: list[str]
     now: datetime
-    stale: bool = False
+    status: str = "incomplete"
     legacy: bool = False
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str | None:
-        """The status as ``arccnet-ckpt ls`` shows it: the recorded one, or ``stale`` for a dead ``running`` run."""
-        if self.stale:
-            return "stale"
-        if self.summary is not None:
-            return self.summary.status
-        return self.minimal.status if self.minimal is not None else None
 
     @property
     def kind(self) -> str:
@@ -323,6 +315,7 @@ def _read(run: Run, now: datetime, stale_after: timedelta) -> _View:
             return default
 
     summary = attempt(lambda: run.summary, None)
+    minimal = attempt(lambda: run.minimal, None)
     return _View(
         name=run.name,
         path=run.path,
@@ -330,7 +323,7 @@ def _read(run: Run, now: datetime, stale_after: timedelta) -> _View:
         config=attempt(lambda: run.config, None),
         report=attempt(lambda: run.report, None),
         history=attempt(lambda: run.history, None),
-        minimal=attempt(lambda: run.minimal, None),
+        minimal=minimal,
         root_name=attempt(lambda: run.root_name, None),
         model_name=attempt(lambda: run.model_name, None),
         loss_function=attempt(lambda: run.loss_function, None),
@@ -338,7 +331,7 @@ def _read(run: Run, now: datetime, stale_after: timedelta) -> _View:
         start_time=attempt(lambda: run.start_time, None),
         notes=attempt(lambda: run.notes, []),
         now=now,
-        stale=is_stale(summary, now, stale_after),
+        status=status_of(summary, now, stale_after, recorded=minimal.status if minimal is not None else None),
         legacy=attempt(lambda: run.is_legacy, False),
         problems=list(dict.fromkeys(problems)),  # a broken file fails every value read from it
     )
@@ -352,22 +345,16 @@ def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True).replace("//", "/&#47;")
 
 
-def _num(value: Any) -> str:
-    """A number with 4 significant digits (integers whole, large floats grouped); an em dash for ``None``."""
-    if value is None:
-        return _DASH
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if 1e4 <= abs(value) < 1e12:
-            return f"{value:,.0f}"
-        text = f"{value:.4g}"
-        return "0" if text == "-0" else text
-    return str(value)
+def _number(value: Any) -> str:
+    return fmt.number(value, _DASH)
+
+
+def _when(value: datetime | None) -> str:
+    return fmt.when(value, _DASH)
+
+
+def _span(seconds: float | None) -> str:
+    return fmt.duration(seconds, _DASH)
 
 
 def _plain(value: Any) -> str:
@@ -375,43 +362,6 @@ def _plain(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _time(value: datetime | None) -> str:
-    if value is None:
-        return _DASH
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return _DASH
-    if seconds < 60:
-        return f"{seconds:.3g} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h {minutes:02d} min"
-    if hours:
-        return f"{hours} h {minutes:02d} min {secs:02d} s"
-    return f"{minutes} min {secs:02d} s"
-
-
-def _ago(seconds: float) -> str:
-    """A time span back from now in its two largest units: ``3 h ago``, ``2 d 4 h ago``, ``12 min ago``."""
-    if seconds < 0:
-        return "in the future (check the clocks)"
-    if seconds < 60:
-        return f"{int(seconds)} s ago"
-    minutes = int(seconds // 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h ago" if hours else f"{days} d ago"
-    if hours:
-        return f"{hours} h {minutes} min ago" if minutes else f"{hours} h ago"
-    return f"{minutes} min ago"
 
 
 def _missing(what: str) -> str:
@@ -514,9 +464,9 @@ def _header(view: _View) -> str:
         ("Root name", _esc(view.root_name) if view.root_name else _DASH),
         ("Kind", _esc(view.kind)),
         ("Model / loss", f"{_esc(view.model_name or _DASH)} / {_esc(view.loss_function or _DASH)}"),
-        ("Start (UTC)", _esc(_time(view.start_time))),
-        ("End (UTC)", _esc(_time(summary.end_time if summary is not None else None))),
-        ("Duration", _esc(_duration(summary.duration_seconds if summary is not None else None))),
+        ("Start (UTC)", _esc(_when(view.start_time))),
+        ("End (UTC)", _esc(_when(summary.end_time if summary is not None else None))),
+        ("Duration", _esc(_span(summary.duration_seconds if summary is not None else None))),
         ("Host", _esc(host) if host else '<span class="missing">not recorded</span>'),
         ("GPU", _gpu_text(environment) if environment else '<span class="missing">not recorded</span>'),
         ("Git commit", _git_text(view)),
@@ -528,11 +478,11 @@ def _header(view: _View) -> str:
     if beat is not None and summary is not None and summary.status == "running":
         facts.append(("Last heartbeat", _esc(beat)))
     stale = ""
-    if view.stale:
+    if view.status == "stale":
         stale = (
             f'<p class="stale-note"><strong>Stale</strong>: recorded as running, but its last heartbeat was '
             f"{_esc(beat)}: its process most likely died without writing an end (SIGKILL, a lost node). "
-            f"This page was written {_esc(_time(view.now))}.</p>"
+            f"This page was written {_esc(_when(view.now))}.</p>"
         )
     return (
         f"<header><h1>{_esc(view.name)} {_badge(view.status)}</h1>"
@@ -545,7 +495,7 @@ def _heartbeat(view: _View) -> str | None:
     if view.summary is None:
         return None
     beat = view.summary.updated_at or view.summary.start_time
-    return f"{_time(beat)}, {_ago((view.now - beat).total_seconds())}"
+    return f"{_when(beat)}, {fmt.ago((view.now - beat).total_seconds())}"
 
 
 def _card(label: str, value: str, detail: str = "") -> str:
@@ -588,16 +538,16 @@ def _headline(view: _View) -> str:
         detail = f"at epoch {epoch}" if epoch is not None else "epoch not recorded"
         if view.mode:
             detail += f" ({_esc(view.mode)})"
-        cards.append(_card(f"Best {view.monitor or 'value'}", _esc(_num(view.best_value)), detail))
+        cards.append(_card(f"Best {view.monitor or 'value'}", _esc(_number(view.best_value)), detail))
     else:
         cards.append(_card("Best value", '<span class="missing">not recorded</span>'))
     if view.kind != "evaluation":
         epochs = summary.num_epochs_trained if summary is not None else None
         step = f"global step {summary.global_step}" if summary is not None and summary.global_step else ""
-        cards.append(_card("Epochs trained", _esc(_num(epochs)), step))
+        cards.append(_card("Epochs trained", _esc(_number(epochs)), step))
         cards.append(_early_stop_card(view))
     for name, value in view.test_metrics().items():
-        cards.append(_card(name, _esc(_num(value))))
+        cards.append(_card(name, _esc(_number(value))))
     if not view.test_metrics():
         cards.append(_card("Test metrics", '<span class="missing">not recorded</span>'))
     if view.best_checkpoint:
@@ -815,7 +765,7 @@ def _ordered_classes(report: ClassificationReport | DataloaderReport) -> list[tu
 
 def _metrics_row(label: str, metrics: ClassMetrics, max_support: int, css: str = "") -> str:
     cells = "".join(
-        f'<td class="num">{_esc(_num(v))}{_bar(v)}</td>' for v in (metrics.precision, metrics.recall, metrics.f1)
+        f'<td class="num">{_esc(_number(v))}{_bar(v)}</td>' for v in (metrics.precision, metrics.recall, metrics.f1)
     )
     support = f'<td class="num">{metrics.support}{_bar(metrics.support / max_support if max_support else None)}</td>'
     klass = f' class="{css}"' if css else ""
@@ -847,7 +797,7 @@ def _per_class_table(report: ClassificationReport | DataloaderReport) -> str:
         samples = report.num_samples if report.num_samples is not None else _DASH
         rows.append(
             f'<tr class="avg"><td>accuracy</td><td class="num"></td><td class="num"></td>'
-            f'<td class="num">{_esc(_num(report.accuracy))}{_bar(report.accuracy)}</td>'
+            f'<td class="num">{_esc(_number(report.accuracy))}{_bar(report.accuracy)}</td>'
             f'<td class="num">{_esc(samples)}</td></tr>'
         )
     head = (
@@ -860,7 +810,7 @@ def _per_class_table(report: ClassificationReport | DataloaderReport) -> str:
 
 
 def _accuracy_line(report: ClassificationReport | DataloaderReport) -> str:
-    return f"<p>Accuracy: <strong>{_esc(_num(report.accuracy))}</strong></p>"
+    return f"<p>Accuracy: <strong>{_esc(_number(report.accuracy))}</strong></p>"
 
 
 # ------------------------------------------------------------------------------------------------- evaluations
@@ -881,11 +831,11 @@ def _evaluations_block(view: _View) -> str:
         number = f"{e.number} <strong>headline</strong>" if e.headline else str(e.number)
         classes = ", ".join(f"{_esc(k)}: {v}" for k, v in (e.class_counts or {}).items()) or _DASH
         label = f"{e.dataloader_index}" + (f" ({_esc(e.dataloader_name)})" if e.dataloader_name else "")
-        cells = "".join(f'<td class="num">{_esc(_num(e.metrics.get(m)))}</td>' for m in metrics)
+        cells = "".join(f'<td class="num">{_esc(_number(e.metrics.get(m)))}</td>' for m in metrics)
         rows.append(
-            f'<tr class="evaluation-row"><td>{number}</td><td>{_esc(_time(e.tested_at))}</td>'
+            f'<tr class="evaluation-row"><td>{number}</td><td>{_esc(_when(e.tested_at))}</td>'
             f'<td class="mono">{_esc(e.checkpoint or "weights in memory")}</td><td>{label}</td>'
-            f'<td class="num">{_esc(_num(e.num_samples))}</td><td>{classes}</td>{cells}</tr>'
+            f'<td class="num">{_esc(_number(e.num_samples))}</td><td>{classes}</td>{cells}</tr>'
         )
     head = "".join(
         (f'<th class="num">{_esc(h)}</th>' if numeric else f"<th>{_esc(h)}</th>")
@@ -1046,7 +996,7 @@ def _line_chart(series: list[_Series], markers: list[_Marker], x_label: str, tit
             radius = 2.6 if len(s.points) > 1 else 4.0  # a lone point has no line to show it
             out.extend(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{s.colour}">'
-                f"<title>{_esc(s.label)}: {_esc(_num(y))} at {_esc(x_label)} {_esc(_num(x))}</title></circle>"
+                f"<title>{_esc(s.label)}: {_esc(_number(y))} at {_esc(x_label)} {_esc(_number(x))}</title></circle>"
                 for x, y in s.points
             )
     out.append("</svg>")
@@ -1331,7 +1281,7 @@ def _delta_html(
         css = "unjudged"  # runs of different tasks: a change, neither better nor worse
     word = {"same": "no change", "better": "better", "worse": "worse", "unjudged": "a change (not judged)"}[css]
     sign = "+" if delta > 0 else ""
-    text = "\u00b10" if delta == 0 else f"{sign}{_num(delta)}{unit}"
+    text = "\u00b10" if delta == 0 else f"{sign}{_number(delta)}{unit}"
     return f'<span class="delta {css}" title="{word} than run #1">\u0394 {_esc(text)}</span>'
 
 
@@ -1341,7 +1291,7 @@ def _numeric_row(
     values: list[float | None],
     views: list[_View],
     *,
-    fmt: Callable[[float | None], str] = _num,
+    shown: Callable[[float | None], str] = _number,
     unit: str = "",
     judge: bool = True,
 ) -> str:
@@ -1351,7 +1301,7 @@ def _numeric_row(
     monitor, mode = views[0].monitor, views[0].mode
     cells = []
     for k, value in enumerate(values):
-        text = _esc(fmt(value))
+        text = _esc(shown(value))
         if k > 0 and value is not None and base is not None:
             text += _delta_html(name, value, base, monitor, mode, unit, judge=judge)
         cells.append(f'<td class="num">{text}</td>')
@@ -1383,20 +1333,20 @@ def _compare_table(views: list[_View], *, judge: bool = True) -> str:
         _text_row("Kind", [_esc(v.kind) for v in views]),
         _text_row("Root name", [_esc(v.root_name or _DASH) for v in views]),
         _text_row("Model / loss", [f"{_esc(v.model_name or _DASH)} / {_esc(v.loss_function or _DASH)}" for v in views]),
-        _text_row("Start (UTC)", [_esc(_time(v.start_time)) for v in views]),
-        _text_row("End (UTC)", [_esc(_time(v.summary.end_time if v.summary else None)) for v in views]),
+        _text_row("Start (UTC)", [_esc(_when(v.start_time)) for v in views]),
+        _text_row("End (UTC)", [_esc(_when(v.summary.end_time if v.summary else None)) for v in views]),
         _numeric_row(
             "Duration",
             "duration_seconds",
             [v.summary.duration_seconds if v.summary else None for v in views],
             views,
-            fmt=_duration,
+            shown=_span,
             unit=" s",
             judge=judge,
         ),
         _text_row(
             "Epochs trained",
-            [_esc(_num(v.summary.num_epochs_trained if v.summary else None)) for v in views],
+            [_esc(_number(v.summary.num_epochs_trained if v.summary else None)) for v in views],
         ),
     ]
     monitors = {v.monitor for v in views}
@@ -1405,9 +1355,9 @@ def _compare_table(views: list[_View], *, judge: bool = True) -> str:
         rows.append(_numeric_row(f"Best {monitor}", monitor, [v.best_value for v in views], views, judge=judge))
     else:
         rows.append(
-            _text_row("Best value", [f"{_esc(v.monitor or _DASH)} = {_esc(_num(v.best_value))}" for v in views])
+            _text_row("Best value", [f"{_esc(v.monitor or _DASH)} = {_esc(_number(v.best_value))}" for v in views])
         )
-    rows.append(_text_row("Best epoch", [_esc(_num(v.best_epoch)) for v in views]))
+    rows.append(_text_row("Best epoch", [_esc(_number(v.best_epoch)) for v in views]))
     rows.append(_text_row("Early stop", [_early_stop_text(v) for v in views]))
     rows.append(
         _text_row(

@@ -21,12 +21,13 @@ import os
 import re
 import stat
 import warnings
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from arccnet_ckpt import store
+from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
 from arccnet_ckpt.errors import (
     ArcCkptError,
     ArcCkptWarning,
@@ -35,9 +36,10 @@ from arccnet_ckpt.errors import (
     RunNotFoundError,
 )
 from arccnet_ckpt.layout import (
-    CHECKPOINTS_DIRNAME,
+    RUN_MARKERS,
     parse_run_folder_name,
     resolve_data_folder,
+    root_folder,
     split_at_checkpoints,
     validate_root_name,
 )
@@ -50,7 +52,6 @@ from arccnet_ckpt.records.models import (
     History,
     MinimalLogging,
     RunKind,
-    RunStatus,
     TrainingSummary,
     validate_artifact,
 )
@@ -65,8 +66,6 @@ ModuleT = TypeVar("ModuleT")
 
 SUMMARY_FILE = TrainingSummary.filename
 _FILES = tuple(model.filename for model in ARTIFACTS.values())
-_PARTIAL_MARKERS = (ConfigRecord.filename, MinimalLogging.filename)
-_STATUSES: tuple[str, ...] = get_args(RunStatus)
 _KINDS: tuple[str, ...] = get_args(RunKind)
 _CHECKPOINT_NOTES = "checkpoints"
 
@@ -232,13 +231,16 @@ class Run:
         return _local_to_utc(parsed[0]) if self.is_legacy else parsed[0].replace(tzinfo=timezone.utc)
 
     @property
-    def status(self) -> str | None:
-        """``running``, ``completed``, ``failed`` or ``interrupted``; ``None`` when no file records it."""
-        summary = self.summary
-        if summary is not None:
-            return summary.status
-        minimal = self.minimal
-        return minimal.status if minimal is not None else None
+    def status(self) -> str:
+        """The status every reader shows (:func:`~arccnet_ckpt.core.status.status_of`): ``running``, ``completed``,
+        ``failed``, ``interrupted``, ``stale`` (recorded as ``running``, but its process is gone and it has been
+        silent for over an hour) or ``incomplete`` (no file records a status)."""
+        return self.status_at(datetime.now(timezone.utc))
+
+    def status_at(self, now: datetime, stale_after: timedelta = DEFAULT_STALE_AFTER) -> str:
+        """:attr:`status` judged at ``now``, with ``stale_after`` as the silence a ``running`` run is allowed."""
+        minimal = self.minimal if self.summary is None else None
+        return status_of(self.summary, now, stale_after, recorded=minimal.status if minimal is not None else None)
 
     @property
     def kind(self) -> str:
@@ -538,7 +540,7 @@ class Run:
             minimal = None
         if minimal is not None and minimal.best_metric_name == monitor:
             sources.append((MinimalLogging.filename, minimal.best_epoch, minimal.best_metric_value))
-        chosen = _pick_best(self.checkpoints, metric_mode(monitor, monitor, mode if isinstance(mode, str) else None))
+        chosen = _pick_best(self.checkpoints, monitor, mode if isinstance(mode, str) else None)
         parsed = _parse_checkpoint_name(store.basename(chosen)) if chosen is not None else None
         if chosen is not None and parsed is not None:
             sources.append((f"the checkpoint file name {store.basename(chosen)}", *parsed))
@@ -575,7 +577,7 @@ class Run:
         if chosen is None:
             mode = summary.mode if summary is not None else None
             monitor = summary.monitor if summary is not None else None
-            chosen = _pick_best(checkpoints, metric_mode(monitor or "", monitor, mode))
+            chosen = _pick_best(checkpoints, monitor, mode)
             best = [p for p in checkpoints if store.basename(p).startswith("best-")]
             notes = self._notes.setdefault(_CHECKPOINT_NOTES, [])
             if recorded and chosen is not None:
@@ -664,7 +666,8 @@ def find_runs(
             every root name at any depth.
         model_name: Keep runs whose recorded model name is exactly this.
         loss_function: Keep runs whose recorded loss function is exactly this.
-        status: Keep runs with this status (``running``, ``completed``, ``failed`` or ``interrupted``).
+        status: Keep runs with this :attr:`Run.status` (``running``, ``completed``, ``failed``, ``interrupted``,
+            ``stale`` or ``incomplete``).
         kind: ``"training"`` (the default: folders made by ``fit``), ``"evaluation"`` (folders made by a test-only
             Trainer), or ``None`` for both.
 
@@ -683,8 +686,8 @@ def find_runs(
     base = resolve_data_folder(data_folder)
     if root_name is not None:
         root_name = validate_root_name(root_name)
-    if status is not None and status not in _STATUSES:
-        raise ValueError(f"status must be one of {', '.join(map(repr, _STATUSES))}, got {status!r}")
+    if status is not None and status not in READ_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(map(repr, READ_STATUSES))}, got {status!r}")
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, _KINDS))} or None for both, got {kind!r}")
     if not store.is_remote(base) and not os.path.isdir(base):
@@ -692,16 +695,17 @@ def find_runs(
             f"data folder {base!r} does not exist: pass data_folder=, or set $ARCCNET_DATA_FOLDER or "
             "$ARCAFF_DATA_FOLDER (default ./data)"
         )
-    folder = store.join(base, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
+    folder = root_folder(base, root_name)
     runs, problems = scan_runs(folder, root_name or "", recursive=root_name is None)
     for path, problem in problems:
         warnings.warn(f"find_runs: skipping {path}: {problem}", stacklevel=2)
+    now = datetime.now(timezone.utc)
     return [
         run
         for run in runs
         if (model_name is None or run.model_name == model_name)
         and (loss_function is None or run.loss_function == loss_function)
-        and (status is None or run.status == status)
+        and (status is None or run.status_at(now) == status)
         and (kind is None or run.kind == kind)
     ]
 
@@ -1134,8 +1138,7 @@ def _scan_entry(
     except OSError as e:
         raw = e
     if raw is None and not (
-        any(os.path.isfile(os.path.join(path, marker)) for marker in _PARTIAL_MARKERS)
-        or _holds_an_interrupted_write(path)
+        any(os.path.isfile(os.path.join(path, marker)) for marker in RUN_MARKERS) or _holds_an_interrupted_write(path)
     ):
         if recursive and depth + 1 < MAX_SCAN_DEPTH:  # its sub-folders are at most that deep
             stack.append((path, f"{rel}/{name}" if rel else name, depth + 1))
@@ -1190,7 +1193,7 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
         runs.setdefault(parts[:-1], set()).add(parts[-1])
     run_dirs = set()
     for parts, names in runs.items():
-        if SUMMARY_FILE in names or any(m in names for m in _PARTIAL_MARKERS):
+        if SUMMARY_FILE in names or any(m in names for m in RUN_MARKERS):
             run_dirs.add(parts)
     # The outermost run folder wins: files in sub-folders of a run are not runs of their own.
     run_dirs = {p for p in run_dirs if not any(p[:i] in run_dirs for i in range(1, len(p)))}
@@ -1235,12 +1238,18 @@ def _parse_checkpoint_name(name: str) -> tuple[int, float | None] | None:
     return None
 
 
-def _pick_best(checkpoints: list[str], mode: str) -> str | None:
-    """The ``best-*.ckpt`` with the best value in its name (the later epoch among equals); ``None`` if none."""
+def _pick_best(checkpoints: list[str], monitor: str | None, mode: str | None) -> str | None:
+    """The ``best-*.ckpt`` with the best value in its name (the later epoch among equals); ``None`` if none.
+
+    The direction is :func:`~arccnet_ckpt.runs.query.metric_mode` of the recorded monitor, else of the metric the
+    names carry (``best-epoch02-val_error-0.2.ckpt`` is minimised), like everywhere else.
+    """
     best = [p for p in checkpoints if store.basename(p).startswith("best-")]
     if len(best) <= 1:
         return best[0] if best else None
-    sign = 1.0 if mode == "max" else -1.0
+    named = (_CKPT_NAMES[0].match(store.basename(p)) for p in best)
+    metric = monitor or next((m["metric"] for m in named if m is not None), "")
+    sign = 1.0 if metric_mode(metric, monitor, mode) == "max" else -1.0
 
     def rank(path: str) -> tuple[bool, float, int]:
         parsed = _parse_checkpoint_name(store.basename(path))
