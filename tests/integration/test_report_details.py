@@ -26,7 +26,7 @@ from arccnet_ckpt import ArcCheckpointCallback, History, load_run
 from arccnet_ckpt.report.html import _PALETTE, render_html
 from arccnet_ckpt.runs import Run
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 ROOT = TESTS.parent
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")

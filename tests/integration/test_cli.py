@@ -25,7 +25,7 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from arccnet_ckpt import ArcCheckpointCallback, find_runs, load_run, render_html
 from arccnet_ckpt.cli import main
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy-runs"
+LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy-runs"
 LEGACY_RUN = "2025-02-12_14-30-45_resnet18_weighted_bce"
 CLASSES = ["Quiet", "C", "M"]
 

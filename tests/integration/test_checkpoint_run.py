@@ -4,12 +4,15 @@ check."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import ScriptedClassifier, TinyData, make_trainer
+from folders import CKPT, make_run
 
 from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, CheckpointMismatchError, load_run
 
@@ -72,3 +75,32 @@ def test_a_changed_config_is_a_warning_and_an_old_checkpoint_still_loads(tmp_pat
     del data["arccnet_ckpt"]
     torch.save(data, best)
     assert isinstance(load_run(best).load_model(ScriptedClassifier), ScriptedClassifier)
+
+
+def test_load_model_with_a_real_checkpoint(tmp_path: Path) -> None:
+    import torch
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    folder = make_run(tmp_path, checkpoint=None)
+    model = BoringModel()
+    trainer = Trainer(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model)
+    trainer.save_checkpoint(os.path.join(folder, CKPT))
+
+    loaded = load_run(folder).load_model(BoringModel, map_location="cpu", weights_only=False)
+
+    assert isinstance(loaded, BoringModel)
+    assert torch.equal(loaded.layer.weight, model.layer.weight)
+    assert not torch.equal(loaded.layer.weight, BoringModel().layer.weight)

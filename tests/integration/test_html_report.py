@@ -27,7 +27,7 @@ from arccnet_ckpt.runs.query import better
 
 CLASS_NAMES = ["Quiet", "C", "M_X", "<b>"]
 LEGACY_RUN = (
-    Path(__file__).parent
+    Path(__file__).parents[1]
     / "fixtures"
     / "legacy-runs"
     / "checkpoints"

@@ -27,7 +27,7 @@ from arccnet_ckpt.cli import main
 from arccnet_ckpt.core.status import is_stale
 from arccnet_ckpt.layout import run_folder_name
 
-HELPER = Path(__file__).parent / "helpers" / "prune_killed.py"
+HELPER = Path(__file__).parents[1] / "helpers" / "prune_killed.py"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 

@@ -16,7 +16,7 @@ from conftest import read_json
 
 from arccnet_ckpt import ClassificationReport, TrainingSummary
 
-SCRIPT = Path(__file__).parent / "helpers" / "ddp_train.py"
+SCRIPT = Path(__file__).parents[1] / "helpers" / "ddp_train.py"
 TIMEOUT_S = 180
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def test_early_stopping_on_rank_one_only_is_recorded_as_stopped(tmp_path: Path) 
 
 
 def test_the_seed_script_under_ddp_makes_exactly_one_folder(tmp_path: Path) -> None:
-    script = Path(__file__).parent / "helpers" / "ddp_seed_script.py"
+    script = Path(__file__).parents[1] / "helpers" / "ddp_seed_script.py"
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "data")],
         capture_output=True,

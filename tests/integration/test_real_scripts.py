@@ -29,8 +29,8 @@ from arccnet_ckpt import (
     load_run,
 )
 
-HELPERS = Path(__file__).parent / "helpers"
-FIXTURES = Path(__file__).parent / "fixtures"
+HELPERS = Path(__file__).parents[1] / "helpers"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 LEGACY_RUN = "checkpoints/flares/binary_classification/2025-02-12_14-30-45_resnet18_weighted_bce"
 
 

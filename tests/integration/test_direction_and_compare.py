@@ -25,7 +25,7 @@ from arccnet_ckpt.capture import git_info
 from arccnet_ckpt.report.html import render_html
 from arccnet_ckpt.runs.query import TRAINER_DEFAULTS, metric_mode
 
-CLI_SCRIPT = Path(__file__).with_name("helpers") / "cli_script.py"
+CLI_SCRIPT = Path(__file__).parents[1] / "helpers" / "cli_script.py"
 
 
 class Scored(ScriptedClassifier):
@@ -144,7 +144,7 @@ def test_best_run_by_test_loss_returns_the_lowest_loss_run(runs: Runs, capsys: p
 def test_a_legacy_run_s_best_checkpoint_is_picked_by_the_same_direction_rule(tmp_path: Path) -> None:
     """An old manual run records no monitor or mode: its ``best-*.ckpt`` names carry ``val_error``, which is minimised
     as everywhere else (the legacy pick once maximised it)."""
-    legacy = Path(__file__).parent / "fixtures" / "legacy-runs" / "checkpoints" / "flares" / "binary_classification"
+    legacy = Path(__file__).parents[1] / "fixtures" / "legacy-runs" / "checkpoints" / "flares" / "binary_classification"
     run_dir = tmp_path / "checkpoints" / "flares" / "binary_classification" / "2025-02-12_14-30-45_resnet18_focal"
     shutil.copytree(next(legacy.iterdir()), run_dir)
     for file in ("training_summary.json", "minimal_logging.json"):  # no best_<monitor> key: the monitor is unknown

@@ -16,9 +16,9 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json, user
 
 from arccnet_ckpt import ArcCheckpointCallback, load_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-CLI_SCRIPT = Path(__file__).with_name("helpers") / "cli_script.py"
+CLI_SCRIPT = Path(__file__).parents[1] / "helpers" / "cli_script.py"
 
 
 def _run(
@@ -274,7 +274,7 @@ def test_with_config_given_too_the_argument_is_the_files_config_and_hydras_keeps
     script.write_text(
         f"""
 import sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from folders import edit_json, make_run
 from test_cli import cli
-from test_runs import edit_json, make_run
 
 from arccnet_ckpt import ClassificationReport, find_runs, store
 from arccnet_ckpt.cli import output
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 TIMEOUT = 60  # seconds: a hang fails the test instead of the suite
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs, sockets and /dev/zero are POSIX")
