@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from arccnet_ckpt import ArcCheckpointCallback
-from arccnet_ckpt.capture import (
+from arccnet_ckpt.capture.redact import (
     REDACTED,
     Redaction,
     exposed_secrets,
