@@ -467,12 +467,13 @@ def load_yaml(text: str) -> Any:
 
 
 def _redact_yaml_data(value: Any, redaction: Redaction) -> tuple[Any, bool]:
-    """Hide secret values in plain YAML data, leaving everything else exactly as it is."""
+    """Hide secret values in plain YAML data by the rule of ``config.json`` (:func:`keeps_secret`), leaving
+    everything else exactly as it is."""
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
         changed = False
         for key, item in value.items():
-            if is_secret_key(key) and item not in (None, "", REDACTED):
+            if is_secret_key(key) and keeps_secret(item):
                 out[key], hidden = REDACTED, True
             else:
                 out[key], hidden = _redact_yaml_data(item, redaction)
