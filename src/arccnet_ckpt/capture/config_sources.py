@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from arccnet_ckpt.capture import private
 from arccnet_ckpt.capture.config import safely
 from arccnet_ckpt.capture.jsonsafe import omegaconf_plain, snapshot, to_jsonable
 from arccnet_ckpt.capture.redact import Redaction, env_references, load_yaml, redact_text, redacted_yaml
@@ -99,8 +100,7 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
         parser, config = saver.parser, saver.config
     elif cli is not None:
         config = cli.config.get(str(subcommand), cli.config) if subcommand else cli.config
-        choose = getattr(cli, "_parser", None)  # private: the subcommand's parser; guarded, the main one otherwise
-        parser = choose(subcommand) if callable(choose) and subcommand else cli.parser
+        parser = private.cli_parser(cli, subcommand)
     else:
         return None
     section: dict[str, Any] = {
