@@ -416,6 +416,21 @@ def test_a_trainer_the_script_builds_itself_does_not_take_the_config_of_a_cli_th
     assert raw["_arccnet"]["model_name"] == "sweepnet"
 
 
+def _cli_arguments(tmp_path: Path) -> list[str]:
+    """A LightningCLI command line that adds the callback and fits one batch."""
+    return [
+        "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
+        "--trainer.callbacks.root_name=cutouts/hale",
+        f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
+        "--trainer.logger=false",
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=1",
+        "--trainer.limit_val_batches=1",
+        f"--trainer.default_root_dir={tmp_path}",
+        "--model.val_scores=[0.3,0.8]",
+    ]
+
+
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter", "ignore:No seed found")
 def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_stack(tmp_path: Path) -> None:
     from lightning.pytorch.cli import LightningCLI
@@ -425,17 +440,7 @@ def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_
         TinyData,
         run=False,
         save_config_callback=None,
-        args=[
-            "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
-            "--trainer.callbacks.root_name=cutouts/hale",
-            f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
-            "--trainer.logger=false",
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=1",
-            "--trainer.limit_val_batches=1",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--model.val_scores=[0.3,0.8]",
-        ],
+        args=_cli_arguments(tmp_path),
     )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cb = cli.trainer.checkpoint_callback
@@ -456,18 +461,7 @@ def test_a_cli_subcommand_without_its_save_config_callback_is_recorded(tmp_path:
         ScriptedClassifier,
         TinyData,
         save_config_callback=None,
-        args=[
-            "fit",
-            "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
-            "--trainer.callbacks.root_name=cutouts/hale",
-            f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
-            "--trainer.logger=false",
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=1",
-            "--trainer.limit_val_batches=1",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--model.val_scores=[0.3,0.8]",
-        ],
+        args=["fit", *_cli_arguments(tmp_path)],
     )
     run_dir = Path(cli.trainer.checkpoint_callback.run_dir)
     raw = read_json(run_dir / "config.json")
