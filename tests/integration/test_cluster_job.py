@@ -9,7 +9,7 @@ import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 
 from arccnet_ckpt import ArcCheckpointCallback
-from arccnet_ckpt.capture import cluster_job, restart_count
+from arccnet_ckpt.capture.environment import cluster_job, restart_count
 
 SLURM = {
     "SLURM_JOB_ID": "4242",

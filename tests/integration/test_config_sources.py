@@ -416,6 +416,21 @@ def test_a_trainer_the_script_builds_itself_does_not_take_the_config_of_a_cli_th
     assert raw["_arccnet"]["model_name"] == "sweepnet"
 
 
+def _cli_arguments(tmp_path: Path) -> list[str]:
+    """A LightningCLI command line that adds the callback and fits one batch."""
+    return [
+        "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
+        "--trainer.callbacks.root_name=cutouts/hale",
+        f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
+        "--trainer.logger=false",
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=1",
+        "--trainer.limit_val_batches=1",
+        f"--trainer.default_root_dir={tmp_path}",
+        "--model.val_scores=[0.3,0.8]",
+    ]
+
+
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter", "ignore:No seed found")
 def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_stack(tmp_path: Path) -> None:
     from lightning.pytorch.cli import LightningCLI
@@ -425,17 +440,7 @@ def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_
         TinyData,
         run=False,
         save_config_callback=None,
-        args=[
-            "--trainer.callbacks+=arccnet_ckpt.ArcCheckpointCallback",
-            "--trainer.callbacks.root_name=cutouts/hale",
-            f"--trainer.callbacks.data_folder={tmp_path / 'data'}",
-            "--trainer.logger=false",
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=1",
-            "--trainer.limit_val_batches=1",
-            f"--trainer.default_root_dir={tmp_path}",
-            "--model.val_scores=[0.3,0.8]",
-        ],
+        args=_cli_arguments(tmp_path),
     )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cb = cli.trainer.checkpoint_callback
@@ -444,6 +449,32 @@ def test_the_trainer_a_cli_built_with_save_config_callback_none_is_found_on_the_
     assert raw["model"]["val_scores"] == [0.3, 0.8]
     assert raw["_arccnet"]["lightning_cli"]["subcommand"] is None  # run=False
     assert yaml.safe_load((Path(cb.run_dir) / "config.yaml").read_text(encoding="utf-8")) == user_config(raw)
+
+
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter", "ignore:No seed found")
+def test_a_cli_subcommand_without_its_save_config_callback_is_recorded(tmp_path: Path) -> None:
+    """``fit`` run by a LightningCLI with ``save_config_callback=None``: the config is the ``fit`` subcommand's, dumped
+    by that subcommand's parser (the one private LightningCLI read, ``_parser``), as ``SaveConfigCallback`` would."""
+    from lightning.pytorch.cli import LightningCLI
+
+    cli = LightningCLI(
+        ScriptedClassifier,
+        TinyData,
+        save_config_callback=None,
+        args=["fit", *_cli_arguments(tmp_path)],
+    )
+    run_dir = Path(cli.trainer.checkpoint_callback.run_dir)
+    raw = read_json(run_dir / "config.json")
+    section = raw["_arccnet"]["lightning_cli"]
+    assert (raw["_arccnet"]["config_source"], section["subcommand"], section["file"]) == (
+        "lightning_cli",
+        "fit",
+        "config.yaml",
+    )
+    assert raw["model"]["val_scores"] == [0.3, 0.8]
+    copy = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert copy == cli._parser("fit").dump(cli.config["fit"], skip_none=False)  # what SaveConfigCallback writes
+    assert yaml.safe_load(copy) == user_config(raw)
 
 
 def test_a_secret_is_hidden_inside_the_other_values_that_repeat_it(tmp_path: Path) -> None:

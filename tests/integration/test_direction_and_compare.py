@@ -21,7 +21,7 @@ from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from test_cli import cli
 
 from arccnet_ckpt import ArcCheckpointCallback, best_run, load_run
-from arccnet_ckpt.capture import git_info
+from arccnet_ckpt.capture.environment import git_info
 from arccnet_ckpt.report.html import render_html
 from arccnet_ckpt.runs.query import TRAINER_DEFAULTS, metric_mode
 

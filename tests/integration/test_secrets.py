@@ -18,13 +18,15 @@ import lightning.pytorch as pl
 import pydantic
 import pytest
 import torch
+import yaml
 from conftest import ScriptedClassifier, TinyData, _dataset, make_trainer
 from lightning.pytorch.utilities.parsing import AttributeDict
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from arccnet_ckpt import ArcCheckpointCallback
-from arccnet_ckpt.capture import (
+from arccnet_ckpt.capture.jsonsafe import snapshot
+from arccnet_ckpt.capture.redact import (
     REDACTED,
     Redaction,
     exposed_secrets,
@@ -32,6 +34,7 @@ from arccnet_ckpt.capture import (
     redact_argv,
     redact_in_place_of,
     redact_text,
+    redacted_yaml,
 )
 from arccnet_ckpt.cli import main
 from arccnet_ckpt.core.recorder import error_info
@@ -326,6 +329,20 @@ def test_exposed_secrets_names_where_a_secret_is_and_never_its_value() -> None:
         "hyper_parameters.l[0].pw",
     ]
     assert exposed_secrets({"api_key": REDACTED, "token": None, "use_auth": True}, "h") == []
+
+
+# ---------------------------------------------------------------------------------------------- YAML copies
+
+
+def test_a_yaml_copy_hides_a_value_by_the_same_rule_as_config_json() -> None:
+    """A flag named like a secret (``use_auth: true``), OmegaConf's missing ``???`` and an unresolved
+    ``${oc.env:...}`` hold no secret: ``config.json`` keeps them, and the copy of the YAML file stays byte for byte."""
+    text = "use_auth: true\napi_key: ${oc.env:WANDB_API_KEY}\ntoken: ???\nmodel: {lr: 0.1}\n"
+    assert snapshot(yaml.safe_load(text)).value == yaml.safe_load(text)
+    assert redacted_yaml(text) == (text, False)
+    copy, redacted = redacted_yaml("use_auth: true\napi_key: abc123\n")
+    assert redacted
+    assert yaml.safe_load(copy) == {"use_auth": True, "api_key": REDACTED}
 
 
 # ---------------------------------------------------------------------------------------------- end to end

@@ -19,19 +19,10 @@ import torch
 from omegaconf import OmegaConf
 
 from arccnet_ckpt import ArcCkptWarning
-from arccnet_ckpt.capture import (
-    MAX_LIST_ITEMS,
-    class_name_sources,
-    config_to_dict,
-    infer_loss_function,
-    infer_model_name,
-    is_secret_key,
-    mask_secrets,
-    redact_argv,
-    redact_text,
-    snapshot,
-    to_jsonable,
-)
+from arccnet_ckpt.capture.config import config_to_dict
+from arccnet_ckpt.capture.jsonsafe import MAX_LIST_ITEMS, snapshot, to_jsonable
+from arccnet_ckpt.capture.names import class_name_sources, infer_loss_function, infer_model_name
+from arccnet_ckpt.capture.redact import is_secret_key, mask_secrets, redact_argv, redact_text
 
 
 class Color(enum.Enum):

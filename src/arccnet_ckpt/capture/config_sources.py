@@ -15,11 +15,14 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from arccnet_ckpt import capture
+from arccnet_ckpt.capture import private
+from arccnet_ckpt.capture.config import safely
+from arccnet_ckpt.capture.jsonsafe import omegaconf_plain, snapshot, to_jsonable
+from arccnet_ckpt.capture.redact import Redaction, env_references, load_yaml, redact_text, redacted_yaml
 
 LIGHTNING_CLI = "lightning_cli"
 """The section of ``config.json`` (under ``_arccnet``) that holds LightningCLI's config."""
@@ -34,7 +37,6 @@ HYDRA_FOLDER = "hydra"
 """The run-folder sub-folder that keeps copies of Hydra's ``.hydra/*.yaml`` files."""
 
 _HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
-_REDACTED_HEADER = "# arccnet-ckpt: a copy with secret values replaced by ***\n"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class SourceCapture:
     name: str
     section: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
-    redaction: capture.Redaction = field(default_factory=capture.Redaction)
+    redaction: Redaction = field(default_factory=Redaction)
     """The secret values it hid and the environment values it read, to hide them wherever else they appear (the
     command line, a logger's folder)."""
 
@@ -59,11 +61,11 @@ def find(trainer: Any, namespace: str) -> list[SourceCapture]:
     """Every tool config present in this process: Hydra's first, then LightningCLI's (the precedence of inferred
     names, see the README's "Inference when names are not given").
 
-    Each one is captured :func:`~arccnet_ckpt.capture.safely`: a tool whose state cannot be read costs a warning.
+    Each one is captured :func:`~arccnet_ckpt.safely`: a tool whose state cannot be read costs a warning.
     """
     found = [
-        capture.safely("Hydra's config", hydra_config, None),
-        capture.safely("LightningCLI's config", lambda: lightning_cli_config(trainer, namespace), None),
+        safely("Hydra's config", hydra_config, None),
+        safely("LightningCLI's config", lambda: lightning_cli_config(trainer, namespace), None),
     ]
     return [source for source in found if source is not None]
 
@@ -98,8 +100,7 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
         parser, config = saver.parser, saver.config
     elif cli is not None:
         config = cli.config.get(str(subcommand), cli.config) if subcommand else cli.config
-        choose = getattr(cli, "_parser", None)  # private: the subcommand's parser; guarded, the main one otherwise
-        parser = choose(subcommand) if callable(choose) and subcommand else cli.parser
+        parser = private.cli_parser(cli, subcommand)
     else:
         return None
     section: dict[str, Any] = {
@@ -109,14 +110,14 @@ def lightning_cli_config(trainer: Any, namespace: str) -> SourceCapture | None:
     try:
         text = parser.dump(config, skip_none=False)
     except Exception as e:  # a value jsonargparse cannot dump: keep what can be kept, say why
-        taken = capture.snapshot(_namespace_dict(config))
+        taken = snapshot(_namespace_dict(config))
         section.update(config=taken.value, unserializable=taken.unserializable, file=None)
-        redaction = capture.Redaction(frozenset(taken.secrets))
+        redaction = Redaction(frozenset(taken.secrets))
         why = redaction.message(f"{type(e).__name__}: {e}")  # jsonargparse's message may quote the value
         section["error"] = f"LightningCLI could not dump its config ({why})"[:500]
         return SourceCapture(LIGHTNING_CLI, section, redaction=redaction)
-    taken = capture.snapshot(_yaml_load(text))
-    redaction = capture.Redaction(frozenset(taken.secrets))
+    taken = snapshot(load_yaml(text))
+    redaction = Redaction(frozenset(taken.secrets))
     copy, redacted = redacted_yaml(text, redaction)
     unserializable = [*taken.unserializable, *_undumped(taken.value, "")]
     section.update(config=taken.value, unserializable=unserializable, file=CLI_CONFIG_FILE, redacted=redacted)
@@ -188,17 +189,17 @@ def hydra_config() -> SourceCapture | None:
     from omegaconf import OmegaConf
 
     typed: Any = OmegaConf.to_container(hc.overrides, resolve=False)  # as typed: `x=${y}` is not resolved here
-    overrides = [capture.redact_text(str(o)) for o in typed.get("task") or []]
+    overrides = [redact_text(str(o)) for o in typed.get("task") or []]
     choices = {str(k): v for k, v in dict(hc.runtime.get("choices") or {}).items() if not str(k).startswith("hydra/")}
     job = hc.get("job") or {}
     section: dict[str, Any] = {
         "config": None,
         "overrides": overrides,
-        "output_dir": capture.redact_text(output_dir) if output_dir else None,  # may be named after the overrides
+        "output_dir": redact_text(output_dir) if output_dir else None,  # may be named after the overrides
         "job_name": _string(job.get("name")),
         "mode": getattr(hc.get("mode"), "name", None),
         "job_num": job.get("num"),
-        "choices": capture.to_jsonable(choices),
+        "choices": to_jsonable(choices),
         "files": [],
         "unserializable": [],
         "redacted": False,
@@ -214,13 +215,13 @@ def hydra_config() -> SourceCapture | None:
 
         loaded = OmegaConf.load(config_file)
         raw_config = OmegaConf.to_container(loaded, resolve=False)
-        taken = capture.snapshot(capture.omegaconf_plain(loaded))
+        taken = snapshot(omegaconf_plain(loaded))
         section["config"], section["unserializable"] = taken.value, taken.unserializable
         secrets |= taken.secrets
     # A secret given as an override (`+db.password="a b"`, `+wandb={api_key:x}`) is hidden by its key, and by its
     # value wherever else it appears (the task list and override_dirname in hydra.yaml, a folder named after them);
     # a value read from the environment is written back as ${oc.env:NAME}.
-    redaction = capture.Redaction(frozenset(secrets), capture.env_references({"task": task, "config": raw_config}))
+    redaction = Redaction(frozenset(secrets), env_references({"task": task, "config": raw_config}))
     section["overrides"] = [redaction.text(o) for o in overrides]
     section["output_dir"] = redaction.text(section["output_dir"]) if section["output_dir"] else None
     for name in _HYDRA_FILES if folder else ():
@@ -246,7 +247,7 @@ def _override_secrets(overrides: Sequence[str]) -> set[str]:
         try:
             (override,) = parser.parse_overrides([str(text)])
             name = str(override.key_or_group).rsplit(".", 1)[-1]
-            secrets |= capture.snapshot({name: override.value()}).secrets
+            secrets |= snapshot({name: override.value()}).secrets
         except Exception:  # noqa: S112 - an override Hydra accepted but this parser does not: its key rule still applies
             continue
     return secrets
@@ -254,53 +255,3 @@ def _override_secrets(overrides: Sequence[str]) -> set[str]:
 
 def _string(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-# --------------------------------------------------------------------------------------------------------- YAML
-
-
-def redacted_yaml(text: str, redaction: capture.Redaction | None = None) -> tuple[str, bool]:
-    """``text`` as is when it holds no secret, else the same YAML with each secret value replaced by ``***``
-    (comments and layout are then lost; the copy starts with a comment saying so).
-
-    Args:
-        text: The YAML text.
-        redaction: Values known from elsewhere (secrets, the environment's), hidden wherever they appear.
-
-    Returns:
-        The text to keep, and whether anything was hidden.
-    """
-    data = _yaml_load(text)
-    clean, changed = _redact(data, redaction or capture.Redaction())
-    if not changed:
-        return text, False
-    import yaml
-
-    return _REDACTED_HEADER + yaml.safe_dump(clean, sort_keys=False, allow_unicode=True), True
-
-
-def _yaml_load(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def _redact(value: Any, redaction: capture.Redaction) -> tuple[Any, bool]:
-    """Hide secret values in plain YAML data, leaving everything else exactly as it is."""
-    if isinstance(value, Mapping):
-        out: dict[Any, Any] = {}
-        changed = False
-        for key, item in value.items():
-            if capture.is_secret_key(key) and item not in (None, "", capture.REDACTED):
-                out[key], hidden = capture.REDACTED, True
-            else:
-                out[key], hidden = _redact(item, redaction)
-            changed = changed or hidden
-        return out, changed
-    if isinstance(value, list):
-        items = [_redact(item, redaction) for item in value]
-        return [item for item, _ in items], any(hidden for _, hidden in items)
-    if isinstance(value, str):
-        clean = redaction.text(capture.redact_text(value))
-        return clean, clean != value
-    return value, False

@@ -7,8 +7,9 @@ Two pure functions, both safe to call on any ``trainer.loggers`` list (``lightni
   without any network call**. Several public logger properties would do one or both (``MLFlowLogger.run_id``,
   ``.experiment_id``, ``.name`` and ``.version`` create the MLflow experiment and run; ``WandbLogger.experiment``
   calls ``wandb.init``; ``CometLogger.experiment`` starts a Comet experiment; ``CSVLogger.version`` and
-  ``TensorBoardLogger.version`` scan the folder and freeze the next version number), so the loggers' internal state
-  is read instead, each private attribute guarded with :func:`getattr`.
+  ``TensorBoardLogger.version`` scan the folder and freeze the next version number), so those values are read from
+  the loggers' own state through :mod:`~arccnet_ckpt.capture.private`, the one place that lists each private
+  attribute with its guard and its test.
 * :func:`link_run_folder` logs :data:`RUN_DIR_KEY` and :data:`RUN_NAME_KEY` to every logger through its normal
   logging path, so that an MLflow, W&B or Comet run (or a CSV/TensorBoard log folder) points back to the run folder.
 
@@ -18,9 +19,13 @@ Neither function raises: problems are reported in the returned values.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+from arccnet_ckpt import store
+from arccnet_ckpt.capture import private
+from arccnet_ckpt.capture.jsonsafe import class_path
 
 __all__ = ["FIELDS", "RUN_DIR_KEY", "RUN_NAME_KEY", "describe_loggers", "link_run_folder"]
 
@@ -57,14 +62,7 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# helpers
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def _class_path(obj: Any) -> str:
-    cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
+# ------------------------------------------------------------------------------------------------------------ helpers
 
 
 def _mro_names(obj: Any) -> list[str]:
@@ -87,9 +85,7 @@ def _describe_exc(exc: BaseException) -> str:
 def _str_or_none(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value) if isinstance(value, os.PathLike) else value
-    return str(value)
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
 
 
 def _version_value(value: Any) -> str | int | None:
@@ -100,7 +96,7 @@ def _version_value(value: Any) -> str | int | None:
 
 def _empty_record(logger: Any) -> dict[str, Any]:
     record: dict[str, Any] = dict.fromkeys(FIELDS)
-    record["type"] = _class_path(logger)
+    record["type"] = class_path(type(logger))  # type(): a hostile __getattribute__ cannot answer for it
     record["errors"] = {}
     return record
 
@@ -130,20 +126,16 @@ def _env_bool(name: str) -> bool | None:
     return None
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# describe
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------- describe
 
 
 def _describe_mlflow(logger: Any, record: dict[str, Any]) -> None:
-    # Public ``run_id``/``experiment_id``/``name``/``version`` all go through ``.experiment``, which creates the
-    # MLflow experiment and run (a network call for a remote tracking server): read the private state instead.
-    uri = _str_or_none(getattr(logger, "_tracking_uri", None))
-    initialized = bool(getattr(logger, "_initialized", False))
-    experiment_id = _str_or_none(getattr(logger, "_experiment_id", None))
-    run_id = _str_or_none(getattr(logger, "_run_id", None))
+    uri = _str_or_none(private.mlflow_tracking_uri(logger))
+    initialized = private.mlflow_initialized(logger)
+    experiment_id = _str_or_none(private.mlflow_experiment_id(logger))
+    run_id = _str_or_none(private.mlflow_run_id(logger))
 
-    record["name"] = _str_or_none(getattr(logger, "_experiment_name", None))
+    record["name"] = _str_or_none(private.mlflow_experiment_name(logger))
     record["experiment_id"] = experiment_id
     record["run_id"] = run_id
     record["version"] = run_id
@@ -177,25 +169,23 @@ def _describe_mlflow(logger: Any, record: dict[str, Any]) -> None:
 
 
 def _describe_wandb(logger: Any, record: dict[str, Any]) -> None:
-    # ``WandbLogger.experiment`` calls ``wandb.init`` (creates the run). ``name``/``version``/``save_dir`` are safe in
-    # Lightning 2.x but are read from the same private attributes they return, for older versions' sake.
-    record["name"] = _str_or_none(getattr(logger, "_project", None))
-    record["save_dir"] = _str_or_none(getattr(logger, "_save_dir", None))
-    run = getattr(logger, "_experiment", None)
+    # ``name`` (the project) and ``save_dir`` are plain reads; ``version`` is too while the run does not exist.
+    record["name"] = _guarded(record, "name", lambda: _str_or_none(logger.name))
+    record["save_dir"] = _guarded(record, "save_dir", lambda: _str_or_none(logger.save_dir))
+    run = private.wandb_run(logger)
 
     if run is None:
-        run_id = _str_or_none(getattr(logger, "_id", None))
+        run_id = _guarded(record, "run_id", lambda: _str_or_none(logger.version))  # the id given to the constructor
         record["run_id"] = run_id
         record["version"] = run_id
-        init_kwargs = getattr(logger, "_wandb_init", None)
-        mode = init_kwargs.get("mode") if isinstance(init_kwargs, Mapping) else None
+        mode = private.wandb_init_mode(logger)
         env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
-        forced_offline = getattr(logger, "_offline", False) or bool(_env_bool("WANDB_DISABLED"))
+        forced_offline = private.wandb_forced_offline(logger) or bool(_env_bool("WANDB_DISABLED"))
         if forced_offline or mode in _OFFLINE_MODES or env_mode in _OFFLINE_MODES:
             record["offline"] = True
         elif mode == "online" or env_mode == "online":
             record["offline"] = False
-        if getattr(logger, "_attach_id", None) is not None:
+        if private.wandb_attach_id(logger) is not None:
             why = "the W&B run was created in another process and is not attached in this one"
         else:
             why = "the W&B run is not created yet"
@@ -209,7 +199,7 @@ def _describe_wandb(logger: Any, record: dict[str, Any]) -> None:
     if "RunDisabled" in _mro_names(run):  # wandb < 0.17 disabled-mode stand-in
         record["offline"] = True
         return
-    settings = getattr(run, "_settings", None)
+    settings = private.wandb_run_settings(run)
     if settings is None:
         record["run_id"] = _guarded(record, "run_id", lambda: _str_or_none(run.id))
         record["version"] = record["run_id"]
@@ -220,8 +210,9 @@ def _describe_wandb(logger: Any, record: dict[str, Any]) -> None:
     run_id = _guarded(record, "run_id", lambda: _str_or_none(settings.run_id))
     record["run_id"] = run_id
     record["version"] = run_id
-    disabled = bool(getattr(settings, "_noop", False)) or getattr(settings, "mode", None) == "disabled"
-    offline = bool(getattr(settings, "_offline", False)) or getattr(settings, "mode", None) in ("offline", "dryrun")
+    mode = getattr(settings, "mode", None)  # wandb computes its ``_noop`` and ``_offline`` from it
+    disabled = mode == "disabled"
+    offline = mode in ("offline", "dryrun")
     record["offline"] = offline or disabled
     if not disabled:
         record["log_dir"] = _guarded(record, "log_dir", lambda: _str_or_none(settings.sync_dir))
@@ -231,19 +222,17 @@ def _describe_wandb(logger: Any, record: dict[str, Any]) -> None:
 
 
 def _describe_comet(logger: Any, record: dict[str, Any]) -> None:
-    # The constructor starts the experiment on rank 0; ``.experiment`` starts one where there is none (other ranks,
-    # an unpickled logger). ``name``/``save_dir`` are plain reads, repeated here from the private attributes.
-    record["name"] = _str_or_none(getattr(logger, "_project_name", None))
-    config = getattr(logger, "_comet_config", None)
-    record["save_dir"] = _str_or_none(getattr(config, "offline_directory", None))
-    experiment = getattr(logger, "_experiment", None)
+    # The constructor starts the experiment on rank 0. ``name`` (the project) and ``save_dir`` are plain reads.
+    record["name"] = _guarded(record, "name", lambda: _str_or_none(logger.name))
+    record["save_dir"] = _guarded(record, "save_dir", lambda: _str_or_none(logger.save_dir))
+    experiment = private.comet_experiment(logger)
 
     if experiment is None:
-        key = _str_or_none(getattr(logger, "_experiment_key", None))
+        key = _str_or_none(private.comet_experiment_key(logger))
         record["experiment_id"] = key
         record["run_id"] = key
         record["version"] = key
-        online = getattr(logger, "_online", None)
+        online = private.comet_online(logger)
         if online is None:
             online = _env_bool("COMET_START_ONLINE")
         record["offline"] = None if online is None else not online
@@ -266,15 +255,10 @@ def _describe_comet(logger: Any, record: dict[str, Any]) -> None:
 
 
 def _describe_folder_logger(logger: Any, record: dict[str, Any]) -> None:
-    # CSVLogger / TensorBoardLogger: ``.version`` (and so ``.log_dir``) scans the folder when no version was given
-    # and freezes the next free number; reading it before the experiment exists would pin it. Only the private
-    # ``_version`` is read, and ``.log_dir`` only once a version is set (then it is a pure path join).
-    record["name"] = _str_or_none(getattr(logger, "_name", None))
-    save_dir = getattr(logger, "_save_dir", None)
-    if save_dir is None:
-        save_dir = getattr(logger, "_root_dir", None)
-    record["save_dir"] = _str_or_none(save_dir)
-    version = getattr(logger, "_version", None)
+    # CSVLogger / TensorBoardLogger: ``.log_dir`` is read only once a version is set (then it is a pure path join).
+    record["name"] = _guarded(record, "name", lambda: _str_or_none(logger.name))
+    record["save_dir"] = _guarded(record, "save_dir", lambda: _str_or_none(_folder(logger)))
+    version = private.folder_logger_version(logger)
     record["version"] = _version_value(version)
     if version is None:
         _missing(
@@ -285,6 +269,12 @@ def _describe_folder_logger(logger: Any, record: dict[str, Any]) -> None:
         )
         return
     record["log_dir"] = _guarded(record, "log_dir", lambda: _str_or_none(logger.log_dir))
+
+
+def _folder(logger: Any) -> Any:
+    """``save_dir``, or ``root_dir`` for Fabric's loggers, which have no ``save_dir`` (their root is the folder)."""
+    save_dir = getattr(logger, "save_dir", None)
+    return logger.root_dir if save_dir is None else save_dir
 
 
 def _describe_unknown(logger: Any, record: dict[str, Any]) -> None:
@@ -331,31 +321,29 @@ _DESCRIBERS: dict[str, Callable[[Any, dict[str, Any]], None]] = {
 def describe_loggers(loggers: Sequence[Any]) -> list[dict[str, Any]]:
     """Describe each logger of a trainer without creating anything and without network calls.
 
-    Reads the loggers' internal state (guarded, never the ``experiment`` property), so it is safe before ``fit``,
-    on any rank, and for an experiment that does not exist yet.
+    Reads the loggers' public plain properties and, where those would create something, their own state through
+    :mod:`~arccnet_ckpt.capture.private` (never the ``experiment`` property), so it is safe before ``fit``, on any
+    rank, and for an experiment that does not exist yet.
 
     Per logger class (matched by class name in the MRO, for ``lightning.pytorch``, ``lightning.fabric`` and
     ``pytorch_lightning`` alike):
 
-    * ``MLFlowLogger``: ``name`` is the experiment *name* (``_experiment_name``; Lightning's ``logger.name`` is the
-      experiment id, here in ``experiment_id``), ``version`` and ``run_id`` are the run id (``_run_id``),
-      ``experiment_id`` is ``_experiment_id``, ``save_dir`` the path of a ``file:`` tracking URI
-      (``_tracking_uri``), ``url`` ``{uri}/#/experiments/{id}/runs/{run}`` for an http(s) tracking URI (credentials
-      left out), ``log_dir`` and ``offline`` ``None``. Until the run exists (``_initialized``), the missing ids get
-      an ``errors`` entry.
-    * ``WandbLogger``: ``name`` is the project (``_project``), ``save_dir`` ``_save_dir``; once the run exists
-      (``_experiment``), ``run_id``/``version`` come from its settings (``run._settings.run_id``), ``log_dir`` is
-      the run's local folder (``sync_dir``, the one ``wandb sync`` takes), ``offline`` is true for offline and
-      disabled modes, ``url`` the run URL online. Before, ``run_id`` is the id given to the constructor (``_id``)
-      and ``offline`` is inferred from ``_offline``, the ``mode`` argument and ``WANDB_MODE``. ``experiment_id``
-      is ``None`` (W&B has no such notion).
-    * ``CometLogger``: ``name`` is the project (``_project_name``), ``save_dir`` the offline directory
-      (``_comet_config.offline_directory``), ``experiment_id``/``run_id``/``version`` the experiment key
-      (``_experiment.get_key()``, or the ``_experiment_key`` given to the constructor), ``offline`` whether it is
-      an ``OfflineExperiment``, ``url`` the experiment URL online (``Experiment.url``, built locally).
-    * ``CSVLogger`` / ``TensorBoardLogger``: ``name`` (``_name``), ``save_dir`` (``_save_dir`` or ``_root_dir``),
-      ``version`` (``_version``) and ``log_dir``; while no version is assigned both are ``None`` with an ``errors``
-      entry (reading ``.version`` would scan the folder and pin the number). Ids, URL and ``offline`` are ``None``.
+    * ``MLFlowLogger``: ``name`` is the experiment *name* (Lightning's ``logger.name`` is the experiment id, here in
+      ``experiment_id``), ``version`` and ``run_id`` are the run id, ``save_dir`` the path of a ``file:`` tracking
+      URI, ``url`` ``{uri}/#/experiments/{id}/runs/{run}`` for an http(s) tracking URI (credentials left out),
+      ``log_dir`` and ``offline`` ``None``. Until the run exists, the missing ids get an ``errors`` entry.
+    * ``WandbLogger``: ``name`` is the project, ``save_dir`` the constructor's; once the run exists,
+      ``run_id``/``version`` come from its settings, ``log_dir`` is the run's local folder (``sync_dir``, the one
+      ``wandb sync`` takes), ``offline`` is true for offline and disabled modes, ``url`` the run URL online.
+      Before, ``run_id`` is the id given to the constructor and ``offline`` is inferred from ``offline=``, the
+      ``mode`` argument and ``WANDB_MODE``. ``experiment_id`` is ``None`` (W&B has no such notion).
+    * ``CometLogger``: ``name`` is the project, ``save_dir`` the offline directory,
+      ``experiment_id``/``run_id``/``version`` the experiment key (of the experiment, or the one given to the
+      constructor), ``offline`` whether it is an ``OfflineExperiment``, ``url`` the experiment URL online
+      (``Experiment.url``, built locally).
+    * ``CSVLogger`` / ``TensorBoardLogger``: ``name``, ``save_dir``, ``version`` and ``log_dir``; while no version
+      is assigned both are ``None`` with an ``errors`` entry (reading ``.version`` would scan the folder and pin the
+      number). Ids, URL and ``offline`` are ``None``.
     * Any other logger: ``name``/``version``/``save_dir``/``log_dir`` when they are plain attributes or Lightning's
       base-class implementations; a property of the logger's own class is not evaluated (it may create the
       experiment) and gets an ``errors`` entry ``"not read: unknown logger class (...)"``.
@@ -384,15 +372,13 @@ def describe_loggers(loggers: Sequence[Any]) -> list[dict[str, Any]]:
     return records
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# link
-# ----------------------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------------------- link
 
 
 def _link_mlflow(logger: Any, values: dict[str, str]) -> None:
     # Params are immutable in MLflow (a second value for a key raises); tags are not, so a second fit updates them.
     client = logger.experiment
-    run_id = getattr(logger, "_run_id", None) or logger.run_id
+    run_id = logger.run_id  # no side effect now: ``.experiment`` above made the run
     if run_id is None:
         raise RuntimeError("the MLflow run has no id (not on global rank 0?)")
     for key, value in values.items():
@@ -401,7 +387,7 @@ def _link_mlflow(logger: Any, values: dict[str, str]) -> None:
 
 def _link_wandb(logger: Any, values: dict[str, str]) -> None:
     run = logger.experiment
-    if getattr(run, "_is_finished", False):
+    if private.wandb_run_finished(run):
         raise RuntimeError("the W&B run is finished (wandb.finish() was called); nothing can be logged to it")
     run.config.update(values, allow_val_change=True)
 
@@ -448,9 +434,7 @@ def _link_tensorboard(logger: Any, values: dict[str, str]) -> None:
     if not file_name or not log_dir:
         return
     hparams_file = os.path.join(log_dir, file_name)
-    fs = getattr(logger, "_fs", None)
-    exists = fs.isfile(hparams_file) if fs is not None else os.path.isfile(hparams_file)
-    if exists:  # otherwise Lightning writes it from ``logger.hparams`` when it saves
+    if store.exists(hparams_file):  # otherwise Lightning writes it from ``logger.hparams`` when it saves
         _saving_module(logger).save_hparams_to_yaml(hparams_file, hparams)
 
 
