@@ -20,6 +20,8 @@ from markupsafe import Markup
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.report.markup import escape_text as _esc
 
+_DASH = fmt.EM_DASH
+
 # Tableau 10: distinct hues that stay apart for the common colour-vision deficiencies.
 PALETTE = (
     "#4e79a7",
@@ -180,7 +182,7 @@ def _matrix_cell(
     fraction = count / row_total if row_total else 0.0
     fill = heat(fraction)
     ink = text_on(fill)
-    pct = fmt.percent(fraction) if row_total else fmt.EM_DASH
+    pct = fmt.percent(fraction) if row_total else _DASH
     count_size = min(16.0, cell * 0.26)
     tip = f"true {names[i]}, predicted {names[j]}: {count} ({pct} of the row)"
     cx = x + cell / 2
@@ -319,10 +321,11 @@ def line_chart(series: list[Series], markers: list[Marker], x_label: str, title:
         )
         if len(s.points) <= 60:
             radius = 2.6 if len(s.points) > 1 else 4.0  # a lone point has no line to show it
+            label = f"{_esc(s.label)}: "
+            at = f" at {_esc(x_label)} "  # escaped once a series, not once a point: a comparison has thousands
             out.extend(
                 f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{radius}" fill="{s.colour}">'
-                f"<title>{_esc(s.label)}: {_esc(fmt.number(y, fmt.EM_DASH))} at {_esc(x_label)} "
-                f"{_esc(fmt.number(x, fmt.EM_DASH))}</title></circle>"
+                f"<title>{label}{_esc(fmt.number(y, _DASH))}{at}{_esc(fmt.number(x, _DASH))}</title></circle>"
                 for x, y in s.points
             )
     out.append("</svg>")
