@@ -406,13 +406,34 @@ def test_render_html_needs_a_run() -> None:
         render_html([])
 
 
-def test_the_report_module_does_not_import_torch() -> None:
-    code = (
-        "import sys, arccnet_ckpt.report.html\n"
-        "bad = [m for m in ('torch', 'lightning', 'pytorch_lightning') if m in sys.modules]\n"
-        "assert not bad, bad\n"
-    )
+def assert_imports_none(modules: str, banned: tuple[str, ...]) -> None:
+    """Importing ``modules`` (comma-separated) in a fresh interpreter loads none of ``banned``."""
+    code = f"import sys, {modules}\nbad = [m for m in {banned!r} if m in sys.modules]\nassert not bad, bad\n"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_the_report_module_does_not_import_torch() -> None:
+    assert_imports_none("arccnet_ckpt.report.html", ("torch", "lightning", "pytorch_lightning"))
+
+
+def test_the_formatting_module_and_the_command_line_import_neither_jinja2_nor_torch() -> None:
+    """``arccnet-ckpt ls`` formats with ``report.format``: it must start without the page's template engine."""
+    assert_imports_none("arccnet_ckpt.report.format, arccnet_ckpt.cli", ("jinja2", "markupsafe", "torch", "lightning"))
+
+
+def test_the_templates_ship_inside_the_package_and_compile() -> None:
+    """The page's templates are package data (``importlib.resources``), so an installed wheel renders pages."""
+    from importlib.resources import files
+
+    from arccnet_ckpt.report.html import _environment
+
+    folder = files("arccnet_ckpt.report") / "templates"
+    names = sorted(entry.name for entry in folder.iterdir())
+    assert {"page.html.j2", "run.html.j2", "compare.html.j2", "macros.html.j2", "page.css"} <= set(names)
+    env = _environment()
+    for name in names:
+        env.get_template(name)  # a syntax error in any template fails here, not on a user's first report
+    assert env.autoescape is True
 
 
 # ---------------------------------------------------------------------------------------------- the comparison

@@ -23,7 +23,8 @@ from conftest import ScriptedClassifier, TinyData, make_trainer
 from lightning.pytorch.callbacks import EarlyStopping
 
 from arccnet_ckpt import ArcCheckpointCallback, History, load_run
-from arccnet_ckpt.report.html import _PALETTE, render_html
+from arccnet_ckpt.report.html import render_html
+from arccnet_ckpt.report.svg import PALETTE as _PALETTE
 from arccnet_ckpt.runs import Run
 
 TESTS = Path(__file__).parents[1]

@@ -7,12 +7,16 @@ dash on the page.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timezone
 from typing import Any
 
 DASH = "-"
 """What a missing value reads as in the command line."""
+
+EM_DASH = "\u2014"
+"""What a missing value reads as on the page."""
 
 
 def number(value: Any, missing: str = DASH) -> str:
@@ -34,6 +38,20 @@ def number(value: Any, missing: str = DASH) -> str:
         text = f"{value:.4g}"
         return "0" if text == "-0" else text
     return str(value)
+
+
+def percent(fraction: float) -> str:
+    """A share as a percentage to one decimal: ``0.4567`` -> ``45.7%``."""
+    return f"{100 * fraction:.1f}%"
+
+
+def tick(value: float, step: float) -> str:
+    """An axis tick ``value`` on an axis of ticks ``step`` apart: ``0`` for zero, whole numbers whole, else 4 digits."""
+    if abs(value) < step * 1e-6:
+        return "0"
+    if step >= 1 and abs(value) < 1e6 and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4g}"
 
 
 def when(value: datetime | None, missing: str = DASH) -> str:
@@ -90,3 +108,10 @@ def human_bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"
+
+
+def setting(value: Any) -> str:
+    """A setting as written in the config: strings as they are, everything else as JSON (``[1, 2]``, ``null``)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
