@@ -40,8 +40,8 @@ class Listing(output.Rendered):
     columns: list[str]
     requested: bool
     """Whether ``--cols`` named the columns (JSON then carries them as ``columns``)."""
-    runs: list[tuple[Run, dict[str, Any], list[Any], list[Any]]]
-    """``(run, record, row, raw row)``: the row as a table shows it, the raw one as CSV and JSON carry it."""
+    runs: list[tuple[Run, dict[str, Any], list[Any]]]
+    """``(run, record, row)``: the row as a table shows it (CSV and JSON carry it raw: see :func:`_raw`)."""
     problems: list[tuple[str, str]]
     warnings: list[str] = field(default_factory=list)
 
@@ -53,11 +53,14 @@ class Listing(output.Rendered):
         }
 
     def lines(self) -> Iterator[dict[str, Any]]:
-        for _, record, _, raw in self.runs:
-            yield {**record, "columns": dict(zip(self.columns, raw, strict=True))} if self.requested else record
+        for run, record, row in self.runs:
+            if self.requested:
+                yield {**record, "columns": dict(zip(self.columns, _raw(run, record, self.columns, row), strict=True))}
+            else:
+                yield record
 
     def csv(self) -> tuple[list[str], list[list[Any]]]:
-        return self.columns, [raw for *_, raw in self.runs]
+        return self.columns, [_raw(run, record, self.columns, row) for run, record, row in self.runs]
 
     def text(self, colour: bool) -> None:
         if not self.runs:  # no match: no header either (stderr says so)
@@ -66,7 +69,7 @@ class Listing(output.Rendered):
             [shown_status(record) if c == "status" else None for c in self.columns] for _, record, *_ in self.runs
         ]
         titles = [c.upper() if c in _COLUMNS else c for c in self.columns]  # keys stay as typed: config.LEARNING_RATE
-        output.table(titles, [row for _, _, row, _ in self.runs], styles=styles, colour=colour)
+        output.table(titles, [row for *_, row in self.runs], styles=styles, colour=colour)
 
     @property
     def exit_code(self) -> int:
@@ -113,10 +116,7 @@ def list_runs(
     records = _records(runs, now, stale_after, found.problems)
     if not cols and len({r["root_name"] for _, r in records}) > 1:
         columns.insert(1, "root")
-    rows = []
-    for run, record in records:
-        row = _row(run, record, columns, found.problems)
-        rows.append((run, record, row, _raw(run, record, columns, row)))
+    rows = [(run, record, _row(run, record, columns, found.problems)) for run, record in records]
     warnings += [f"warning: skipped {path}: {problem}" for path, problem in found.problems]
     for name in columns if cols and rows else []:
         if name not in _COLUMNS and all(resolve_or_note(run, name, []) is MISSING for run, *_ in rows):
