@@ -23,8 +23,8 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _patch(name: str, nth: int, *, inside: bool = False) -> None:
-    original = getattr(trash, name)
+def _patch(module: Any, name: str, nth: int, *, inside: bool = False) -> None:
+    original = getattr(module, name)
     calls = 0
 
     def dying(*args: Any) -> None:
@@ -40,17 +40,17 @@ def _patch(name: str, nth: int, *, inside: bool = False) -> None:
             _die()
         original(*args)
 
-    setattr(trash, name, dying)
+    setattr(module, name, dying)
 
 
 if __name__ == "__main__":
     mode, nth, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     if mode == "write":
-        _patch("_write_manifest", nth)
+        _patch(trash, "_write_manifest", nth)
     elif mode == "inside-write":
-        _patch("_write_manifest", nth, inside=True)
+        _patch(trash, "_write_manifest", nth, inside=True)
     elif mode == "move":
-        _patch("_move", nth)
+        _patch(store, "move_no_follow", nth)  # every move into the trash
     elif mode != "random":
         raise SystemExit(f"unknown mode {mode!r}: use random, write, inside-write or move")
     print("ready", flush=True)

@@ -183,13 +183,14 @@ def test_a_symlinked_trash_folder_is_never_used(linked: dict[str, Path], capsys:
 
 def test_a_run_folder_swapped_for_a_link_after_the_plan_is_not_moved(tmp_path: Path) -> None:
     from arccnet_ckpt.cli import trash
+    from arccnet_ckpt.cli.planning import KeepRules, plan
     from arccnet_ckpt.runs import scan_runs
 
     data = tmp_path / "data"
     first, second = make_run(data, "flares"), make_run(data, "flares", minutes=1)
     runs, _ = scan_runs(data / "checkpoints")
     now = datetime.now(timezone.utc)
-    planned = trash.plan(runs, runs, rules=trash.KeepRules(), what="run", now=now, stale_after=timedelta(hours=1))
+    planned = plan(runs, runs, rules=KeepRules(), what="run", now=now, stale_after=timedelta(hours=1))
     assert [i.path for i in planned.items] == [str(first), str(second)]
     theirs = tmp_path / "theirs"
     second.rename(theirs)  # someone swaps the folder for a link to theirs, between the plan and the move
@@ -436,7 +437,7 @@ def test_a_planted_stored_link_is_refused(tmp_path: Path, capsys: pytest.Capture
 def test_a_folder_swapped_for_a_link_between_the_check_and_the_move_moves_nothing_outside(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from arccnet_ckpt.cli import trash
+    from arccnet_ckpt import store
 
     data, victim = tmp_path / "data", tmp_path / "victim"
     ours = [make_run(data, "r/a", minutes=i) for i in range(2)]
@@ -445,7 +446,7 @@ def test_a_folder_swapped_for_a_link_between_the_check_and_the_move_moves_nothin
         (victim / "checkpoints" / "r" / "a" / run.name / "VICTIM").write_text("theirs")
     before = tree(victim)
     root = data / "checkpoints" / "r"
-    real_move, swapped = trash._move, []
+    real_move, swapped = store.move_no_follow, []
 
     def swap_then_move(*args: Any) -> None:
         # After prune checked the path, before the move: r becomes a link to the victim's r (as renameat2 with
@@ -456,7 +457,7 @@ def test_a_folder_swapped_for_a_link_between_the_check_and_the_move_moves_nothin
             swapped.append(True)
         real_move(*args)
 
-    monkeypatch.setattr(trash, "_move", swap_then_move)
+    monkeypatch.setattr(store, "move_no_follow", swap_then_move)
     code, out, err = cli(capsys, "prune", "--data", data, "--status", "completed", "--yes")
     assert tree(victim) == before
     assert code == 1, err

@@ -1,4 +1,8 @@
-"""Printing for the command line: aligned tables (coloured on a terminal only), JSON, JSON Lines and CSV.
+"""Printing for the command line: the one renderer of a verb's result (:func:`render`: a table or text, JSON, JSON
+Lines or CSV), and its parts: aligned tables (coloured on a terminal only), key-value lines, messages on stderr.
+
+A verb's API function returns a result (a small dataclass) with the methods of :class:`Rendered`; ``cmd_X`` hands
+it to :func:`render` with ``--format``, as pipx's commands hand their result to one renderer.
 
 JSON documents carry ``"schema"`` (what they describe) and ``"version"`` (:data:`JSON_VERSION`); nothing but the
 document goes to stdout, so ``arccnet-ckpt ls --format json | jq`` always works. Messages go to stderr.
@@ -21,6 +25,8 @@ from datetime import datetime
 from typing import Any, TextIO, TypeVar
 
 from arccnet_ckpt.report import format as fmt
+
+PROG = "arccnet-ckpt"
 
 JSON_VERSION = 1
 """The version of every JSON document the command line prints; bumped only when a field changes meaning."""
@@ -221,3 +227,55 @@ def progress(items: Sequence[T], label: str, out: TextIO | None = None) -> Itera
     if shown:
         stream.write("\r\x1b[K")
         stream.flush()
+
+
+class Rendered:
+    """A verb's result, as :func:`render` prints it: one method per output format.
+
+    A verb's result class overrides the formats its ``--format`` offers (the parser refuses the others).
+    """
+
+    def document(self) -> dict[str, Any]:
+        """The ``--format json`` document, ``"schema"`` first (:func:`render` adds ``"version"``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no JSON form")
+
+    def lines(self) -> Iterable[dict[str, Any]]:
+        """The ``--format jsonl`` objects, one a line."""
+        raise NotImplementedError(f"{type(self).__name__} has no JSON Lines form")
+
+    def csv(self) -> tuple[Sequence[str], Iterable[Sequence[Any]]]:
+        """The ``--format csv`` header and rows."""
+        raise NotImplementedError(f"{type(self).__name__} has no CSV form")
+
+    def text(self, colour: bool) -> None:
+        """Print the result for a person (``--format table``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no text form")
+
+
+def render(result: Rendered, fmt: str | None) -> None:
+    """Print ``result`` in the format ``fmt`` (``table``, the default, ``json``, ``jsonl`` or ``csv``)."""
+    if fmt == "json":
+        document = result.document()
+        dump_json({"schema": document.pop("schema"), "version": JSON_VERSION, **document})
+    elif fmt == "jsonl":
+        dump_jsonl(result.lines())
+    elif fmt == "csv":
+        dump_csv(*result.csv())
+    else:
+        result.text(use_colour(sys.stdout))
+
+
+def message(text: str) -> None:
+    """A message for a person on stderr, after the program's name (``arccnet-ckpt: warning: ...``)."""
+    write_line(f"{PROG}: {text}", sys.stderr)
+
+
+def warn_skipped(problems: Iterable[tuple[str, str]]) -> None:
+    """A warning on stderr for each run folder a verb skipped, and why."""
+    for path, problem in problems:
+        message(f"warning: skipped {path}: {problem}")
+
+
+def write_value(text: str) -> None:
+    """A path for ``$(...)``: exact when stdout is a pipe, escaped on a terminal (it was read from a shared folder)."""
+    sys.stdout.write((escape(text) if sys.stdout.isatty() else text) + "\n")

@@ -1,4 +1,7 @@
-"""Finding runs for the command line: targets, keys, ``--where`` filters, durations, staleness, sorting.
+"""Finding runs for the command line: targets (:func:`find`, :func:`resolve_run`), keys (:func:`resolve`: what
+``--where``, ``--sort``, ``--cols`` and ``--by`` name), durations (``--since``, ``--stale-after``), and the errors
+that set the exit code (:class:`UsageError`, :class:`NoMatch`). ``--where`` itself is parsed in
+:mod:`arccnet_ckpt.cli.where`.
 
 Everything here works on :class:`~arccnet_ckpt.runs.Run` objects and the JSON form of their files; nothing imports
 torch or Lightning.
@@ -6,8 +9,6 @@ torch or Lightning.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -39,6 +40,13 @@ from arccnet_ckpt.runs.query import captured_settings, config_settings, run_metr
 
 MISSING: Any = object()
 """What a key resolves to when the run does not record it."""
+
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+"""Problems found (``verify``), nothing matched, or a file could not be read: :class:`NoMatch` and any other error."""
+EXIT_USAGE = 2
+"""A usage error: a bad option, a bad ``--where``, an ambiguous run prefix (:class:`UsageError`)."""
 
 
 class UsageError(ArcCkptError):
@@ -343,145 +351,6 @@ def _walk(value: Any, parts: list[str]) -> Any:
         else:
             return MISSING
     return value
-
-
-# -------------------------------------------------------------------------------------------------------- --where
-
-
-_WHERE = re.compile(r"^\s*(?P<key>[^<>=!~\s]+)\s*(?P<op>>=|<=|==|!=|=|>|<|~)\s*(?P<value>.*?)\s*$")
-_OP_CHARS = "<>=!~"
-_OP_LIST = "= == != > >= < <= ~ (a regex)"
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">=": lambda a, b: a >= b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    "<": lambda a, b: a < b,
-}
-
-
-@dataclass(frozen=True)
-class Where:
-    """One ``--where KEY OP VALUE`` condition."""
-
-    key: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> Where:
-        """Parse ``"test_results.test_f1>=0.6"`` (spaces around the operator allowed).
-
-        Raises:
-            UsageError: Naming the operators allowed, with an example.
-        """
-        match = _WHERE.match(text)
-        if match is None or not match["value"]:
-            raise UsageError(
-                f"--where {text!r}: expected KEY OP VALUE with OP one of {_OP_LIST}, e.g. "
-                "--where 'test_results.test_f1>=0.6' (quote it: the shell reads > as a redirection)"
-            )
-        if match["op"] != "~" and match["value"][0] in _OP_CHARS:
-            # test_f1>>0.5 or lr=>1: a typo, never a value (quote a value that starts so: name='>x')
-            op = match["op"] + match["value"][: len(match["value"]) - len(match["value"].lstrip(_OP_CHARS))]
-            raise UsageError(
-                f"--where {text!r}: {op!r} is not an operator; OP is one of {_OP_LIST}, e.g. "
-                "--where 'test_results.test_f1>=0.6'"
-            )
-        if match["op"] == "~":
-            try:
-                re.compile(match["value"])
-            except re.error as e:
-                raise UsageError(f"--where {text!r}: bad regular expression: {e}") from e
-        return cls(check_key(match["key"], "--where"), match["op"], match["value"])
-
-    def matches(self, run: Run) -> bool:
-        """Whether ``run`` satisfies the condition; a run that lacks the key never does."""
-        return self.holds(resolve(run, self.key))
-
-    def holds(self, actual: Any) -> bool:
-        """Whether a run's value of the key (:func:`resolve`'s result) satisfies the condition."""
-        if actual is MISSING:
-            return False
-        if self.op == "~":
-            return re.search(self.value, _text(actual)) is not None
-        moments = _as_moments(actual, self.value)
-        if moments is not None:
-            return _OPS[self.op](*moments)
-        wanted = _literal(self.value)
-        a, b = _comparable(actual), _comparable(wanted)
-        try:
-            return _OPS[self.op](a, b)
-        except TypeError:  # a number against a word: only = and != can hold
-            return _OPS[self.op](_text(actual), self.value) if self.op in ("=", "==", "!=") else False
-
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-def _as_moments(actual: Any, wanted: str) -> tuple[datetime, datetime] | None:
-    """Both sides as aware datetimes (naive ones read as UTC) when the value is a date or time and so is the field."""
-    if not _DATE.match(wanted.strip()):
-        return None
-    try:
-        right = datetime.fromisoformat(wanted.strip().replace("Z", "+00:00"))
-        left = actual if isinstance(actual, datetime) else datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return tuple(m if m.tzinfo else m.replace(tzinfo=timezone.utc) for m in (left, right))  # type: ignore[return-value]
-
-
-def _literal(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("null", "none"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return text.strip("'\"")
-
-
-def _comparable(value: Any) -> Any:
-    """Numbers (and numeric strings such as ``"1e-4"``) as floats; datetimes as ISO text; the rest as is."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return number if math.isfinite(number) else value
-    return _text(value)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def sort_key(value: Any) -> tuple[int, Any]:
-    """Order values of one key: numbers, then text, then missing ones last."""
-    value = _comparable(value) if value is not MISSING else MISSING
-    if value is MISSING or value is None:
-        return (2, 0)
-    if isinstance(value, (bool, float)):
-        return (0, float(value))
-    return (1, _text(value))
 
 
 def main_test_metric(summary: TrainingSummary | None) -> str | None:

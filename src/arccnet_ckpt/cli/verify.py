@@ -1,18 +1,81 @@
-"""``verify``: one line per problem in run folders, for CI jobs and cron."""
+"""``verify``: one line per problem in run folders, for CI jobs and cron.
+
+:func:`verify` finds the runs and returns a :class:`Verified` (the problems, and how many runs were checked);
+:func:`verify_runs` checks runs already found.
+"""
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from arccnet_ckpt import capture, store
+from arccnet_ckpt.cli import output, parser
+from arccnet_ckpt.cli.select import EXIT_OK, EXIT_PROBLEMS, find
 from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
-from arccnet_ckpt.store import _TMP_PREFIX
+
+
+@dataclass
+class Verified(output.Rendered):
+    """What ``verify`` found: ``(path, problem)`` for every problem, and how many run folders were checked."""
+
+    problems: list[tuple[str, str]]
+    checked: int
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "schema": "arccnet-ckpt/verify",
+            "runs": self.checked,
+            "problems": list(self.lines()),
+        }
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        return ({"path": p, "problem": m} for p, m in self.problems)
+
+    def csv(self) -> tuple[list[str], list[tuple[str, str]]]:
+        return ["path", "problem"], self.problems
+
+    def text(self, colour: bool) -> None:
+        for path, problem in self.problems:
+            output.write_line(f"{path}: {problem}")
+
+    @property
+    def exit_code(self) -> int:
+        """1 when there are problems, or nothing was checked."""
+        return EXIT_PROBLEMS if self.problems or not self.checked else EXIT_OK
+
+
+def verify(targets: Iterable[str], data: str | None, *, load: bool, now: datetime, stale_after: timedelta) -> Verified:
+    """Every problem in the run folders at ``targets`` (see :func:`verify_runs`); run folders that cannot be read
+    at all are problems too.
+
+    Raises:
+        NoMatch: If a target does not exist.
+    """
+    found = find(targets, data)
+    checking = output.progress(found.runs, "loading checkpoints" if load else "verifying")
+    problems = list(found.problems)
+    problems += verify_runs(checking, load=load, now=now, stale_after=stale_after)
+    return Verified(problems, len(found.runs) + len(found.problems))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``verify``: every file validates, the best checkpoint exists (``--load``: loads), no temporary leftovers."""
+    now = datetime.now(timezone.utc)
+    verified = verify(args.targets, args.data, load=args.load, now=now, stale_after=parser.stale_after(args))
+    output.render(verified, args.format)
+    output.message(f"verified {verified.checked} run(s): {len(verified.problems)} problem(s)")
+    if not verified.checked:
+        output.message("no run folder found: nothing was verified")
+    return verified.exit_code
 
 
 def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
@@ -43,7 +106,7 @@ def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) 
             problems.append((run.path, str(e).removeprefix(run.path + "/").removeprefix(run.path + os.sep)))
     names = [store.basename(p) for p in list_files(run.path)]
     problems.extend(
-        (run.path, f"leftover temporary file {n} (an interrupted write)") for n in names if n.startswith(_TMP_PREFIX)
+        (run.path, f"leftover temporary file {n} (an interrupted write)") for n in names if store.is_temporary(n)
     )
     try:
         summary = run.summary
