@@ -13,6 +13,7 @@ from arccnet_ckpt.cli import output, parser
 from arccnet_ckpt.cli.record import run_record
 from arccnet_ckpt.cli.select import EXIT_OK, MISSING, NoMatch, check_key, find, resolve_or_note
 from arccnet_ckpt.cli.where import Filters, filter_runs, sort_key
+from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run
 from arccnet_ckpt.runs.query import common_metric_mode, recorded_monitor, run_task, task_differences
 
@@ -116,7 +117,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     if args.print == "ckpt":
         checkpoint = found.run.best_checkpoint
         if checkpoint is None:
-            raise NoMatch(f"{found.run.path}: the best run by {found.by} ({found.value:.4g}) has no checkpoint")
+            raise NoMatch(f"{found.run.path}: the best run by {found.by} ({fmt.number(found.value)}) has no checkpoint")
         output.write_value(checkpoint)
     elif args.print == "json":
         output.dump_json(found.document(now, stale_after))

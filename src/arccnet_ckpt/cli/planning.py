@@ -24,6 +24,7 @@ from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
 from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run, scan_runs
 from arccnet_ckpt.runs.query import common_metric_mode
 
@@ -82,7 +83,7 @@ def kept(runs: list[Run], rules: KeepRules, now: datetime) -> dict[str, str]:
             mode = common_metric_mode([r for _, r in scored], rules.by, explicit=rules.mode)
             scored.sort(key=lambda vr: sort_key(vr[0]), reverse=mode == "max")
             for value, run in scored[: rules.best]:
-                reasons.setdefault(run.path, f"one of the {rules.best} best by {rules.by} ({value:.4g})")
+                reasons.setdefault(run.path, f"one of the {rules.best} best by {rules.by} ({fmt.number(value)})")
         if rules.last:
             newest = sorted(group, key=lambda r: r.start_time or datetime.min.replace(tzinfo=timezone.utc))
             for run in newest[-rules.last :]:
