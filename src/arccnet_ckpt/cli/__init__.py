@@ -37,7 +37,7 @@ from arccnet_ckpt.cli.select import (
     resolve_run,
     sort_key,
 )
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
+from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import (
     ClassificationReport,
@@ -159,7 +159,7 @@ _RECORD_KEYS = (
 
 
 def _shown_status(record: dict[str, Any]) -> str:
-    """The record's status as :func:`~arccnet_ckpt.core.status.status_of` decided it (its ``stale`` flag included)."""
+    """The record's status as :func:`~arccnet_ckpt.core.lifecycle.status_of` decided it (its ``stale`` flag too)."""
     return "stale" if record["stale"] else (record["status"] or "incomplete")
 
 

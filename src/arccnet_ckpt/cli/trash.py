@@ -36,7 +36,7 @@ from typing import Any
 
 from arccnet_ckpt import store
 from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of, resolve_or_note, sort_key
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
 from arccnet_ckpt.records.models import TrainingSummary

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from arccnet_ckpt import capture, store
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
