@@ -229,12 +229,12 @@ class ArcCheckpointLogic(_Base):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # may save (every_n_train_steps)
-        self._session.note_best(self.best_model_path, trainer.current_epoch)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)  # ModelCheckpoint saves here: the snapshot sees the new best
-        self._session.note_best(self.best_model_path, trainer.current_epoch)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
         if self._session.active != "fit" or trainer.sanity_checking:
             return
         ranks.rank_zero_alone(trainer.strategy, lambda: self._validation_ended(trainer))
@@ -242,7 +242,7 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)  # may save (save_on_train_epoch_end)
-        self._session.note_best(self.best_model_path, trainer.current_epoch)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
         if self._session.pending_epoch == trainer.current_epoch:
             ranks.rank_zero_alone(trainer.strategy, lambda: self._record_validation(trainer, epoch_end=True))
 
@@ -308,7 +308,7 @@ class ArcCheckpointLogic(_Base):
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
         # ModelCheckpoint names the new best (and last) file before it saves: note which epoch saved the best one,
         # into the state this very checkpoint carries, so a resumed run still knows it.
-        self._session.note_best(self.best_model_path, trainer.current_epoch)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
         self._session.note_saved([*self.best_k_models, self.last_model_path])
         self._stamp(checkpoint, pl_module.CHECKPOINT_HYPER_PARAMS_KEY)
 
@@ -327,7 +327,7 @@ class ArcCheckpointLogic(_Base):
         if self._explicit_dirpath is None and self._session.identity is None and folder is not None:
             self.dirpath = folder  # so ModelCheckpoint restores best_k_models of this run
         super().load_state_dict(state_dict)
-        self._session.restored_best(self.best_model_path)
+        self._session.restored_best(self.best_model_path, self.best_model_score)
 
     # ------------------------------------------------------------------------------------------ what hooks call
 

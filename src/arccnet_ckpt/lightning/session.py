@@ -37,6 +37,7 @@ class FitSession:
     fit_start_step: int | None = None  # the global step this fit's training started at
     learning_rates: list[Any] | None = None  # the rates the last training step used (raw, in group order)
     saved: dict[str, None] = field(default_factory=dict)  # every checkpoint this fit saved (async clean-up)
+    best_score: Any = None  # ModelCheckpoint's best_model_score when the best was noted (compared by identity)
 
     def begin_fit(self) -> None:
         """A fit starts: forget what the previous fit of this callback left (the run and its best stay)."""
@@ -88,10 +89,17 @@ class FitSession:
 
     # ------------------------------------------------------------------------------------------- checkpoints
 
-    def note_best(self, best_model_path: str | None, epoch: int) -> None:
-        """ModelCheckpoint may have saved a new best: remember which epoch saved it (the first to see it)."""
-        if best_model_path and (self.best is None or self.best[0] != best_model_path):
+    def note_best(self, best_model_path: str | None, best_score: Any, epoch: int) -> None:
+        """ModelCheckpoint may have saved a new best: remember which epoch saved it (the first to see it).
+
+        A new best is a new path or a new score object (ModelCheckpoint assigns one at each new best; a file name
+        without a metric, such as ``weights.ckpt``, is reused by the next best).
+        """
+        if not best_model_path:
+            return
+        if self.best is None or self.best[0] != best_model_path or best_score is not self.best_score:
             self.best = (best_model_path, int(epoch))
+            self.best_score = best_score
 
     def best_epoch(self, best_model_path: str | None) -> int | None:
         """The epoch that saved ``best_model_path``, as noted (``None`` when unknown)."""
@@ -99,10 +107,11 @@ class FitSession:
             return self.best[1]
         return None
 
-    def restored_best(self, best_model_path: str | None) -> None:
-        """ModelCheckpoint restored ``best_model_path``: when the run state named no best, its epoch is unknown
-        (``None``), not the epoch of whichever hook sees the path first."""
-        if best_model_path and self.best is None:
+    def restored_best(self, best_model_path: str | None, best_score: Any) -> None:
+        """ModelCheckpoint restored ``best_model_path`` and its score: the best the run state named (when it named
+        none, its epoch is unknown, ``None``, not the epoch of whichever hook sees the path first)."""
+        self.best_score = best_score
+        if best_model_path and (self.best is None or self.best[0] != best_model_path):
             self.best = (best_model_path, None)
 
     def note_saved(self, paths: Iterable[str | None]) -> None:
