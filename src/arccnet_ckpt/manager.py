@@ -28,8 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt import capture, layout, store
-from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info, is_interruption
+from arccnet_ckpt import capture, layout, runs, store
+from arccnet_ckpt.core.lifecycle import is_interruption
+from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
 from arccnet_ckpt.lightning import ranks
 from arccnet_ckpt.records.models import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
@@ -165,7 +166,7 @@ class CheckpointManager:
             start_time=self.start_time,
             root_name=self.root_name,
         )
-        return RunRecorder(identity)
+        return RunRecorder(identity, read=runs.read_record)
 
     def get_checkpoint_callback(
         self, monitor: str = "val_f1", mode: str = "max", *, namespace: Namespace | None = None, **kwargs: Any

@@ -530,3 +530,12 @@ def test_run_dir_is_known_in_the_main_process_after_ddp_spawn(tmp_path) -> None:
     # what Lightning's spawn launcher sets in the main process from the workers' results
     cb.best_model_path = str(tmp_path / "checkpoints" / "r" / "run-1" / "best-epoch01-val_f1-0.900.ckpt")
     assert cb.run_dir == str(tmp_path / "checkpoints" / "r" / "run-1")
+
+
+def test_the_best_epoch_is_known_for_a_weights_only_save_with_a_name_of_its_own(tmp_path, data_folder) -> None:
+    # Lightning skips the callback's on_save_checkpoint for weights-only saves, and the file name holds no epoch.
+    cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder, save_weights_only=True, filename="weights")
+    _fit(tmp_path, cb, max_epochs=3)
+    summary = read_json(Path(cb.run_dir) / "training_summary.json")
+    assert Path(summary["best_model_path"]).name.startswith("weights")
+    assert summary["best_epoch"] == 1  # ScriptedClassifier's val_f1 peaks at epoch 1

@@ -682,7 +682,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
 
 def test_is_stale_allows_three_epochs_of_silence() -> None:
     from arccnet_ckpt import TrainingSummary
-    from arccnet_ckpt.core.status import is_stale
+    from arccnet_ckpt.core.lifecycle import is_stale
 
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     summary = TrainingSummary(

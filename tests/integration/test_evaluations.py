@@ -26,6 +26,7 @@ from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, load_run
 from arccnet_ckpt.cli import main
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
 from arccnet_ckpt.report.html import render_html
+from arccnet_ckpt.runs import read_record
 
 # ---------------------------------------------------------------------------------------------- a user's script
 
@@ -290,7 +291,7 @@ def test_show_and_the_report_list_every_evaluation(
 def test_a_run_tested_before_evaluations_existed_keeps_its_test_as_the_first_evaluation(tmp_path: Path) -> None:
     t0 = datetime(2025, 2, 12, 14, 30, tzinfo=timezone.utc)
     identity = RunIdentity(str(tmp_path), "run", "net", "ce", t0)
-    recorder = RunRecorder(identity)
+    recorder = RunRecorder(identity, read=read_record)
     recorder.start(FitSnapshot(monitor="val_f1", mode="max"), now=t0)
     done = FitSnapshot(monitor="val_f1", mode="max", best_epoch=2, best_model_path="best.ckpt", num_epochs_trained=3)
     recorder.finish(done, now=t0 + timedelta(minutes=5))

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, History, HistoryEntry, TrainingSummary, load_run, store
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt.runs import read_record
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 
@@ -149,7 +150,7 @@ def _recorder(tmp_path: Path) -> RunRecorder:
     identity = RunIdentity(
         run_dir=str(tmp_path / "run"), run_name="run", model_name="m", loss_function="l", start_time=T0
     )
-    return RunRecorder(identity)
+    return RunRecorder(identity, read=read_record)
 
 
 def test_the_same_validation_completed_at_epoch_end_replaces_its_entry(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from arccnet_ckpt import ArcCheckpointCallback, TrainingSummary, store
 from arccnet_ckpt.cli import main
-from arccnet_ckpt.core.status import is_stale
+from arccnet_ckpt.core.lifecycle import is_stale
 from arccnet_ckpt.layout import run_folder_name
 
 HELPER = Path(__file__).parents[1] / "helpers" / "prune_killed.py"

@@ -16,6 +16,7 @@ from conftest import read_json
 from arccnet_ckpt import ArtifactError, LifecycleError, ManagerWarning, load_run
 from arccnet_ckpt.core.recorder import TRANSITIONS, Event, FitSnapshot, Phase, RunIdentity, RunRecorder, transition
 from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.runs import read_record
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 
@@ -56,7 +57,7 @@ def _recorder(tmp_path: Path, name: str = "run") -> RunRecorder:
         root_name="flares/binary_classification",
         class_names=["negative", "positive"],
     )
-    return RunRecorder(identity)
+    return RunRecorder(identity, read=read_record)
 
 
 def _summary(recorder: RunRecorder) -> dict:

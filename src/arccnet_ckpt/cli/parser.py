@@ -15,7 +15,7 @@ from typing import NoReturn
 from arccnet_ckpt.cli import output
 from arccnet_ckpt.cli.select import EXIT_USAGE, parse_duration
 from arccnet_ckpt.cli.where import Filters
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES
+from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER, READ_STATUSES
 
 
 class _Parser(argparse.ArgumentParser):

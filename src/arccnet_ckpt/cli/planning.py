@@ -1,7 +1,7 @@
 """``prune``'s plan: what may move to the trash, and what is left alone and why.
 
 - the keep rules (:class:`KeepRules`, :func:`kept`): a union, applied per root name;
-- never a running run that is alive or has a fresh heartbeat (``core.status.status_of``);
+- never a running run that is alive or has a fresh heartbeat (``core.lifecycle.status_of``);
 - never a checkpoint that another run resumed from or tested (:func:`referenced_checkpoints`, by resolved path);
 - never anything reached through a symbolic link below the data folder or resolving outside it
   (:func:`arccnet_ckpt.store.not_safely_below`);
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from arccnet_ckpt import store
 from arccnet_ckpt.cli.select import MISSING, data_folder_of, resolve_or_note
 from arccnet_ckpt.cli.where import sort_key
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
 from arccnet_ckpt.records.models import TrainingSummary

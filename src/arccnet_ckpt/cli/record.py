@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from arccnet_ckpt.cli.select import NoMatch
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.runs import Run
 
@@ -88,7 +88,7 @@ _RECORD_KEYS = (
 
 
 def shown_status(record: dict[str, Any]) -> str:
-    """The record's status as :func:`~arccnet_ckpt.core.status.status_of` decided it (its ``stale`` flag included)."""
+    """The record's status as :func:`~arccnet_ckpt.core.lifecycle.status_of` decided it (its ``stale`` flag)."""
     return "stale" if record["stale"] else (record["status"] or "incomplete")
 
 

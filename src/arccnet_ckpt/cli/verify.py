@@ -17,7 +17,7 @@ from typing import Any
 from arccnet_ckpt import capture, store
 from arccnet_ckpt.cli import output, parser
 from arccnet_ckpt.cli.select import EXIT_OK, EXIT_PROBLEMS, find
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely

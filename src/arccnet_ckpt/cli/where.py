@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from arccnet_ckpt.cli.select import MISSING, Found, UsageError, check_key, parse_since, resolve
-from arccnet_ckpt.core.status import READ_STATUSES
+from arccnet_ckpt.core.lifecycle import READ_STATUSES
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.runs import Run
 

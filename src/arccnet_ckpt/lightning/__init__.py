@@ -1,2 +1,10 @@
-"""The Lightning adapter: the callback (``callback``), rank-0 decisions and their broadcast (``ranks``), and
-checkpoints staged beside their final name (``staging``)."""
+"""The Lightning adapter.
+
+* ``callback``: ``ArcCheckpointLogic`` and ``ArcCheckpointCallback``, each hook a guard plus one call;
+* ``session``: the run and the per-fit state as plain values, and the decisions on them (testable without a Trainer);
+* ``ranks``: what happens on rank 1: rank-0 work and its broadcast (``on_rank_zero``), rank-0-only work
+  (``rank_zero_alone``), every collective;
+* ``policy``: ``catch_and_warn``, the one "never kill the run" rule;
+* ``namespaces``: ``lightning.pytorch`` and ``pytorch_lightning``, and the refusal of the other one's Trainer;
+* ``staging``: checkpoints staged beside their final name, superseded background saves removed.
+"""

@@ -1,14 +1,19 @@
 """``ArcCheckpointCallback``: a ``ModelCheckpoint`` that leaves a complete, validated run folder.
 
-This module is the thin Lightning adapter. Its hooks gather plain snapshots of the Trainer and hand them to the
-:class:`~arccnet_ckpt.core.recorder.RunRecorder`, which owns the life cycle and writes every file. Where the rest lives:
+This module is the thin Lightning adapter: each hook calls ``super()`` first, returns early when it should skip,
+and otherwise makes one call. The hooks read the Trainer into plain values and hand them to the per-fit
+:class:`~arccnet_ckpt.lightning.session.FitSession` (what is decided on them) and to the
+:class:`~arccnet_ckpt.core.recorder.RunRecorder` (which owns the life cycle and writes every file). Where the rest
+lives:
 
-* which status a run has, and which transitions are allowed: :mod:`arccnet_ckpt.core.recorder`;
+* which status a run has, and which transitions are allowed: :mod:`arccnet_ckpt.core.lifecycle`;
+* the per-fit state and the decisions on it (history timing, leftover metrics, best epoch, the checkpoint state):
+  :mod:`arccnet_ckpt.lightning.session`;
 * what happens on ranks other than 0, and every collective: :mod:`arccnet_ckpt.lightning.ranks`;
-* how a checkpoint reaches its final name: :mod:`arccnet_ckpt.lightning.staging`;
+* which failures cost a warning and never the run: :mod:`arccnet_ckpt.lightning.policy`;
+* the two Lightning namespaces: :mod:`arccnet_ckpt.lightning.namespaces`;
+* how a checkpoint reaches its final name, and superseded background saves: :mod:`arccnet_ckpt.lightning.staging`;
 * what is captured from the Trainer, module and config: :mod:`arccnet_ckpt.capture`;
-* the configs of LightningCLI and Hydra: :mod:`arccnet_ckpt.capture.config_sources`;
-* what each logger is, and the run folder logged back to it: :mod:`arccnet_ckpt.capture.loggers`;
 * the per-class report: :mod:`arccnet_ckpt.metrics`.
 
 How each hook fails: an unwritable output folder fails at fit start, before the first training step, on every rank;
@@ -19,38 +24,37 @@ exception in ``fit`` the record says ``failed`` or ``interrupted`` and the origi
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
-import re
 import types
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning_utilities.core.rank_zero import rank_zero_warn
 from typing_extensions import override
 
 from arccnet_ckpt import capture, layout, runs, store
 from arccnet_ckpt.capture import config_sources, loggers
 from arccnet_ckpt.core import runfolder
+from arccnet_ckpt.core.lifecycle import Phase, is_interruption
 from arccnet_ckpt.core.recorder import (
     HEADLINE_CHOICES,
     FitSnapshot,
     HeadlineChoice,
-    Phase,
     RunIdentity,
     RunRecorder,
     error_info,
-    is_interruption,
 )
-from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
+from arccnet_ckpt.errors import ArcCkptWarning
 from arccnet_ckpt.lightning import ranks, staging
+from arccnet_ckpt.lightning.namespaces import check_namespace, module
+from arccnet_ckpt.lightning.policy import catch_and_warn, warn
+from arccnet_ckpt.lightning.session import FitSession
 from arccnet_ckpt.metrics import TestPredictionCollector
 from arccnet_ckpt.records.models import ConfigRecord, validate_artifact
+from arccnet_ckpt.report.html import write_report
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
@@ -147,19 +151,8 @@ class ArcCheckpointLogic(_Base):
         )
         self._explicit_dirpath = self.dirpath
         self._origin: str | None = None  # set by the manager: which call built this callback, and why this namespace
-        self._identity: RunIdentity | None = None
-        self._identity_state: dict[str, Any] | None = None
-        self._recorder: RunRecorder | None = None
-        self._restored: dict[str, Any] | None = None
-        self._active: Literal["fit", "evaluation"] | None = None  # what an exception would end
-        self._best: tuple[str, int] | None = None  # (best_model_path, the epoch that saved it)
-        self._saved: dict[str, None] = {}  # every checkpoint this fit saved (AsyncCheckpointIO clean-up)
-        self._config_digest: str | None = None  # config.json's SHA-256 for the checkpoints of this fit
-        self._pending_epoch: int | None = None  # the epoch of a validation whose history entry is not written yet
-        self._epoch_end_metrics: dict[str, float | None] = {}  # the training aggregates of the last epoch's end
-        self._validation_metrics: dict[str, float | None] = {}  # what the epoch-end validation left, until then
-        self._fit_start_step: int | None = None  # the global step this fit's training started at
-        self._learning_rates: list[Any] | None = None  # the rates the last training step used (raw, in group order)
+        self._session = FitSession()  # the run and this fit's state, as plain values
+        self._recorder: RunRecorder | None = None  # rank 0's keeps the last record it wrote
         self._redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
         self._collector = TestPredictionCollector(
             preds_keys=(preds_key,) if preds_key else None,
@@ -172,8 +165,8 @@ class ArcCheckpointLogic(_Base):
     @property
     def run_dir(self) -> str | None:
         """The run folder (a local path or URL), set from fit start (or test start for a test-only Trainer)."""
-        if self._identity is not None:
-            return self._identity.run_dir
+        if self._session.identity is not None:
+            return self._session.identity.run_dir
         if self.best_model_path:
             # After ddp_spawn the main process only receives best_model_path back from the workers.
             return store.dirname(self.best_model_path)
@@ -182,7 +175,7 @@ class ArcCheckpointLogic(_Base):
     @property
     def run_name(self) -> str | None:
         """The run folder's name, e.g. ``2025-02-12_14-30-45_resnet18_weighted_bce``."""
-        return self._identity.run_name if self._identity else None
+        return self._session.identity.run_name if self._session.identity else None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -195,18 +188,13 @@ class ArcCheckpointLogic(_Base):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        _check_namespace(self, trainer)
-        if self._explicit_dirpath is None and self._identity is None:
+        check_namespace(self, trainer)
+        if self._explicit_dirpath is None and self._session.identity is None:
             # Until the run folder is decided at fit (or test) start, point ModelCheckpoint at its parent: same file
             # system, so the one ModelCheckpoint opens here serves the run folder too.
             self.dirpath = layout.root_folder(self.data_folder, self.root_name)
         with warnings.catch_warnings():
-            if (
-                self._identity is not None
-                or self._explicit_dirpath is None
-                or layout.is_run_folder(os.fspath(self.dirpath or ""))
-            ):
-                # A parent of other runs, a resumed run, or the manual API's folder holding config.json: expected.
+            if self._expects_files_in_dirpath():
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             super().setup(trainer, pl_module, stage)
         staging.install(trainer.strategy, self._namespace)
@@ -214,134 +202,81 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_fit_start(trainer, pl_module)
-        self._saved.clear()
-        self._config_digest = None
-        self._pending_epoch = None
-        self._epoch_end_metrics = {}
-        self._validation_metrics = {}
-        self._learning_rates = None
-        self._fit_start_step = None
-
-        def start() -> RunIdentity:
-            sources = config_sources.find(trainer, self._namespace)
-            self._redaction = capture.Redaction.union(source.redaction for source in sources)
-            identity = self._identity or self._claim(trainer, pl_module, sources)
-            recorder = self._recorder_of(identity)
-            config = self._build_config(trainer, pl_module, identity, sources)
-            recorder.start(
-                self._snapshot(trainer),
-                config=config,
-                files=config_sources.files_of(sources),
-                checkpoint=self._ckpt_path(trainer, identity),
-                restart_count=capture.restart_count(),
-            )
-            return identity
-
+        self._session.begin_fit()
+        start = lambda: self._start_run(trainer, pl_module)  # noqa: E731
         self._adopt(ranks.on_rank_zero(trainer.strategy, start, "starting the run record"))
-        self._active = "fit"
+        self._session.active = "fit"
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
-        self._fit_start_step = int(trainer.global_step)  # after a restore: the steps this fit runs count from here
-        if self._active == "fit" and trainer.is_global_zero:
-            self._link_loggers(trainer, stage="fit")  # after Lightning logged the hparams: the experiments exist
+        self._session.fit_start_step = int(trainer.global_step)  # after a restore: this fit's steps count from here
+        if self._session.active == "fit":  # after Lightning logged the hparams: the experiments exist
+            ranks.rank_zero_alone(trainer.strategy, lambda: self._link_loggers(trainer, stage="fit"))
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
-        if self._active == "fit" and trainer.is_global_zero:
+        if self._session.active == "fit":
             # Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end
             # hooks: read later, the rate would be the next epoch's. This is when LearningRateMonitor reads it too.
-            self._learning_rates = capture.raw_learning_rates(trainer.optimizers)
+            ranks.rank_zero_alone(trainer.strategy, lambda: self._note_learning_rates(trainer))
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # may save (every_n_train_steps)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)  # ModelCheckpoint saves here: the snapshot sees the new best
-        if self._active != "fit" or trainer.sanity_checking or not trainer.is_global_zero:
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
+        if self._session.active != "fit" or trainer.sanity_checking:
             return
-        self._pending_epoch = int(trainer.current_epoch)
-        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            self._record_validation(trainer, epoch_end=False)  # inside the epoch: no epoch aggregates will follow
-        else:  # what validation left; the epoch-end entry tells the training aggregates from it
-            self._validation_metrics = capture.scalar_metrics(trainer.callback_metrics)
-        # At the epoch's end, on_train_epoch_end comes next with the training aggregates: one write, there.
+        ranks.rank_zero_alone(trainer.strategy, lambda: self._validation_ended(trainer))
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_epoch_end(trainer, pl_module)
-        if self._pending_epoch == trainer.current_epoch and trainer.is_global_zero:
-            self._record_validation(trainer, epoch_end=True)
+        super().on_train_epoch_end(trainer, pl_module)  # may save (save_on_train_epoch_end)
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
+        if self._session.pending_epoch == trainer.current_epoch:
+            ranks.rank_zero_alone(trainer.strategy, lambda: self._record_validation(trainer, epoch_end=True))
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning calls this after every fit that did not raise, also one that trained nothing, and after the
         # strategy's teardown has waited for AsyncCheckpointIO: every checkpoint is on disk now.
         super().on_fit_end(trainer, pl_module)
-        if self._active != "fit":
+        if self._session.active != "fit":
             return
-        if self._pending_epoch is not None and trainer.is_global_zero:
-            self._record_validation(
-                trainer, epoch_end=True
-            )  # a fit stopped between its last validation and the epoch's end
-        snapshot = dataclasses.replace(self._snapshot(trainer, across_ranks=True), loggers=self._loggers_now(trainer))
-        recorder = self._require_recorder()
-
-        def finish() -> None:
-            if staging.saves_in_background(trainer.strategy, self._namespace):
-                keep = {*self.best_k_models, self.best_model_path, self.last_model_path, str(trainer.ckpt_path or "")}
-                staging.remove_superseded(trainer.strategy, self._saved, keep, recorder.run_dir)
-            self._saved.clear()
-            recorder.finish(snapshot)
-
-        ranks.on_rank_zero(trainer.strategy, finish, "writing the completed run record")
-        self._active = None
+        self._finish_fit(trainer)
+        self._session.active = None
 
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        active, self._active = self._active, None
-        if active is None or self._recorder is None or not trainer.is_global_zero:
+        active, self._session.active = self._session.active, None
+        if active is None or self._recorder is None:
             return
         # Rank 0 alone, no collective: the other ranks may be gone. Never mask the original exception.
-        if active == "fit" and self._pending_epoch is not None:
-            self._record_validation(trainer, epoch_end=True)
-        try:
-            if self._recorder.phase is Phase.RUNNING:
-                snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
-                snapshot = dataclasses.replace(snapshot, loggers=self._loggers_now(trainer))
-                error = error_info(exception, self._redaction)
-                self._recorder.fail(snapshot, error, interrupted=is_interruption(exception))
-        except Exception as e:
-            _warn(f"could not write the record of the run that raised to {self.run_dir}: {type(e).__name__}: {e}")
+        ranks.rank_zero_alone(trainer.strategy, lambda: self._record_failure(trainer, exception, active))
 
     @override
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
         self._collector.reset()
-        if self._identity is not None:
+        if self._session.identity is not None:
             return
-
-        def open_for_test() -> tuple[RunIdentity, bool]:
-            sources = config_sources.find(trainer, self._namespace)
-            self._redaction = capture.Redaction.union(source.redaction for source in sources)
-            identity = self._claim(trainer, pl_module, sources)
-            recorder = self._recorder_of(identity)
-            if recorder.phase is not Phase.NEW:
-                return identity, False  # the checkpoint's own run: its report and test results go there
-            config = self._build_config(trainer, pl_module, identity, sources)
-            checkpoint = self._ckpt_path(trainer, identity)
-            files = config_sources.files_of(sources)
-            recorder.start(FitSnapshot(), config=config, files=files, kind="evaluation", checkpoint=checkpoint)
-            return identity, True
-
-        identity, evaluation = ranks.on_rank_zero(trainer.strategy, open_for_test, "opening the run for test")
-        self._adopt(identity)
-        self._active = "evaluation" if evaluation else None
-        if trainer.is_global_zero:
-            self._link_loggers(trainer, stage="test")
+        opened = ranks.on_rank_zero(
+            trainer.strategy, lambda: self._open_for_test(trainer, pl_module), "opening the run for test"
+        )
+        self._adopt(opened[0])
+        self._session.active = "evaluation" if opened[1] else None
+        ranks.rank_zero_alone(trainer.strategy, lambda: self._link_loggers(trainer, stage="test"))
 
     @override
     def on_test_batch_end(
@@ -354,88 +289,170 @@ class ArcCheckpointLogic(_Base):
         dataloader_idx: int = 0,
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        names = self._identity.class_names if self._identity else None
+        names = self._session.identity.class_names if self._session.identity else None
         self._collector.update(outputs, num_classes=len(names) if names else None, dataloader_idx=dataloader_idx)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_end(trainer, pl_module)
-        if self._identity is None:
+        if self._session.identity is None:
             return
-        test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
-        count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
-        self._collector.sync(trainer.strategy, count)  # a collective: every rank takes part
-        recorder, identity = self._require_recorder(), self._identity
-        evaluation = self._active == "evaluation"
-        combined = importlib.import_module(f"{self._namespace}.utilities").CombinedLoader
-        names = capture.safely("the test dataloaders' names", lambda: _dataloader_names(trainer, combined), None)
-
-        def record() -> None:
-            reports = self._collector.dataloader_reports(identity.class_names, test_results, names)
-            recorder.record_test(
-                test_results,
-                dataloaders=reports,
-                checkpoint=self._ckpt_path(trainer, identity),
-                headline=self.headline_test,
-            )
-            if evaluation:
-                recorder.finish(FitSnapshot(loggers=self._loggers_now(trainer)))
-            recorder.write_report()
-
-        ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
-        if evaluation:
-            self._active = None
+        self._record_test(trainer)
+        if self._session.active == "evaluation":
+            self._session.active = None
 
     @override
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
-        if self.redact_checkpoint_hparams:
-            # Lightning puts the module's and datamodule's hparams in the checkpoint as given: hide their secrets, in
-            # copies (the one it put there may be the module's own hparams object).
-            for key in (pl_module.CHECKPOINT_HYPER_PARAMS_KEY, "datamodule_hyper_parameters"):
-                if key in checkpoint:
-                    checkpoint[key] = capture.redact_in_place_of(checkpoint[key], self._redaction)
         # ModelCheckpoint names the new best (and last) file before it saves: note which epoch saved the best one,
         # into the state this very checkpoint carries, so a resumed run still knows it.
-        self._note_best(trainer.current_epoch)
-        self._saved.update(dict.fromkeys(p for p in (*self.best_k_models, self.last_model_path) if p))
-        state = checkpoint.get("callbacks", {}).get(self.state_key)
-        if isinstance(state, dict) and self._identity is not None:
-            state["arc_run"] = self._run_state()
-        if self._identity is not None and trainer.is_global_zero:
-            # The checkpoint knows its run: Run.load_model refuses a checkpoint of another run.
-            if self._config_digest is None:
-                self._config_digest = runs.config_digest(self._identity.run_dir) or ""
-            checkpoint[runs.CHECKPOINT_KEY] = {
-                "run_name": self._identity.run_name,
-                "run_dir": self._identity.run_dir,
-                "schema_version": runs.CHECKPOINT_ENTRY_VERSION,
-                "config_sha256": self._config_digest or None,
-            }
+        self._session.note_best(self.best_model_path, self.best_model_score, trainer.current_epoch)
+        self._session.note_saved([*self.best_k_models, self.last_model_path])
+        self._stamp(checkpoint, pl_module.CHECKPOINT_HYPER_PARAMS_KEY)
 
     @override
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if self._identity is not None:
-            state["arc_run"] = self._run_state()
+        if self._session.identity is not None:
+            state["arc_run"] = self._session.state()
         return state
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        arc = state_dict.get("arc_run")
-        if self._identity is None and isinstance(arc, dict):
-            self._restored = arc
-            best = arc.get("best")
-            if isinstance(best, (list, tuple)) and len(best) == 2:
-                self._best = (str(best[0]), int(best[1]))
-            folder = arc.get("run_dir")
-            if self._explicit_dirpath is None and isinstance(folder, str) and store.exists(folder):
-                self.dirpath = folder  # so ModelCheckpoint restores best_k_models of this run
+        for problem in self._session.restore(state_dict.get("arc_run")):
+            warn(f"the checkpoint's run state: {problem}; going on without it")
+        folder = self._session.restored_run_dir
+        if self._explicit_dirpath is None and self._session.identity is None and folder is not None:
+            self.dirpath = folder  # so ModelCheckpoint restores best_k_models of this run
         super().load_state_dict(state_dict)
+        self._session.restored_best(self.best_model_path, self.best_model_score)
+
+    # ------------------------------------------------------------------------------------------ what hooks call
+
+    def _start_run(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> RunIdentity:
+        """On rank 0: decide the run folder, write ``config.json`` and the ``running`` summary."""
+        sources = config_sources.find(trainer, self._namespace)
+        self._redaction = capture.Redaction.union(source.redaction for source in sources)
+        identity = self._session.identity or self._claim(trainer, pl_module, sources)
+        recorder = self._recorder_of(identity)
+        recorder.start(
+            self._snapshot(trainer),
+            config=self._build_config(trainer, pl_module, identity, sources),
+            files=config_sources.files_of(sources),
+            checkpoint=self._ckpt_path(trainer, identity),
+            restart_count=capture.restart_count(),
+        )
+        return identity
+
+    def _open_for_test(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[RunIdentity, bool]:
+        """On rank 0: the run a test-only Trainer writes to (the checkpoint's own run, or a new evaluation), and
+        whether it is a new evaluation."""
+        sources = config_sources.find(trainer, self._namespace)
+        self._redaction = capture.Redaction.union(source.redaction for source in sources)
+        identity = self._claim(trainer, pl_module, sources)
+        recorder = self._recorder_of(identity)
+        if recorder.phase is not Phase.NEW:
+            return identity, False  # the checkpoint's own run: its report and test results go there
+        config = self._build_config(trainer, pl_module, identity, sources)
+        checkpoint = self._ckpt_path(trainer, identity)
+        files = config_sources.files_of(sources)
+        recorder.start(FitSnapshot(), config=config, files=files, kind="evaluation", checkpoint=checkpoint)
+        return identity, True
+
+    def _note_learning_rates(self, trainer: pl.Trainer) -> None:
+        self._session.learning_rates = capture.raw_learning_rates(trainer.optimizers)
+
+    def _validation_ended(self, trainer: pl.Trainer) -> None:
+        """On rank 0: a validation of the fit ended; write its history entry now, or at the epoch's end."""
+        last_batch = bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+        metrics = capture.scalar_metrics(trainer.callback_metrics)
+        if self._session.validation_ended(int(trainer.current_epoch), last_batch=last_batch, metrics=metrics):
+            self._record_validation(trainer, epoch_end=False)
+
+    def _finish_fit(self, trainer: pl.Trainer) -> None:
+        """Every rank: the last history entry and the ``completed`` record (a collective reduces early stopping)."""
+        if self._session.pending_epoch is not None:  # a fit stopped between its last validation and the epoch's end
+            ranks.rank_zero_alone(trainer.strategy, lambda: self._record_validation(trainer, epoch_end=True))
+        snapshot = self._snapshot(trainer, across_ranks=True)
+        recorder = self._require_recorder()
+
+        def finish() -> None:
+            keep = {*self.best_k_models, self.best_model_path, self.last_model_path, str(trainer.ckpt_path or "")}
+            staging.clean_up(trainer.strategy, self._namespace, self._session.saved, keep, recorder.run_dir)
+            self._session.saved.clear()
+            recorder.finish(dataclasses.replace(snapshot, loggers=self._loggers_now(trainer)))
+
+        ranks.on_rank_zero(trainer.strategy, finish, "writing the completed run record")
+
+    @catch_and_warn("write the record of the run that raised to {run_dir}")
+    def _record_failure(self, trainer: pl.Trainer, exception: BaseException, active: str) -> None:
+        """On rank 0 alone: the pending history entry, then ``failed`` or ``interrupted`` with the error."""
+        recorder = self._require_recorder()
+        if active == "fit" and self._session.pending_epoch is not None:
+            self._record_validation(trainer, epoch_end=True)
+        if recorder.phase is Phase.RUNNING:
+            snapshot = self._snapshot(trainer) if active == "fit" else FitSnapshot()
+            snapshot = dataclasses.replace(snapshot, loggers=self._loggers_now(trainer))
+            recorder.fail(snapshot, error_info(exception, self._redaction), interrupted=is_interruption(exception))
+
+    def _record_test(self, trainer: pl.Trainer) -> None:
+        """Every rank: gather the test predictions (a collective), then write the evaluation on rank 0."""
+        test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
+        count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
+        self._collector.sync(trainer.strategy, count)  # a collective: every rank takes part
+        recorder, identity = self._require_recorder(), self._require_identity()
+        evaluation = self._session.active == "evaluation"
+        combined = module(self._namespace, "utilities").CombinedLoader
+        names = capture.safely("the test dataloaders' names", lambda: _dataloader_names(trainer, combined), None)
+
+        def record() -> None:
+            reports = self._collector.dataloader_reports(identity.class_names, test_results, names)
+            checkpoint = self._ckpt_path(trainer, identity)
+            recorder.record_test(test_results, dataloaders=reports, checkpoint=checkpoint, headline=self.headline_test)
+            if evaluation:
+                recorder.finish(FitSnapshot(loggers=self._loggers_now(trainer)))
+            self._write_report()
+
+        ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
+
+    @catch_and_warn("write the HTML report of {run_dir}")
+    def _write_report(self) -> None:
+        """Render ``report.html`` from the files on disk (the JSON files are the record: a failure costs a warning)."""
+        write_report(self._require_recorder().run_dir)
+
+    def _stamp(self, checkpoint: dict[str, Any], hparams_key: str) -> None:
+        """Hide secrets in the checkpoint's hparams, and put the run's state and identity into it."""
+        if self.redact_checkpoint_hparams:
+            # Lightning puts the module's and datamodule's hparams in the checkpoint as given: hide their secrets, in
+            # copies (the one it put there may be the module's own hparams object).
+            for key in (hparams_key, "datamodule_hyper_parameters"):
+                if key in checkpoint:
+                    checkpoint[key] = capture.redact_in_place_of(checkpoint[key], self._redaction)
+        identity = self._session.identity
+        if identity is None:
+            return
+        state = checkpoint.get("callbacks", {}).get(self.state_key)
+        if isinstance(state, dict):
+            state["arc_run"] = self._session.state()
+        # The checkpoint knows its run: Run.load_model refuses a checkpoint of another run. The digest is the one of
+        # the config.json this process wrote (None where it wrote none: the other ranks, whose dict is not saved).
+        digest = self._recorder.config_sha256 if self._recorder is not None else None
+        checkpoint[runs.CHECKPOINT_KEY] = {
+            "run_name": identity.run_name,
+            "run_dir": identity.run_dir,
+            "schema_version": runs.CHECKPOINT_ENTRY_VERSION,
+            "config_sha256": digest,
+        }
 
     # ------------------------------------------------------------------------------------------- the run folder
+
+    def _expects_files_in_dirpath(self) -> bool:
+        """A parent of other runs, a resumed run, or the manual API's folder holding config.json: files expected."""
+        if self._session.identity is not None or self._explicit_dirpath is None:
+            return True
+        return layout.is_run_folder(os.fspath(self.dirpath or ""))
 
     def _claim(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, sources: Sequence[config_sources.SourceCapture]
@@ -459,7 +476,7 @@ class ArcCheckpointLogic(_Base):
             root_name=self.root_name,
             explicit_dir=explicit,
             ckpt_path=os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None,
-            restored=self._restored,
+            restored=self._session.restored,
         )
         return runfolder.open_run_folder(request, names, _utcnow())
 
@@ -472,8 +489,8 @@ class ArcCheckpointLogic(_Base):
 
     def _adopt(self, identity: RunIdentity) -> None:
         """Every rank: remember the run decided on rank 0, and save checkpoints into its folder."""
-        if self._identity is None:
-            self._identity = identity
+        if self._session.identity is None:
+            self._session.identity = identity
             self._recorder_of(identity)
         if self._explicit_dirpath is None:
             self.dirpath = identity.run_dir
@@ -482,40 +499,42 @@ class ArcCheckpointLogic(_Base):
         """The recorder of ``identity``: the one rank 0 started the run with, which keeps the last record it wrote
         (to write it back if another tool breaks the file), else a new one."""
         if self._recorder is None or self._recorder.identity != identity:
-            self._recorder = RunRecorder(identity)
+            self._recorder = RunRecorder(identity, read=runs.read_record)
         return self._recorder
 
-    def _run_state(self) -> dict[str, Any]:
-        """What a checkpoint carries of the run (called at every save: the identity part is built once)."""
-        if self._identity_state is None and self._identity is not None:
-            self._identity_state = {**asdict(self._identity), "start_time": self._identity.start_time.isoformat()}
-        return {**(self._identity_state or {}), "best": list(self._best) if self._best else None}
+    def _require_identity(self) -> RunIdentity:
+        if self._session.identity is None:
+            raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
+        return self._session.identity
+
+    def _require_recorder(self) -> RunRecorder:
+        if self._recorder is None:
+            raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
+        return self._recorder
 
     # ----------------------------------------------------------------------------------------------- snapshots
 
+    @catch_and_warn("record the loggers of {run_dir}")
     def _link_loggers(self, trainer: pl.Trainer, *, stage: Literal["fit", "test"]) -> None:
-        """On rank 0, no collective: log the run folder to every logger and record what each logger is.
+        """On rank 0, no collective: log the run folder to every logger and record what each one is.
 
         A logger that cannot be written to costs a warning and an ``errors["link"]`` entry, never the run.
         """
         attached = list(trainer.loggers)
-        if not attached or self._recorder is None or self._identity is None:
+        identity = self._session.identity
+        if not attached or self._recorder is None or identity is None:
             return
-        try:
-            run_dir, run_name = self._identity.run_dir, self._identity.run_name
-            problems = [loggers.link_run_folder([logger], run_dir, run_name) for logger in attached]
-            described = self._described(attached)
-            for entry, problem in zip(described, problems, strict=True):
-                if problem:
-                    _warn(f"could not log the run folder to {problem[0]}")
-                    entry["errors"]["link"] = self._redaction.message(problem[0])
-            self._recorder.linked(described, stage=stage)
-        except Exception as e:
-            _warn(f"could not record the loggers of {self.run_dir}: {type(e).__name__}: {e}")
+        problems = [loggers.link_run_folder([logger], identity.run_dir, identity.run_name) for logger in attached]
+        described = self._described(attached)
+        for entry, problem in zip(described, problems, strict=True):
+            if problem:
+                warn(f"could not log the run folder to {problem[0]}")
+                entry["errors"]["link"] = self._redaction.message(problem[0])
+        self._recorder.linked(described, stage=stage)
 
     def _loggers_now(self, trainer: pl.Trainer) -> list[dict[str, Any]] | None:
-        """What the loggers are now (rank 0; read without creating anything), ``None`` without loggers."""
-        if not trainer.is_global_zero or not trainer.loggers:
+        """What the loggers are now (on rank 0; read without creating anything), ``None`` without loggers."""
+        if not trainer.loggers:
             return None
         return capture.safely("the loggers", lambda: self._described(list(trainer.loggers)), None)
 
@@ -525,66 +544,40 @@ class ArcCheckpointLogic(_Base):
         described: list[dict[str, Any]] = self._redaction.tree(capture.to_jsonable(loggers.describe_loggers(attached)))
         return described
 
+    @catch_and_warn("write the history of {run_dir}")
     def _record_validation(self, trainer: pl.Trainer, *, epoch_end: bool) -> None:
-        """On rank 0, no collective: the history entry and heartbeat of the last validation run.
-
-        Inside an epoch, Lightning still holds the previous epoch's training aggregates (``train_loss_epoch``): such
-        a value, equal to the one the epoch's end produced, is a leftover, not a measurement of this point, and is
-        left out. The training aggregates are the values that changed between the epoch-end validation and the
-        epoch's end; a validation metric that repeats its value (a plateau) is a measurement and stays. A failed
-        write costs a warning, never the training: the final record is written at fit end.
-        """
-        epoch, self._pending_epoch = self._pending_epoch, None
+        """On rank 0, no collective: the history entry and heartbeat of the last validation run (see
+        :meth:`FitSession.history_metrics`). A failed write costs a warning: the final record is written at fit end."""
+        epoch = self._session.take_pending()
         if self._recorder is None or epoch is None:
             return
-        try:
-            metrics = capture.scalar_metrics(trainer.callback_metrics)
-            if epoch_end:
-                validation, self._validation_metrics = self._validation_metrics, {}
-                self._epoch_end_metrics = {k: v for k, v in metrics.items() if validation.get(k, _UNSET) != v}
-            else:
-                last = self._epoch_end_metrics
-                metrics = {k: v for k, v in metrics.items() if k not in last or last[k] != v}
-            metrics.update(capture.learning_rates(trainer.optimizers, self._learning_rates))
-            self._recorder.validated(self._snapshot(trainer), metrics, epoch=epoch)
-        except Exception as e:
-            _warn(f"could not write the history of {self.run_dir}: {type(e).__name__}: {e}")
+        metrics = self._session.history_metrics(capture.scalar_metrics(trainer.callback_metrics), epoch_end=epoch_end)
+        metrics.update(capture.learning_rates(trainer.optimizers, self._session.learning_rates))
+        self._recorder.validated(self._snapshot(trainer), metrics, epoch=epoch)
 
     def _snapshot(self, trainer: pl.Trainer, *, across_ranks: bool = False) -> FitSnapshot:
         """Where the fit is, as plain values. ``across_ranks``: a collective that reduces early stopping."""
-        callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
-        stoppers = [cb for cb in _callbacks(trainer) if isinstance(cb, callbacks_mod.EarlyStopping)]
+        early_stopping = module(self._namespace, "callbacks").EarlyStopping
+        stoppers = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, early_stopping)]
         states = capture.safely(
             "early stopping state", lambda: [capture.early_stopping_state(cb) for cb in stoppers], []
         )
         if across_ranks and trainer.world_size > 1 and len(states) == len(stoppers):
             states = ranks.stopped_anywhere(trainer.strategy, states)
         best_path = self.best_model_path or None
-        run_dir = self._identity.run_dir if self._identity else ""
+        run_dir = self._session.identity.run_dir if self._session.identity else ""
         return FitSnapshot(
             monitor=self.monitor,
             mode=self.mode if self.monitor else None,
-            best_epoch=self._best_epoch(best_path),
+            best_epoch=self._session.best_epoch(best_path),
             best_metric_value=capture.scalar(self.best_model_score) if self.monitor else None,
             best_model_path=runfolder.relative(best_path, run_dir),
             last_model_path=runfolder.relative(self.last_model_path or None, run_dir),
             num_epochs_trained=epochs_trained(trainer),
             global_step=int(trainer.global_step),
-            steps_this_fit=None if self._fit_start_step is None else int(trainer.global_step) - self._fit_start_step,
+            steps_this_fit=self._session.steps_this_fit(int(trainer.global_step)),
             early_stopping=states,
         )
-
-    def _note_best(self, epoch: int) -> None:
-        if self.best_model_path and (self._best is None or self._best[0] != self.best_model_path):
-            self._best = (self.best_model_path, int(epoch))
-
-    def _best_epoch(self, best_path: str | None) -> int | None:
-        if not best_path:
-            return None
-        if self._best is not None and self._best[0] == best_path:
-            return self._best[1]
-        match = re.search(r"epoch[=_]?(\d+)", os.path.basename(best_path))  # weights-only saves skip the hooks
-        return int(match.group(1)) if match else None
 
     def _ckpt_path(self, trainer: pl.Trainer, identity: RunIdentity) -> str | None:
         return runfolder.relative(os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None, identity.run_dir)
@@ -596,14 +589,13 @@ class ArcCheckpointLogic(_Base):
         identity: RunIdentity,
         sources: Sequence[config_sources.SourceCapture],
     ) -> ConfigRecord:
-        ns = importlib.import_module(self._namespace)
-        callbacks_mod = importlib.import_module(f"{self._namespace}.callbacks")
+        callbacks_mod = module(self._namespace, "callbacks")
         captured = capture.run_config(
             trainer,
             pl_module,
             self._argument_config(),
             sources=sources,
-            lightning_version=getattr(ns, "__version__", None),
+            lightning_version=getattr(module(self._namespace), "__version__", None),
             early_stopping_cls=callbacks_mod.EarlyStopping,
             checkpoint_cls=callbacks_mod.ModelCheckpoint,
         )
@@ -616,13 +608,6 @@ class ArcCheckpointLogic(_Base):
         }
         self._redaction = captured.redaction  # hidden in the error record and the checkpoints too
         return validate_artifact(ConfigRecord, {**captured.parts, **names})
-
-    # ----------------------------------------------------------------------------------------------- mechanics
-
-    def _require_recorder(self) -> RunRecorder:
-        if self._recorder is None:
-            raise RuntimeError("ArcCheckpointCallback: the run folder is not decided yet (fit or test has not started)")
-        return self._recorder
 
 
 class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
@@ -704,9 +689,6 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_UNSET = object()
-
-
 def epochs_trained(trainer: Any) -> int:
     """The epochs whose training batches all ran: the one count of epochs, while running, at the end, and after a
     requeue.
@@ -717,14 +699,6 @@ def epochs_trained(trainer: Any) -> int:
     """
     progress = trainer.fit_loop.epoch_progress.current
     return int(max(progress.processed, progress.completed))
-
-
-def _callbacks(trainer: Any) -> list[Any]:
-    return list(getattr(trainer, "callbacks", []))
-
-
-def _warn(message: str) -> None:
-    rank_zero_warn(f"ArcCheckpointCallback: {message}", category=ArcCkptWarning, stacklevel=4)
 
 
 def _dataloader_names(trainer: Any, combined_loader: type) -> list[str | None] | None:
@@ -776,22 +750,3 @@ def _check_class_names(class_names: Any) -> list[str] | None:
     if len(set(names)) != len(names):
         raise ValueError(f"class_names must be unique, got {names!r}")
     return names
-
-
-def _check_namespace(callback: ArcCheckpointLogic, trainer: Any) -> None:
-    """Refuse a Trainer of the other Lightning namespace, naming what built the callback and what to use."""
-    namespace = callback._namespace
-    if isinstance(trainer, importlib.import_module(namespace).Trainer):
-        return
-    other = "pytorch_lightning" if namespace == "lightning.pytorch" else "lightning.pytorch"
-    module = "arccnet_ckpt.pytorch_lightning" if other == "pytorch_lightning" else "arccnet_ckpt"
-    fix = (
-        f"It came from {callback._origin}."
-        if callback._origin
-        else f"Use `from {module} import ArcCheckpointCallback` with a `{other}` Trainer."
-    )
-    raise NamespaceMismatchError(
-        f"{type(callback).__name__} from {type(callback).__module__!r} is built on `{namespace}`, but it was given "
-        f"a `{type(trainer).__module__}.{type(trainer).__name__}`. The two namespaces have separate class trees "
-        f"and a callback of one only half-works in a Trainer of the other. {fix}"
-    )

@@ -6,8 +6,11 @@ The rules, for every collective the package makes:
   exception there and broadcasts the outcome, so that every rank returns the same value or raises the same error
   (no rank is ever left waiting in a collective for a rank that already failed);
 * a collective is never called inside a rank-0-only branch;
-* nothing here runs in ``on_exception``: after a failure the other ranks may be gone, so failure records are
-  written by rank 0 alone, without a collective.
+* work that needs no answer on the other ranks (a history entry, the loggers, a failure record) runs on rank 0
+  alone, without a collective, inside :func:`rank_zero_alone`: after a failure the other ranks may be gone, and a
+  collective per batch would cost every step;
+* the callback asks no other question about ranks: these two functions are the one way it decides what runs on
+  rank 1 (nothing that touches the run folder).
 
 Before a Trainer exists (the manual API, which Lightning re-runs in every process), :func:`process_is_rank_zero`
 reads the launcher's environment variables instead.
@@ -75,6 +78,15 @@ def on_rank_zero(strategy: Any, work: Callable[[], T], what: str) -> T:
     if kind == "error":
         raise _restored(value)
     return value
+
+
+def rank_zero_alone(strategy: Any, work: Callable[[], T]) -> T | None:
+    """Run ``work`` on global rank 0 only, without a collective; other ranks do nothing and get ``None``.
+
+    For work whose result no other rank needs, and where a collective is impossible (``on_exception``: the other
+    ranks may be gone) or too costly (every training batch). Exceptions propagate on rank 0 only.
+    """
+    return work() if strategy.is_global_zero else None
 
 
 def _portable(error: BaseException, what: str) -> tuple[bytes, str]:

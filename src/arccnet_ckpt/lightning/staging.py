@@ -113,6 +113,12 @@ def saves_in_background(strategy: Any, namespace: str) -> bool:
     return False
 
 
+def clean_up(strategy: Any, namespace: str, saved: Iterable[str], keep: Collection[str], run_dir: str) -> None:
+    """At fit end (rank 0): with checkpoints saved in background, remove those saved but superseded meanwhile."""
+    if saves_in_background(strategy, namespace):
+        remove_superseded(strategy, saved, keep, run_dir)
+
+
 def remove_superseded(strategy: Any, saved: Iterable[str], keep: Collection[str], run_dir: str) -> None:
     """Remove the checkpoints of ``run_dir`` that were saved but are no longer kept (rank 0, once saves are done).
 

@@ -36,7 +36,7 @@ from typing import Any
 import jinja2
 
 from arccnet_ckpt import __version__, store
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER
+from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER
 from arccnet_ckpt.records.models import ClassificationReport, ClassMetrics, DataloaderReport, matrix_names
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.report import svg

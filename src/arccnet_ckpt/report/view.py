@@ -2,7 +2,7 @@
 
 Every file of a run may be missing or unreadable (legacy runs, failed runs, evaluations): a file that cannot be read
 is ``None`` in the view and its error is in :attr:`RunView.problems`, so each section of the page says what was not
-recorded instead of failing. The run's status is the one read-side rule, :func:`~arccnet_ckpt.core.status.status_of`
+recorded instead of failing. The run's status is the one read-side rule, :func:`~arccnet_ckpt.core.lifecycle.status_of`
 (``ls``, ``show`` and the page agree on a stale run). Nothing here imports torch, lightning or Jinja2.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from arccnet_ckpt.core.status import status_of
+from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records.models import (
     ClassificationReport,

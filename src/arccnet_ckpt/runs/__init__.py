@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 
 from arccnet_ckpt import store
-from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
+from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
 from arccnet_ckpt.errors import (
     ArcCkptError,
     ArcCkptWarning,
@@ -232,7 +232,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """The status every reader shows (:func:`~arccnet_ckpt.core.status.status_of`): ``running``, ``completed``,
+        """The status every reader shows (:func:`~arccnet_ckpt.core.lifecycle.status_of`): ``running``, ``completed``,
         ``failed``, ``interrupted``, ``stale`` (recorded as ``running``, but its process is gone and it has been
         silent for over an hour) or ``incomplete`` (no file records a status)."""
         return self.status_at(datetime.now(timezone.utc))

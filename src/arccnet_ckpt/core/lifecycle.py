@@ -1,17 +1,100 @@
-"""Where a run's status is decided on read: :func:`status_of` is the one status every reader shows (``Run.status``,
-``ls``, ``show``, ``best``, ``verify``, ``prune`` and the HTML report), and :func:`is_stale` says whether a run
-recorded as ``running`` is stale (its process most likely died without writing an end).
+"""Where a run's status is decided, written (transitions) and read (status_of).
+
+* **Written:** a run's life cycle is one state machine: :class:`Phase` (every phase but ``NEW`` is the ``status`` of
+  ``training_summary.json``), :class:`Event`, :data:`TRANSITIONS` and :func:`transition`, which
+  :class:`~arccnet_ckpt.core.recorder.RunRecorder` calls before each write::
+
+    new ──start──▶ running ──finish──▶ completed
+     │               │    ──fail──────▶ failed
+     └──evaluate──▶  │    ──interrupt─▶ interrupted
+                     ▲
+    completed | failed | interrupted | running ──resume──▶ running      (a requeued or resumed fit)
+    any phase but new ──test──▶ the same phase                          (test results added)
+    running ──validate──▶ running                                       (history.json entry and heartbeat)
+
+* **Read:** :func:`status_of` is the one status every reader shows (``Run.status``, ``ls``, ``show``, ``best``,
+  ``verify``, ``prune`` and the HTML report), one of :data:`READ_STATUSES`; :func:`is_stale` says whether a run
+  recorded as ``running`` is stale (its process most likely died without writing an end).
 
 No torch, no Lightning: it reads the summary and, for a live check, ``/proc`` and ``os.kill(pid, 0)``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
 from datetime import datetime, timedelta, timezone
 
+from arccnet_ckpt.errors import LifecycleError
 from arccnet_ckpt.records.models import TrainingSummary
+
+# ------------------------------------------------------------------------------------------ written: transitions
+
+
+class Phase(enum.Enum):
+    """Where a run is in its life cycle; every phase but ``NEW`` is the ``status`` of ``training_summary.json``."""
+
+    NEW = "new"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class Event(enum.Enum):
+    """What can happen to a run."""
+
+    START = "start"  # a fit begins in a new folder
+    EVALUATE = "evaluate"  # a test-only Trainer begins in a new folder
+    RESUME = "resume"  # a fit begins in a folder that has a record (resume, requeue, second fit)
+    FINISH = "finish"  # the fit (or the evaluation) ended without an exception
+    FAIL = "fail"  # it raised
+    INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM
+    TEST = "test"  # trainer.test results arrived
+    VALIDATE = "validate"  # a validation run of the fit ended: a history entry and the heartbeat
+    LINK = "link"  # the loggers' experiments exist: their ids are recorded, the run folder logged to them
+
+
+_ENDED = (Phase.COMPLETED, Phase.FAILED, Phase.INTERRUPTED)
+
+TRANSITIONS: dict[tuple[Phase, Event], Phase] = {
+    (Phase.NEW, Event.START): Phase.RUNNING,
+    (Phase.NEW, Event.EVALUATE): Phase.RUNNING,
+    **{(phase, Event.RESUME): Phase.RUNNING for phase in (Phase.RUNNING, *_ENDED)},
+    (Phase.RUNNING, Event.FINISH): Phase.COMPLETED,
+    (Phase.RUNNING, Event.FAIL): Phase.FAILED,
+    (Phase.RUNNING, Event.INTERRUPT): Phase.INTERRUPTED,
+    **{(phase, Event.TEST): phase for phase in (Phase.RUNNING, *_ENDED)},
+    (Phase.RUNNING, Event.VALIDATE): Phase.RUNNING,
+    **{(phase, Event.LINK): phase for phase in (Phase.RUNNING, *_ENDED)},
+}
+"""Every allowed ``(phase, event) -> next phase``; anything else raises :class:`LifecycleError`."""
+
+
+def transition(phase: Phase, event: Event) -> Phase:
+    """The phase after ``event``.
+
+    Raises:
+        LifecycleError: If the life cycle does not allow ``event`` in ``phase``, naming what it allows.
+    """
+    try:
+        return TRANSITIONS[(phase, event)]
+    except KeyError:
+        allowed = sorted(e.value for (p, e) in TRANSITIONS if p is phase)
+        raise LifecycleError(
+            f"cannot {event.value} a run that is {phase.value}: from {phase.value} the life cycle allows "
+            f"{', '.join(allowed) or 'nothing'}"
+        ) from None
+
+
+def is_interruption(exception: BaseException) -> bool:
+    """Ctrl-C (``KeyboardInterrupt``) or SIGTERM (Lightning's ``SIGTERMException`` is a ``SystemExit``): a run
+    ended this way is ``interrupted`` (:attr:`Event.INTERRUPT`), any other exception makes it ``failed``."""
+    return isinstance(exception, (KeyboardInterrupt, SystemExit))
+
+
+# --------------------------------------------------------------------------------------------- read: status_of
 
 DEFAULT_STALE_AFTER = timedelta(hours=1)
 """How long a ``running`` run may be silent (and longer than three of its epochs) before it is stale."""
