@@ -12,7 +12,7 @@ import pytest
 
 from arccnet_ckpt import layout, store
 from arccnet_ckpt.errors import RunFolderError
-from arccnet_ckpt.records.models import MinimalLogging, TrainingSummary
+from arccnet_ckpt.records import MinimalLogging, TrainingSummary
 from arccnet_ckpt.runs import read_record
 
 

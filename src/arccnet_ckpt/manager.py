@@ -32,7 +32,7 @@ from arccnet_ckpt import capture, layout, store
 from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info, is_interruption
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
 from arccnet_ckpt.lightning import ranks
-from arccnet_ckpt.records.models import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 if TYPE_CHECKING:
     from arccnet_ckpt.lightning.callback import ArcCheckpointLogic

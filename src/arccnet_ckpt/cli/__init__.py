@@ -39,7 +39,7 @@ from arccnet_ckpt.cli.select import (
 )
 from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, READ_STATUSES, status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     DataloaderReport,
     TrainingSummary,
@@ -563,7 +563,7 @@ def _loaded(run: Run) -> Run:
 
 
 def _dump(record: Any) -> Any:
-    from arccnet_ckpt.records.models import record_dict
+    from arccnet_ckpt.records import record_dict
 
     return record_dict(record) if record is not None else None
 

@@ -39,7 +39,7 @@ from arccnet_ckpt.cli.select import MISSING, NoMatch, UsageError, data_folder_of
 from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
-from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.records import TrainingSummary
 from arccnet_ckpt.runs import Run, read_bounded, scan_runs, unreadable_reason
 from arccnet_ckpt.runs.query import common_metric_mode
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from arccnet_ckpt import capture, store
 from arccnet_ckpt.core.status import status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
+from arccnet_ckpt.records import ClassificationReport, TrainingSummary
 from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
 from arccnet_ckpt.store import _TMP_PREFIX
 
@@ -33,7 +33,7 @@ def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: 
 
 
 def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
-    from arccnet_ckpt.records.models import ARTIFACTS
+    from arccnet_ckpt.records import ARTIFACTS
 
     problems: list[tuple[str, str]] = []
     for attribute in ARTIFACTS:

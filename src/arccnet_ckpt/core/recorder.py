@@ -47,7 +47,7 @@ from pydantic import BaseModel
 from arccnet_ckpt import store
 from arccnet_ckpt.capture import Redaction
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError, ManagerWarning
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     SUMMARY_SCHEMA_VERSION,
     ArtifactT,
     ClassificationReport,
@@ -374,7 +374,7 @@ class RunRecorder:
         Args:
             test_results: The ``test*`` metrics.
             checkpoint: The tested checkpoint (relative when inside the run folder), ``None`` for weights in memory.
-            dataloaders: One :class:`~arccnet_ckpt.records.models.DataloaderReport` dict per test dataloader.
+            dataloaders: One :class:`~arccnet_ckpt.records.DataloaderReport` dict per test dataloader.
             report_fields: The per-class fields of a test with one dataloader (``per_class``... ``per_class_note``):
                 the same as ``dataloaders=[{"index": 0, **report_fields}]``.
             headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
@@ -483,7 +483,7 @@ class RunRecorder:
         ``loggers``. Entries of the same attempt and stage are replaced; those of earlier fits stay.
 
         Args:
-            loggers: One :class:`~arccnet_ckpt.records.models.LoggerInfo` dict per logger (see
+            loggers: One :class:`~arccnet_ckpt.records.LoggerInfo` dict per logger (see
                 :func:`arccnet_ckpt.capture.loggers.describe_loggers`).
             stage: ``fit``, or ``test`` for a test-only Trainer.
             now: The moment (default: now, UTC).

@@ -23,7 +23,7 @@ from typing import Any
 from arccnet_ckpt import capture, layout, store
 from arccnet_ckpt.core.recorder import RunIdentity
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError
-from arccnet_ckpt.records.models import ConfigRecord, TrainingSummary, check_config_keys
+from arccnet_ckpt.records import ConfigRecord, TrainingSummary, check_config_keys
 
 
 @dataclass(frozen=True)

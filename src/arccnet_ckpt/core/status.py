@@ -11,7 +11,7 @@ import os
 import socket
 from datetime import datetime, timedelta, timezone
 
-from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.records import TrainingSummary
 
 DEFAULT_STALE_AFTER = timedelta(hours=1)
 """How long a ``running`` run may be silent (and longer than three of its epochs) before it is stale."""

@@ -50,7 +50,7 @@ from arccnet_ckpt.core.recorder import (
 from arccnet_ckpt.errors import ArcCkptWarning, NamespaceMismatchError
 from arccnet_ckpt.lightning import ranks, staging
 from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.records.models import ConfigRecord, validate_artifact
+from arccnet_ckpt.records import ConfigRecord, validate_artifact
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl

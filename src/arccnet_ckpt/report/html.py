@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from arccnet_ckpt import __version__, store
 from arccnet_ckpt.core.status import DEFAULT_STALE_AFTER, status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     ClassMetrics,
     ConfigRecord,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     ConfigRecord,
     DataloaderCounts,
