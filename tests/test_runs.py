@@ -30,8 +30,8 @@ from arccnet_ckpt import (
     load_run,
     store,
 )
-from arccnet_ckpt.layout import run_folder_name
-from arccnet_ckpt.runs import RunNotFoundError, _parse_checkpoint_name
+from arccnet_ckpt.layout import parse_checkpoint_name, run_folder_name
+from arccnet_ckpt.runs import RunNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -653,7 +653,7 @@ def test_find_runs_without_checkpoints_folder_is_empty(tmp_path: Path, memory_ro
     ],
 )
 def test_checkpoint_names_are_parsed(name: str, expected: tuple[int, float | None] | None) -> None:
-    assert _parse_checkpoint_name(name) == expected
+    assert parse_checkpoint_name(name) == expected
 
 
 # -------------------------------------------------------------------------------------------------- best_run
