@@ -8,6 +8,11 @@ per object: a failed upload leaves the previous version, or nothing, never a par
 On object stores a run folder is claimed by a hidden marker object, ``.arc-run-claim``, written with
 ``If-None-Match: *`` so that two writers racing for one name never both win. The marker stays in the folder (it is
 the claim); readers ignore it, like every name starting with ``.``.
+
+Where the JSON is written (:func:`write_artifact`); the bytes a reader parses come from here too
+(:func:`read_bounded`: bounded and non-blocking, since data folders are shared), as do the listings and the scan's
+file-system calls (:func:`list_files`, :func:`subfolders`, :func:`list_tree`, :func:`read_many`). Parsing and
+validating is :mod:`arccnet_ckpt.records.reader`'s.
 """
 
 from __future__ import annotations
