@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from arccnet_ckpt.errors import RunFolderError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import BaseModel
 
 
@@ -109,10 +111,25 @@ def dirname(path: PathLike) -> str:
 
 def exists(path: PathLike) -> bool:
     """Whether a file or folder exists."""
+    return _test(path, "exists", os.path.exists)
+
+
+def is_dir(path: PathLike) -> bool:
+    """Whether a folder (or, on an object store, a prefix holding objects) is at ``path``."""
+    return _test(path, "isdir", os.path.isdir)
+
+
+def is_file(path: PathLike) -> bool:
+    """Whether a file (or a link to one) is at ``path``."""
+    return _test(path, "isfile", os.path.isfile)
+
+
+def _test(path: PathLike, remote: str, local: Callable[[str], bool]) -> bool:
+    """``local(path)`` for a local path, the file system's method ``remote`` for a URL."""
     if is_remote(path):
         fs, stripped = _fs(path)
-        return bool(fs.exists(stripped))
-    return os.path.exists(_local(path))
+        return bool(getattr(fs, remote)(stripped))
+    return local(_local(path))
 
 
 def model_to_json(model: BaseModel) -> str:
@@ -416,22 +433,6 @@ def open_for_reading(path: PathLike) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- listing, scanning
-
-
-def is_dir(path: PathLike) -> bool:
-    """Whether a folder (or, on an object store, a prefix holding objects) is at ``path``."""
-    if is_remote(path):
-        fs, stripped = _fs(path)
-        return bool(fs.isdir(stripped))
-    return os.path.isdir(_local(path))
-
-
-def is_file(path: PathLike) -> bool:
-    """Whether a file (or a link to one) is at ``path``."""
-    if is_remote(path):
-        fs, stripped = _fs(path)
-        return bool(fs.isfile(stripped))
-    return os.path.isfile(_local(path))
 
 
 def list_files(folder: str) -> list[str]:
