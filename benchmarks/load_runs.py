@@ -43,7 +43,7 @@ from arccnet_ckpt import (
     find_runs,
 )
 from arccnet_ckpt.layout import run_folder_name
-from arccnet_ckpt.records.models import ComponentInfo, EnvironmentInfo, GitInfo, ModelInfo, RunStatus, TrainerSettings
+from arccnet_ckpt.records import ComponentInfo, EnvironmentInfo, GitInfo, ModelInfo, RunStatus, TrainerSettings
 
 ROOT_NAMES = ("flares/binary_classification", "flares/multiclass", "cutouts/hale", "cutouts/mcintosh")
 MODELS = ("resnet18", "efficientnet_b0", "vit_base_patch32_224", "convnext_tiny")

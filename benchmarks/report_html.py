@@ -42,7 +42,7 @@ def build(data: Path, runs: int, epochs: int) -> list[str]:
     from load_runs import build_runs
 
     from arccnet_ckpt import find_runs
-    from arccnet_ckpt.records.models import History, HistoryEntry
+    from arccnet_ckpt.records import History, HistoryEntry
 
     build_runs(data, runs)
     rng = random.Random(1)

@@ -33,7 +33,7 @@ from arccnet_ckpt.errors import (
     RunFolderError,
     RunNotFoundError,
 )
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     SCHEMA_VERSION,
     ClassificationReport,
     ClassMetrics,

@@ -7,6 +7,7 @@ Nothing here imports torch or lightning, so the loader can use it cheaply.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import unicodedata
@@ -215,6 +216,26 @@ def best_checkpoint_template(monitor: str | None) -> str:
             "template; rename the logged metric or pass filename= explicitly"
         )
     return f"best-epoch{{epoch:02d}}-{safe_monitor_name(monitor)}-{{{monitor}:.3f}}"
+
+
+# Lightning's template (best-epoch02-val_f1-0.847.ckpt), then the old manual one (best-42-0.847.ckpt);
+# "-v1" is the suffix Lightning adds when a name is taken.
+_NUMBER = r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf)"
+BEST_CHECKPOINT_NAMES = (
+    re.compile(rf"^best-epoch(?P<epoch>\d+)-(?P<metric>.+?)-{_NUMBER}(?:-v\d+)?\.ckpt$"),
+    re.compile(rf"^best-(?P<epoch>\d+)-{_NUMBER}(?:-v\d+)?\.ckpt$"),
+)
+"""The names a best checkpoint has: :func:`best_checkpoint_template`'s, then the old manual system's."""
+
+
+def parse_checkpoint_name(name: str) -> tuple[int, float | None] | None:
+    """``(epoch, value)`` from ``best-epoch02-val_f1-0.847.ckpt`` or ``best-42-0.847.ckpt``; ``None`` otherwise."""
+    for pattern in BEST_CHECKPOINT_NAMES:
+        match = pattern.match(name)
+        if match is not None:
+            value = float(match["value"])
+            return int(match["epoch"]), value if math.isfinite(value) else None
+    return None
 
 
 DATA_FOLDER_ENVS = ("ARCCNET_DATA_FOLDER", "ARCAFF_DATA_FOLDER")

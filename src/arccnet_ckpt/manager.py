@@ -28,12 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from arccnet_ckpt import capture, layout, runs, store
+from arccnet_ckpt import capture, layout, store
 from arccnet_ckpt.core.lifecycle import is_interruption
 from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
 from arccnet_ckpt.lightning import ranks
-from arccnet_ckpt.records.models import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records.reader import read_record
 
 if TYPE_CHECKING:
     from arccnet_ckpt.lightning.callback import ArcCheckpointLogic
@@ -166,7 +167,7 @@ class CheckpointManager:
             start_time=self.start_time,
             root_name=self.root_name,
         )
-        return RunRecorder(identity, read=runs.read_record)
+        return RunRecorder(identity, read=read_record)
 
     def get_checkpoint_callback(
         self, monitor: str = "val_f1", mode: str = "max", *, namespace: Namespace | None = None, **kwargs: Any

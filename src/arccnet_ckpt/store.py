@@ -8,6 +8,11 @@ per object: a failed upload leaves the previous version, or nothing, never a par
 On object stores a run folder is claimed by a hidden marker object, ``.arc-run-claim``, written with
 ``If-None-Match: *`` so that two writers racing for one name never both win. The marker stays in the folder (it is
 the claim); readers ignore it, like every name starting with ``.``.
+
+Where the JSON is written (:func:`write_artifact`); the bytes a reader parses come from here too
+(:func:`read_bounded`: bounded and non-blocking, since data folders are shared), as do the listings and the scan's
+file-system calls (:func:`list_files`, :func:`subfolders`, :func:`list_tree`, :func:`read_many`). Parsing and
+validating is :mod:`arccnet_ckpt.records.reader`'s.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from arccnet_ckpt.errors import ArcCkptError, RunFolderError, RunNotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import BaseModel
 
 
@@ -107,10 +114,25 @@ def dirname(path: PathLike) -> str:
 
 def exists(path: PathLike) -> bool:
     """Whether a file or folder exists."""
+    return _test(path, "exists", os.path.exists)
+
+
+def is_dir(path: PathLike) -> bool:
+    """Whether a folder (or, on an object store, a prefix holding objects) is at ``path``."""
+    return _test(path, "isdir", os.path.isdir)
+
+
+def is_file(path: PathLike) -> bool:
+    """Whether a file (or a link to one) is at ``path``."""
+    return _test(path, "isfile", os.path.isfile)
+
+
+def _test(path: PathLike, remote: str, local: Callable[[str], bool]) -> bool:
+    """``local(path)`` for a local path, the file system's method ``remote`` for a URL."""
     if is_remote(path):
         fs, stripped = _fs(path)
-        return bool(fs.exists(stripped))
-    return os.path.exists(_local(path))
+        return bool(getattr(fs, remote)(stripped))
+    return local(_local(path))
 
 
 def model_to_json(model: BaseModel) -> str:
@@ -269,6 +291,252 @@ def read_text(path: PathLike) -> str:
     return Path(_local(path)).read_text(encoding="utf-8")
 
 
+# ------------------------------------------------------------------------------------- reading run files, bounded
+
+MAX_JSON_BYTES = 16 * 1024 * 1024
+"""The largest JSON file of a run folder that is read (16 MiB); a larger one is unreadable, with that reason.
+
+A run's files are a few KB (``history.json`` of a long run a few MB): a bigger one is not a run file, and reading a
+stray 1 GB file (or ``/dev/zero``) would only exhaust memory."""
+
+_READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_BINARY", 0)
+    # A FIFO opened without O_NONBLOCK waits for a writer for ever; O_NOCTTY: a terminal device never becomes ours.
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+
+_READ_SIZE = 1 << 16
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_bounded(path: str) -> bytes:
+    """The bytes of one JSON file of a run folder (local or remote), checked by :func:`_read_local`'s rules.
+
+    Raises:
+        OSError: If it cannot be read, is not a regular file, or is larger than :data:`MAX_JSON_BYTES`.
+    """
+    return _read_remote(path) if is_remote(path) else _read_local(path)
+
+
+def _read_local(path: str) -> bytes:
+    """Read a regular file of at most :data:`MAX_JSON_BYTES`, whatever sits under its name.
+
+    Data folders are shared: a FIFO, a device (a link to ``/dev/zero``), a socket or a folder may carry a JSON
+    file's name. The file is opened non-blocking (a FIFO cannot hang the read), and ``fstat`` of the open file, not
+    of the name, decides: a symlink is followed, but what it leads to must be a regular file, even if the name is
+    swapped between a check and the read.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # what opening a Unix socket gives
+            raise _not_regular(path) from e
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, info.st_mode)
+        if info.st_size > MAX_JSON_BYTES:
+            raise _too_large(info.st_size)
+        # One read call for the whole file (a run's JSON is a few KB): unbuffered os.read, about twice as fast as
+        # open().read() for thousands of small files. The loop only runs for a short read, or a file that grows.
+        first = os.read(fd, info.st_size + 1)
+        if len(first) == info.st_size:
+            return first
+        chunks = [first]
+        size = len(first)
+        while chunk := os.read(fd, _READ_SIZE):
+            size += len(chunk)
+            if size > MAX_JSON_BYTES:
+                raise _too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_remote(path: str) -> bytes:
+    """As :func:`_read_local` for a URL: at most :data:`MAX_JSON_BYTES` + 1 bytes are fetched."""
+    fs, stripped = _fs(path)
+    with fs.open(stripped, "rb") as fh:
+        data = bytes(fh.read(MAX_JSON_BYTES + 1))
+    if len(data) > MAX_JSON_BYTES:
+        raise _too_large(None)
+    return data
+
+
+def read_many(url: str, names: list[str], sizes: dict[str, int]) -> dict[str, bytes | Exception]:
+    """Several JSON files below an fsspec URL, fetched in one concurrent batch (see :func:`fs_for_many_reads`).
+
+    Args:
+        url: The folder they are in.
+        names: Their paths relative to ``url`` (``flares/<run>/training_summary.json``).
+        sizes: Their sizes as listed (:func:`list_tree`): a file over :data:`MAX_JSON_BYTES` is never fetched.
+
+    Returns:
+        Each name's bytes, or the error that kept it from being read (the store's own, or an ``OSError``).
+    """
+    fs, stripped = fs_for_many_reads(url)
+    base = stripped.rstrip("/")
+    out: dict[str, bytes | Exception] = {}
+    wanted: dict[str, str] = {}
+    for name in names:
+        if sizes.get(name, 0) > MAX_JSON_BYTES:
+            out[name] = _too_large(sizes[name])
+        else:
+            wanted[f"{base}/{name}"] = name
+    contents: dict[str, Any] = fs.cat(list(wanted), on_error="return") if wanted else {}
+    for key, name in wanted.items():
+        raw = contents.get(key)
+        out[name] = raw if raw is not None else FileNotFoundError(f"{key}: listed but not returned by the file system")
+    return out
+
+
+def _not_regular(path: str, mode: int | None = None) -> OSError:
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = 0
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return OSError(f"{kind}, not a regular file: only regular files are read")
+
+
+def _too_large(size: int | None) -> OSError:
+    held = f" (it holds {size:,} bytes)" if size is not None else ""
+    return OSError(f"larger than the {MAX_JSON_BYTES // (1024 * 1024)} MiB limit for a run's JSON file{held}: not read")
+
+
+def unreadable_reason(error: BaseException) -> str:
+    """Why a file of a run folder (or the trash) could not be read or decoded, in words."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply to be read as JSON"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror  # "Is a directory", without "[Errno 21]" and the path again
+    return str(error) or type(error).__name__
+
+
+def open_for_reading(path: PathLike) -> Any:
+    """A binary file object of a local path or URL, to use in ``with`` (for readers that take a file, such as
+    ``torch.load``)."""
+    if is_remote(path):
+        import fsspec
+
+        return fsspec.open(os.fspath(path), "rb").open()
+    return open(_local(path), "rb")  # noqa: SIM115 - the caller closes it with `with`
+
+
+# ---------------------------------------------------------------------------------------------- listing, scanning
+
+
+def list_files(folder: str) -> list[str]:
+    """Paths of the files directly in ``folder`` (regular files, or links to them), without :data:`INTERNAL_FILES`;
+    empty if it does not exist."""
+    return [path for path, _ in _list_files(folder, sizes=False)]
+
+
+def list_file_sizes(folder: str) -> list[tuple[str, int]]:
+    """``(name, bytes)`` of the files :func:`list_files` lists, sorted by name."""
+    return sorted((basename(path), size) for path, size in _list_files(folder, sizes=True))
+
+
+def _list_files(folder: str, *, sizes: bool) -> list[tuple[str, int]]:
+    if is_remote(folder):
+        fs, stripped = _fs(folder)
+        try:
+            entries = fs.ls(stripped, detail=True)
+        except FileNotFoundError:
+            return []
+        named = ((e["name"].rstrip("/").rsplit("/", 1)[-1], e) for e in entries if e["type"] == "file")
+        return [(join(folder, name), int(e.get("size") or 0)) for name, e in named if name not in INTERNAL_FILES]
+    out = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                try:
+                    # is_file() follows a link: a FIFO, a device or a link to one is not a file of the run.
+                    if entry.name in INTERNAL_FILES or not entry.is_file():
+                        continue
+                    out.append((entry.path, entry.stat().st_size if sizes else 0))
+                except OSError:  # removed, or a link that broke, while the folder was listed
+                    continue
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return out
+
+
+def subfolders(folder: str) -> list[tuple[str, str, bool]]:
+    """``(path, name, is a link)`` of each folder (or link to one) directly in a local ``folder``, hidden names
+    (``.trash``, ``.git``) left out; empty if ``folder`` does not exist or is not a folder.
+
+    Raises:
+        OSError: If ``folder`` is there but cannot be listed (no permission).
+    """
+    out = []
+    try:
+        it = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    with it:
+        for entry in it:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    out.append((entry.path, entry.name, entry.is_symlink()))
+            except OSError:  # removed, or a link that broke, while the folder was listed
+                continue
+    return out
+
+
+def identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of what a local ``path`` leads to (links followed): the same folder under two names has
+    one identity. ``None`` if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def holds_file(folder: str, names: tuple[str, ...]) -> bool:
+    """Whether a local ``folder`` holds a file (or a link to one) of one of ``names``."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in names)
+
+
+def holds_temporary(folder: str, names: tuple[str, ...]) -> bool:
+    """Whether a local ``folder`` holds a temporary file of an atomic write of one of ``names``
+    (``.arc-tmp-config.json.<hex>``, see :func:`local_temp_path`): the trace of a write that was interrupted."""
+    prefixes = tuple(f"{_TMP_PREFIX}{name}." for name in names)
+    try:
+        with os.scandir(folder) as it:
+            return any(entry.name.startswith(prefixes) for entry in it)
+    except OSError:
+        return False
+
+
+def list_tree(url: str, *, maxdepth: int | None = None) -> dict[str, int]:
+    """Every file below an fsspec URL, ``maxdepth`` levels deep at most, by its path relative to ``url``
+    (``flares/<run>/training_summary.json``), with its size: one listing, sizes at no extra cost."""
+    fs, stripped = fs_for_many_reads(url)
+    base = stripped.rstrip("/")
+    try:
+        files = fs.find(base, maxdepth=maxdepth, detail=True)
+    except FileNotFoundError:
+        return {}
+    prefix = base + "/"
+    return {key[len(prefix) :]: int(info.get("size") or 0) for key, info in files.items() if key.startswith(prefix)}
+
+
 def makedirs(path: PathLike) -> None:
     """Create a folder and its parents (a no-op on object stores, which have no folders and whose buckets we never
     create).
@@ -342,6 +610,9 @@ def make_unique_dir(parent: PathLike, name: str, *, max_tries: int = 1000) -> st
 
 CLAIM_MARKER = ".arc-run-claim"
 """Hidden object that claims a run folder on an object store (see :func:`make_unique_dir`); readers ignore it."""
+
+INTERNAL_FILES = frozenset({CLAIM_MARKER})
+"""Files of a run folder that belong to the package's machinery, not to the run: never listed as its files."""
 
 _OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
 

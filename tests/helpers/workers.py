@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from arccnet_ckpt import ArcCheckpointCallback, CheckpointManager, store
 from arccnet_ckpt import manager as manager_module
 from arccnet_ckpt.lightning import callback as callback_module
-from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 PINNED_START = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 """The start time every racing process gets, so all of them want the same folder name."""

@@ -377,7 +377,7 @@ def test_without_lightning_cli_or_hydra_no_section_is_written(tmp_path: Path) ->
 
 
 def test_a_tools_config_that_is_the_top_level_one_is_compared_once() -> None:
-    from arccnet_ckpt.records.models import ConfigRecord
+    from arccnet_ckpt.records import ConfigRecord
     from arccnet_ckpt.runs.query import captured_settings, config_settings
 
     record = ConfigRecord(

@@ -25,8 +25,8 @@ from torchmetrics.functional.classification import multiclass_f1_score
 from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, load_run
 from arccnet_ckpt.cli import main
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt.records.reader import read_record
 from arccnet_ckpt.report.html import render_html
-from arccnet_ckpt.runs import read_record
 
 # ---------------------------------------------------------------------------------------------- a user's script
 

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from arccnet_ckpt import ArcCheckpointCallback, MinimalLogging, RunFolderError, TrainingSummary, store
-from arccnet_ckpt.runs import read_record
+from arccnet_ckpt.records.reader import read_record
 
 
 def _fit(tmp_path, cb, model=None, callbacks=(), **kwargs):

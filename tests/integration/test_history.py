@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 
 from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, History, HistoryEntry, TrainingSummary, load_run, store
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
-from arccnet_ckpt.runs import read_record
+from arccnet_ckpt.records.reader import read_record
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 

@@ -26,7 +26,8 @@ from test_cli import cli
 
 from arccnet_ckpt import ClassificationReport, find_runs, store
 from arccnet_ckpt.cli import output
-from arccnet_ckpt.runs import MAX_JSON_BYTES, MAX_SCAN_DEPTH
+from arccnet_ckpt.runs import MAX_SCAN_DEPTH
+from arccnet_ckpt.store import MAX_JSON_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -209,7 +210,7 @@ def test_the_reader_itself_refuses_a_fifo_without_waiting_for_a_writer(tmp_path:
     os.mkfifo(fifo)
     script = textwrap.dedent(
         f"""
-        from arccnet_ckpt.runs import _read_local
+        from arccnet_ckpt.store import _read_local
         try:
             _read_local({str(fifo)!r})
         except OSError as e:

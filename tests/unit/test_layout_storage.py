@@ -12,8 +12,8 @@ import pytest
 
 from arccnet_ckpt import layout, store
 from arccnet_ckpt.errors import RunFolderError
-from arccnet_ckpt.records.models import MinimalLogging, TrainingSummary
-from arccnet_ckpt.runs import read_record
+from arccnet_ckpt.records import MinimalLogging, TrainingSummary
+from arccnet_ckpt.records.reader import read_record
 
 
 @pytest.mark.parametrize(

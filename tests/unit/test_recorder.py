@@ -15,8 +15,8 @@ from conftest import read_json
 
 from arccnet_ckpt import ArtifactError, LifecycleError, ManagerWarning, load_run
 from arccnet_ckpt.core.recorder import TRANSITIONS, Event, FitSnapshot, Phase, RunIdentity, RunRecorder, transition
-from arccnet_ckpt.records.models import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
-from arccnet_ckpt.runs import read_record
+from arccnet_ckpt.records import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
+from arccnet_ckpt.records.reader import read_record
 
 T0 = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
 

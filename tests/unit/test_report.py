@@ -21,7 +21,7 @@ from arccnet_ckpt.metrics import (
     predictions_from_outputs,
 )
 from arccnet_ckpt.metrics import confusion as confusion_module
-from arccnet_ckpt.records.models import ClassificationReport, ClassMetrics
+from arccnet_ckpt.records import ClassificationReport, ClassMetrics
 
 
 def _labels(num_classes: int, absent: int | None, empty: int | None, n: int, seed: int) -> tuple[Any, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -26,7 +27,8 @@ from arccnet_ckpt import (
     find_runs,
     load_run,
 )
-from arccnet_ckpt.runs import RunNotFoundError, _parse_checkpoint_name
+from arccnet_ckpt.layout import parse_checkpoint_name
+from arccnet_ckpt.runs import RunNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -559,7 +561,7 @@ def test_find_runs_without_checkpoints_folder_is_empty(tmp_path: Path, memory_ro
     ],
 )
 def test_checkpoint_names_are_parsed(name: str, expected: tuple[int, float | None] | None) -> None:
-    assert _parse_checkpoint_name(name) == expected
+    assert parse_checkpoint_name(name) == expected
 
 
 # -------------------------------------------------------------------------------------------------- best_run
@@ -633,3 +635,50 @@ def test_find_runs_and_best_run_on_memory_urls(memory_root: str) -> None:
     assert [r.path for r in find_runs(memory_root, "cutouts/hale")] == [second]
     assert [r.path for r in find_runs(memory_root, "flares/binary_classification", status="completed")] == [first]
     assert best_run(memory_root, None, "test_f1", "min").path == second
+
+
+def test_legacy_upgrade_is_a_pure_function_of_the_dict_and_the_folder_facts() -> None:
+    from arccnet_ckpt.records import TrainingSummary
+    from arccnet_ckpt.records.legacy import LegacyContext, upgrade
+
+    data = {"best_val_f1": float("nan"), "start_time": "2025-02-12T14:30:45+00:00"}
+    context = LegacyContext(
+        "2025-02-12_14-30-45_resnet18_weighted_bce", best_sources=(("minimal_logging.json", 7, 0.8),)
+    )
+
+    out, notes = upgrade(TrainingSummary, data, context)
+
+    assert math.isnan(data["best_val_f1"])  # the input is left as it was
+    assert "model_name" not in data
+    summary = TrainingSummary.model_validate(out)
+    assert (summary.model_name, summary.loss_function, summary.status) == ("resnet18", "weighted_bce", "interrupted")
+    assert (summary.monitor, summary.best_metric_value, summary.best_epoch) == ("val_f1", 0.8, 7)
+    assert notes == [
+        "training_summary.json: no schema_version; read as a file of the old manual system",
+        "training_summary.json: NaN token read as null at best_val_f1",
+        "training_summary.json: no model_name; took 'resnet18' from the folder name",
+        "training_summary.json: no loss_function; took 'weighted_bce' from the folder name",
+        "training_summary.json: no status; set to 'interrupted' because it has neither an end_time nor test results",
+        "training_summary.json: monitor taken from the key best_val_f1",
+        "training_summary.json: best_val_f1 is null; took 0.8 from minimal_logging.json",
+        "training_summary.json: no best_epoch; took 7 from minimal_logging.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "wanted"),
+    [
+        ({"monitor": "val_f1", "best_val_f1": 0.8, "best_epoch": 3}, None),  # it records its best: nothing to read
+        ({"monitor": "val_f1", "best_val_f1": 0.8}, ("val_f1", None)),
+        ({"best_val_loss": float("nan"), "best_epoch": 3, "mode": "min"}, ("val_loss", "min")),
+        ({"status": "completed"}, None),  # no monitor: no best to look for
+    ],
+)
+def test_legacy_summary_asks_for_the_other_files_only_when_it_lacks_its_best(
+    data: dict[str, Any], wanted: tuple[str, str | None] | None
+) -> None:
+    from arccnet_ckpt.records import MinimalLogging, TrainingSummary
+    from arccnet_ckpt.records.legacy import wanted_best_sources
+
+    assert wanted_best_sources(TrainingSummary, data) == wanted
+    assert wanted_best_sources(MinimalLogging, data) is None

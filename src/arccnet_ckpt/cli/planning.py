@@ -23,7 +23,7 @@ from arccnet_ckpt.cli.where import sort_key
 from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
-from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.records import TrainingSummary
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run, scan_runs
 from arccnet_ckpt.runs.query import common_metric_mode

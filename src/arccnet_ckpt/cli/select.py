@@ -27,7 +27,7 @@ from arccnet_ckpt.layout import (
     split_at_checkpoints,
     validate_root_name,
 )
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     ConfigRecord,
     History,

@@ -15,7 +15,7 @@ from arccnet_ckpt.cli import output, parser
 from arccnet_ckpt.cli.record import loaded, run_record, shown_status
 from arccnet_ckpt.cli.select import EXIT_OK, resolve_run
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     DataloaderReport,
     TrainingSummary,
@@ -23,7 +23,7 @@ from arccnet_ckpt.records.models import (
     record_dict,
 )
 from arccnet_ckpt.report import format as fmt
-from arccnet_ckpt.runs import Run, list_file_sizes
+from arccnet_ckpt.runs import Run
 from arccnet_ckpt.runs.query import (
     config_settings,
     config_source_line,
@@ -32,6 +32,7 @@ from arccnet_ckpt.runs.query import (
     metric_mode,
     stop_reason,
 )
+from arccnet_ckpt.store import list_file_sizes
 
 
 @dataclass

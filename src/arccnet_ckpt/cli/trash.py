@@ -34,7 +34,7 @@ from arccnet_ckpt.cli.select import EXIT_OK, EXIT_PROBLEMS, NoMatch, UsageError,
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, resolve_data_folder, root_folder
 from arccnet_ckpt.report import format as fmt
-from arccnet_ckpt.runs import read_bounded, unreadable_reason
+from arccnet_ckpt.store import read_bounded, unreadable_reason
 
 TRASH_DIRNAME = ".trash"
 MANIFEST = "manifest.json"

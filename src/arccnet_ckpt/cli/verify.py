@@ -19,8 +19,9 @@ from arccnet_ckpt.cli import output, parser
 from arccnet_ckpt.cli.select import EXIT_OK, EXIT_PROBLEMS, find
 from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import ClassificationReport, TrainingSummary
-from arccnet_ckpt.runs import Run, list_files, load_checkpoint_safely
+from arccnet_ckpt.records import ClassificationReport, TrainingSummary
+from arccnet_ckpt.runs import Run, load_checkpoint_safely
+from arccnet_ckpt.store import list_files
 
 
 @dataclass
@@ -96,7 +97,7 @@ def verify_runs(runs: Iterable[Run], *, load: bool, now: datetime, stale_after: 
 
 
 def _verify_one(run: Run, *, load: bool, now: datetime, stale_after: timedelta) -> list[tuple[str, str]]:
-    from arccnet_ckpt.records.models import ARTIFACTS
+    from arccnet_ckpt.records import ARTIFACTS
 
     problems: list[tuple[str, str]] = []
     for attribute in ARTIFACTS:

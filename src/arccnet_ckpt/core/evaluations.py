@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from arccnet_ckpt.errors import ArcCkptWarning
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     DataloaderReport,
     TrainingSummary,

@@ -27,7 +27,7 @@ import socket
 from datetime import datetime, timedelta, timezone
 
 from arccnet_ckpt.errors import LifecycleError
-from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.records import TrainingSummary
 
 # ------------------------------------------------------------------------------------------ written: transitions
 

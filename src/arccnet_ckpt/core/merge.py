@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from arccnet_ckpt.errors import ManagerWarning
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ArtifactT,
     ConfigRecord,
     MinimalLogging,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from arccnet_ckpt.records.models import TrainingSummary
+from arccnet_ckpt.records import TrainingSummary
 
 _TRAINING_FIELDS = (
     "monitor",

@@ -24,8 +24,8 @@ It enforces three rules:
 
 It is the one writer (atomic, strict JSON through :mod:`arccnet_ckpt.store`; the summary goes last, so a failed
 upload never leaves a run looking finished). It imports neither the reader nor the report: the adapter that builds
-it passes the reader in (``read=arccnet_ckpt.runs.read_record``, which converts legacy files) and writes the HTML
-report itself. Rank handling is not its business: the callback calls it on global rank 0 only.
+it passes the reader in (``read=records.reader.read_record``, which converts legacy files) and writes the HTML report
+itself. Rank handling is not its business: the callback calls it on global rank 0 only.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from arccnet_ckpt.core.lifecycle import TRANSITIONS, Event, Phase, is_interrupti
 from arccnet_ckpt.core.merge import MEASURED_FIELDS
 from arccnet_ckpt.core.progress import FitSnapshot
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     SUMMARY_SCHEMA_VERSION,
     ArtifactT,
     ClassificationReport,
@@ -83,7 +83,8 @@ __all__ = [
 
 class RecordReader(Protocol):
     """Reads one file of a run folder: the validated record, or ``None`` when the file does not exist (raises
-    :class:`~arccnet_ckpt.errors.ArtifactError` for an invalid one). :func:`arccnet_ckpt.runs.read_record` is one."""
+    :class:`~arccnet_ckpt.errors.ArtifactError` for an invalid one), as :func:`~arccnet_ckpt.records.reader.read_record`
+    does."""
 
     def __call__(self, run_dir: str, model: type[ArtifactT], /) -> ArtifactT | None: ...  # noqa: D102
 
@@ -107,7 +108,7 @@ class RunRecorder:
 
     Args:
         identity: The run's folder and names.
-        read: How a file of the run folder is read (legacy files converted): ``arccnet_ckpt.runs.read_record``.
+        read: How a file of the run folder is read (legacy files converted): ``records.reader.read_record``.
 
     Example::
 
@@ -257,7 +258,7 @@ class RunRecorder:
         Args:
             test_results: The ``test*`` metrics.
             checkpoint: The tested checkpoint (relative when inside the run folder), ``None`` for weights in memory.
-            dataloaders: One :class:`~arccnet_ckpt.records.models.DataloaderReport` dict per test dataloader.
+            dataloaders: One :class:`~arccnet_ckpt.records.DataloaderReport` dict per test dataloader.
             report_fields: The per-class fields of a test with one dataloader (``per_class``... ``per_class_note``):
                 the same as ``dataloaders=[{"index": 0, **report_fields}]``.
             headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
@@ -326,7 +327,7 @@ class RunRecorder:
         ``loggers``. Entries of the same attempt and stage are replaced; those of earlier fits stay.
 
         Args:
-            loggers: One :class:`~arccnet_ckpt.records.models.LoggerInfo` dict per logger (see
+            loggers: One :class:`~arccnet_ckpt.records.LoggerInfo` dict per logger (see
                 :func:`arccnet_ckpt.capture.loggers.describe_loggers`).
             stage: ``fit``, or ``test`` for a test-only Trainer.
             now: The moment (default: now, UTC).

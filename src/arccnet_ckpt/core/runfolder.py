@@ -23,7 +23,7 @@ from typing import Any
 from arccnet_ckpt import capture, layout, store
 from arccnet_ckpt.core.recorder import RunIdentity
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError
-from arccnet_ckpt.records.models import ConfigRecord, TrainingSummary, check_config_keys
+from arccnet_ckpt.records import ConfigRecord, TrainingSummary, check_config_keys
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def saved_config(folder: str) -> dict[str, Any]:
     """The config a manual ``save_config()`` put into ``folder`` before fit (the seed's order), else ``{}``."""
     if not store.exists(store.join(folder, ConfigRecord.filename)):
         return {}
-    from arccnet_ckpt.runs import read_record
+    from arccnet_ckpt.records.reader import read_record
 
     record = capture.safely("the saved config.json", lambda: read_record(folder, ConfigRecord), None)
     return record.config if record is not None else {}
@@ -190,12 +190,12 @@ def relative(path: str | None, run_dir: str) -> str | None:
 
 
 def _read_summary(run_dir: str) -> TrainingSummary | None:
-    from arccnet_ckpt.runs import read_record
+    from arccnet_ckpt.records.reader import read_record
 
     return read_record(run_dir, TrainingSummary)
 
 
 def _read_config(run_dir: str) -> ConfigRecord | None:
-    from arccnet_ckpt.runs import read_record
+    from arccnet_ckpt.records.reader import read_record
 
     return read_record(run_dir, ConfigRecord)

@@ -53,7 +53,8 @@ from arccnet_ckpt.lightning.namespaces import check_namespace, module
 from arccnet_ckpt.lightning.policy import catch_and_warn, warn
 from arccnet_ckpt.lightning.session import FitSession
 from arccnet_ckpt.metrics import TestPredictionCollector
-from arccnet_ckpt.records.models import ConfigRecord, validate_artifact
+from arccnet_ckpt.records import ConfigRecord, validate_artifact
+from arccnet_ckpt.records.reader import read_record
 from arccnet_ckpt.report.html import write_report
 
 if TYPE_CHECKING:
@@ -499,7 +500,7 @@ class ArcCheckpointLogic(_Base):
         """The recorder of ``identity``: the one rank 0 started the run with, which keeps the last record it wrote
         (to write it back if another tool breaks the file), else a new one."""
         if self._recorder is None or self._recorder.identity != identity:
-            self._recorder = RunRecorder(identity, read=runs.read_record)
+            self._recorder = RunRecorder(identity, read=read_record)
         return self._recorder
 
     def _require_identity(self) -> RunIdentity:

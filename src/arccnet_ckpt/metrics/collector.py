@@ -21,7 +21,7 @@ from arccnet_ckpt.metrics.predictions import (
     predictions_from_outputs,
 )
 from arccnet_ckpt.metrics.report import compute_report, default_class_names
-from arccnet_ckpt.records.models import dataloader_metrics
+from arccnet_ckpt.records import dataloader_metrics
 
 __all__ = ["TestPredictionCollector"]
 
@@ -132,7 +132,7 @@ class TestPredictionCollector:
         test_metrics: Mapping[str, float | None],
         names: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """One :class:`~arccnet_ckpt.records.models.DataloaderReport` dict per dataloader, in ``dataloader_idx`` order.
+        """One :class:`~arccnet_ckpt.records.DataloaderReport` dict per dataloader, in ``dataloader_idx`` order.
 
         Args:
             class_names: The run's class names, if known.

@@ -64,7 +64,7 @@ def compute_report(matrix: Tensor | Sequence[Sequence[int]], class_names: Sequen
         A dict with ``per_class`` (``{name: {precision, recall, f1, support}}``), ``accuracy``, ``macro_avg`` and
         ``weighted_avg`` (``{precision, recall, f1, support}`` with ``support`` the number of samples),
         ``confusion_matrix`` (lists of ints) and ``num_samples``: the matching fields of
-        :class:`~arccnet_ckpt.records.models.ClassificationReport`.
+        :class:`~arccnet_ckpt.records.ClassificationReport`.
 
     Raises:
         ValueError: If the matrix is not square, holds negative or non-integral counts, or if ``class_names`` does not

@@ -1,6 +1,6 @@
 """JSON Schemas of the run folder's files, so that other languages and tools can check them.
 
-One schema per file and per ``schema_version``, generated from the pydantic models of :mod:`arccnet_ckpt.records.models`
+One schema per file and per ``schema_version``, generated from the pydantic models of :mod:`arccnet_ckpt.records`
 and shipped in the package (``arccnet_ckpt/schemas/<file stem>.v<version>.schema.json``). A test regenerates them
 and fails when the shipped files differ; regenerate with ``python -m arccnet_ckpt.records.schema``. Print one with
 ``arccnet-ckpt schema training_summary``.
@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from arccnet_ckpt.records.models import ARTIFACTS, RESERVED_CONFIG_KEY, ConfigRecord
+from arccnet_ckpt.records import ARTIFACTS, RESERVED_CONFIG_KEY, ConfigRecord
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 """The JSON Schema dialect of every shipped schema (an identifier, never fetched)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from arccnet_ckpt.records.models import History
+from arccnet_ckpt.records import History
 from arccnet_ckpt.report.svg import STOP_DASH, Marker, Series, colour, line_chart
 from arccnet_ckpt.report.view import RunView
 

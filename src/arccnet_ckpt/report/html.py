@@ -37,7 +37,7 @@ import jinja2
 
 from arccnet_ckpt import __version__, store
 from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER
-from arccnet_ckpt.records.models import ClassificationReport, ClassMetrics, DataloaderReport, matrix_names
+from arccnet_ckpt.records import ClassificationReport, ClassMetrics, DataloaderReport, matrix_names
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.report import svg
 from arccnet_ckpt.report.compare import compare_context

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from arccnet_ckpt.core.lifecycle import status_of
 from arccnet_ckpt.errors import ArcCkptError
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     ConfigRecord,
     EarlyStoppingState,

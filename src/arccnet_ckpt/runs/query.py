@@ -1,6 +1,7 @@
-"""Plain-data views of runs shared by the command line and the HTML report: flattening, keys, metric direction
-(:func:`metric_mode`, the one rule), and what a comparison of runs lists (:func:`compared_settings`) and refuses to
-judge (:func:`task_differences`).
+"""Where a metric's direction (min or max) is decided: :func:`metric_mode`, the one rule, which every ranking, best
+pick, colour and legacy checkpoint choice calls. And the plain-data views of runs shared by the command line and the
+HTML report: flattening, keys, and what a comparison of runs lists (:func:`compared_settings`) and refuses to judge
+(:func:`task_differences`).
 
 No torch, no Lightning, no pydantic models built here: everything works on the JSON form of the files.
 """
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from arccnet_ckpt.errors import ArcCkptError, ArcCkptWarning
-from arccnet_ckpt.records.models import (
+from arccnet_ckpt.records import (
     ClassificationReport,
     ConfigRecord,
     DataloaderCounts,
@@ -135,8 +136,9 @@ def metric_base(name: str) -> str:
 def metric_mode(
     name: str, monitor: str | None = None, mode: str | None = None, *, explicit: str | None = None
 ) -> Literal["min", "max"]:
-    """Whether a smaller (``"min"``) or a larger (``"max"``) value of metric ``name`` is better: THE rule, used by
-    ``best_run``, ``arccnet-ckpt best``, ``prune --keep-best``, ``diff``, ``history.best.X`` and the report's colours.
+    """Whether a smaller (``"min"``) or a larger (``"max"``) value of metric ``name`` is better: where a metric's
+    direction is decided, THE rule, used by ``best_run``, ``arccnet-ckpt best``, ``prune --keep-best``, ``diff``,
+    ``history.best.X``, the report's colours and the pick among a legacy run's ``best-*.ckpt`` files.
 
     1. ``explicit`` (the caller's ``mode=``/``--mode``) wins;
     2. a metric of the monitored kind takes the run's recorded ``mode``: the same name once stripped of its stage and
