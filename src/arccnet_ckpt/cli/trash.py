@@ -240,24 +240,21 @@ def restore(entry: Entry) -> Outcome:
         outcome.problems.append((entry.path, entry.problem))
         _clear(entry, outcome, accounted=())
         return outcome
-    remaining: list[dict[str, Any]] = []
-    for item, original, stored, here, there in _checked_items(entry, outcome, remaining):
+
+    def put_back(item: dict[str, Any], original: str, stored: str, here: bool, there: bool) -> _Left | None:
         if here and there:
-            remaining.append(item)
-            outcome.problems.append((original, _both_exist(item, stored)))
-        elif there:
-            try:
-                store.move_no_follow(stored, original, entry.data, entry.real_data)
-            except (OSError, ArcCkptError) as e:
-                remaining.append(item)
-                outcome.problems.append((original, f"not restored: {_reason(e)}"))
-                continue
-            outcome.done += 1
-        elif here:
-            outcome.unmoved += 1
-        else:
-            outcome.problems.append((original, f"neither it nor its copy {stored} exists: nothing to restore"))
-    _finish(entry, remaining, outcome)
+            return _Left(original, _both_exist(item, stored))
+        if not there:
+            return (
+                None if here else _Left(original, f"neither it nor its copy {stored} exists: nothing to restore", False)
+            )
+        try:
+            store.move_no_follow(stored, original, entry.data, entry.real_data)
+        except (OSError, ArcCkptError) as e:
+            return _Left(original, f"not restored: {_reason(e)}")
+        return _DONE
+
+    _settle(entry, outcome, put_back)
     return outcome
 
 
@@ -272,23 +269,54 @@ def empty(entry: Entry) -> Outcome:
     if entry.problem is not None:
         outcome.problems.append((entry.path, f"{entry.problem}: not emptied (arccnet-ckpt trash restore {entry.id})"))
         return outcome
+
+    def delete(item: dict[str, Any], original: str, stored: str, here: bool, there: bool) -> _Left | None:
+        if there and here and item.get("state") == "moving":
+            return _Left(original, _both_exist(item, stored))
+        if not there:
+            return None
+        try:
+            store.remove_no_follow(stored, entry.data)
+        except (OSError, ArcCkptError) as e:
+            return _Left(stored, f"not deleted: {_reason(e)}")
+        return _DONE
+
+    _settle(entry, outcome, delete)
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Left:
+    """Why an item was not handled: named in the outcome, and kept in the manifest unless ``keep`` is false."""
+
+    path: str
+    why: str
+    keep: bool = True
+
+
+_DONE = _Left("", "")  # the item was handled: counted in ``done`` and dropped from the manifest
+
+
+def _settle(
+    entry: Entry, outcome: Outcome, handle: Callable[[dict[str, Any], str, str, bool, bool], _Left | None]
+) -> None:
+    """Hand each trusted item to ``handle`` (restore's or empty's step) and rewrite the manifest with what is left.
+
+    ``handle`` returns :data:`_DONE` for an item it handled, ``None`` for one that never left its place (dropped,
+    counted in ``unmoved``) and a :class:`_Left` for one it could not handle.
+    """
     remaining: list[dict[str, Any]] = []
     for item, original, stored, here, there in _checked_items(entry, outcome, remaining):
-        if there and here and item.get("state") == "moving":
-            remaining.append(item)
-            outcome.problems.append((original, _both_exist(item, stored)))
-        elif there:
-            try:
-                store.remove_no_follow(stored, entry.data)
-            except (OSError, ArcCkptError) as e:
-                remaining.append(item)
-                outcome.problems.append((stored, f"not deleted: {_reason(e)}"))
-                continue
+        left = handle(item, original, stored, here, there)
+        if left is _DONE:
             outcome.done += 1
-        elif here:
-            outcome.unmoved += 1
+        elif left is None:
+            outcome.unmoved += int(here)
+        else:
+            outcome.problems.append((left.path, left.why))
+            if left.keep:
+                remaining.append(item)
     _finish(entry, remaining, outcome)
-    return outcome
 
 
 def _checked_items(
