@@ -23,7 +23,8 @@ from test_cli import cli
 from arccnet_ckpt import ArcCheckpointCallback, best_run, load_run
 from arccnet_ckpt.capture.environment import git_info
 from arccnet_ckpt.report.html import render_html
-from arccnet_ckpt.runs.query import TRAINER_DEFAULTS, metric_mode
+from arccnet_ckpt.runs.direction import metric_mode
+from arccnet_ckpt.runs.query import TRAINER_DEFAULTS
 
 CLI_SCRIPT = Path(__file__).parents[1] / "helpers" / "cli_script.py"
 

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, ClassMetrics, load_run, store
 from arccnet_ckpt.report.html import REPORT_FILENAME, render_html, write_report
 from arccnet_ckpt.runs import Run
-from arccnet_ckpt.runs.query import better
+from arccnet_ckpt.runs.direction import better
 
 CLASS_NAMES = ["Quiet", "C", "M_X", "<b>"]
 LEGACY_RUN = (

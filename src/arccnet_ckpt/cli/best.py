@@ -15,7 +15,8 @@ from arccnet_ckpt.cli.select import EXIT_OK, MISSING, NoMatch, check_key, find, 
 from arccnet_ckpt.cli.where import Filters, filter_runs, sort_key
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run
-from arccnet_ckpt.runs.query import common_metric_mode, recorded_monitor, run_task, task_differences
+from arccnet_ckpt.runs.direction import common_metric_mode, recorded_monitor
+from arccnet_ckpt.runs.query import run_task, task_differences
 
 
 @dataclass
@@ -61,7 +62,7 @@ def best_run(
         now: The time staleness is judged at.
         stale_after: How long a running run may be silent before it is stale.
         by: The key to compare (default: each run's ``best_metric_value``, in its recorded mode).
-        mode: ``max`` or ``min`` (default: the one direction rule, :func:`~arccnet_ckpt.runs.query.metric_mode`).
+        mode: ``max`` or ``min`` (default: the one direction rule, :func:`~arccnet_ckpt.runs.direction.metric_mode`).
         with_checkpoint: Only runs that have a best checkpoint.
         warn: Called with each warning for a person as it is found (before a refusal is raised).
 

@@ -26,7 +26,7 @@ from arccnet_ckpt.layout import CHECKPOINTS_DIRNAME, root_folder
 from arccnet_ckpt.records import TrainingSummary
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run, scan_runs
-from arccnet_ckpt.runs.query import common_metric_mode
+from arccnet_ckpt.runs.direction import common_metric_mode
 
 
 @dataclass

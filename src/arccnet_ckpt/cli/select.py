@@ -36,7 +36,8 @@ from arccnet_ckpt.records import (
     record_dict,
 )
 from arccnet_ckpt.runs import Run, scan_runs
-from arccnet_ckpt.runs.query import captured_settings, config_settings, run_metric_mode
+from arccnet_ckpt.runs.direction import run_metric_mode
+from arccnet_ckpt.runs.query import captured_settings, config_settings
 
 MISSING: Any = object()
 """What a key resolves to when the run does not record it."""

@@ -24,14 +24,8 @@ from arccnet_ckpt.records import (
 )
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.runs import Run
-from arccnet_ckpt.runs.query import (
-    config_settings,
-    config_source_line,
-    evaluation_rows,
-    logger_line,
-    metric_mode,
-    stop_reason,
-)
+from arccnet_ckpt.runs.direction import metric_mode
+from arccnet_ckpt.runs.query import config_settings, config_source_line, evaluation_rows, logger_line, stop_reason
 from arccnet_ckpt.store import list_file_sizes
 
 

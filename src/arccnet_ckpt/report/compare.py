@@ -15,8 +15,8 @@ from typing import Any
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.report.curves import compare_curves, run_label
 from arccnet_ckpt.report.view import RunView
+from arccnet_ckpt.runs.direction import better
 from arccnet_ckpt.runs.query import (
-    better,
     captured_settings,
     compared_config,
     compared_settings,

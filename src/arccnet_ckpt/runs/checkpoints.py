@@ -16,7 +16,7 @@ from arccnet_ckpt import store
 from arccnet_ckpt.errors import ArcCkptWarning, CheckpointMismatchError
 from arccnet_ckpt.layout import BEST_CHECKPOINT_NAMES, parse_checkpoint_name
 from arccnet_ckpt.records import ConfigRecord, TrainingSummary
-from arccnet_ckpt.runs.query import metric_mode
+from arccnet_ckpt.runs.direction import metric_mode
 
 if TYPE_CHECKING:
     from arccnet_ckpt.store import PathLike
@@ -66,7 +66,7 @@ def choose_best(run_dir: str, checkpoints: list[str], summary: TrainingSummary |
 def pick_best(checkpoints: list[str], monitor: str | None, mode: str | None) -> str | None:
     """The ``best-*.ckpt`` with the best value in its name (the later epoch among equals); ``None`` if none.
 
-    The direction is :func:`~arccnet_ckpt.runs.query.metric_mode` of the recorded monitor, else of the metric the
+    The direction is :func:`~arccnet_ckpt.runs.direction.metric_mode` of the recorded monitor, else of the metric the
     names carry (``best-epoch02-val_error-0.2.ckpt`` is minimised), like everywhere else.
     """
     best = [p for p in checkpoints if store.basename(p).startswith("best-")]

@@ -1,7 +1,7 @@
 """What differs between two runs, as plain data: the ``diff`` verb's comparison, out of the command line.
 
 :func:`diff_runs` lists the changed config keys (in :func:`~arccnet_ckpt.runs.query.compared_settings`' order), the
-metric deltas judged better or worse (by :func:`~arccnet_ckpt.runs.query.better`, the one direction rule), the
+metric deltas judged better or worse (by :func:`~arccnet_ckpt.runs.direction.better`, the one direction rule), the
 per-class F1 deltas and the package versions; :func:`diff_rows` flattens that into ``(section, key, a, b, delta,
 judgement)`` rows for a table or CSV. No torch, no printing.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arccnet_ckpt.runs.query import better, compared_config, compared_settings, flatten, recorded_monitor
+from arccnet_ckpt.runs.direction import better, recorded_monitor
+from arccnet_ckpt.runs.query import compared_config, compared_settings, flatten
 
 if TYPE_CHECKING:
     from arccnet_ckpt.runs import Run

@@ -14,7 +14,7 @@ from arccnet_ckpt.core.lifecycle import READ_STATUSES
 from arccnet_ckpt.errors import ArtifactError, RunNotFoundError
 from arccnet_ckpt.layout import resolve_data_folder, root_folder, validate_root_name
 from arccnet_ckpt.records import RunKind
-from arccnet_ckpt.runs.query import common_metric_mode, metric_mode
+from arccnet_ckpt.runs.direction import common_metric_mode, metric_mode
 from arccnet_ckpt.runs.run import FILES, Run
 from arccnet_ckpt.runs.scan import scan_runs
 from arccnet_ckpt.store import PathLike
@@ -143,9 +143,9 @@ def best_run(
         root_name: As for :func:`find_runs`.
         metric: The number to compare, e.g. ``"test_f1"``, ``"test_loss"`` or ``"best_val_f1"``.
         mode: ``"max"`` or ``"min"``; ``None`` (the default) decides as every API of the package does
-            (:func:`~arccnet_ckpt.runs.query.metric_mode`): the runs' recorded mode when ``metric`` is of the monitored
-            kind (``test_loss`` for a run that monitored ``val_loss``), else ``min`` for losses, errors and times and
-            ``max`` for the rest.
+            (:func:`~arccnet_ckpt.runs.direction.metric_mode`): the runs' recorded mode when ``metric`` is of the
+            monitored kind (``test_loss`` for a run that monitored ``val_loss``), else ``min`` for losses, errors and
+            times and ``max`` for the rest.
         model_name: As for :func:`find_runs`.
         loss_function: As for :func:`find_runs`.
         status: As for :func:`find_runs`.
