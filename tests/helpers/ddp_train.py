@@ -1,7 +1,8 @@
 """A 2-process CPU DDP fit + test with ArcCheckpointCallback, run as a script by tests/test_ddp.py.
 
 Lightning's "ddp" strategy re-launches this script for rank 1, as it would on a cluster node. Every call to
-``store.write_text`` is logged per rank, so the test can check that only rank 0 wrote.
+``store.write_text`` (the package's name, which other modules call, and :mod:`arccnet_ckpt.store.write`'s, which
+``write_artifact`` calls) is logged per rank, so the test can check that only rank 0 wrote.
 
     python tests/helpers/ddp_train.py DATA_FOLDER LOG_FOLDER [--fail-write FILENAME [--error TYPE]] [--stop-on-rank1]
 """
@@ -62,7 +63,8 @@ def main() -> None:
             raise error_type(f"{path}: simulated write failure on rank 0")
         original(path, text)
 
-    store.write_text = logged_write
+    # Both names: replacing the package's alone would miss every write_artifact call, made inside store.write.
+    store.write_text = store.write.write_text = logged_write
 
     cb = ArcCheckpointCallback(root_name="ddp/test", data_folder=args.data_folder, class_names=["a", "b", "c"])
     stoppers = [EarlyStopping("val_f1", mode="max", patience=1)] if args.stop_on_rank1 else []

@@ -210,7 +210,7 @@ def test_the_reader_itself_refuses_a_fifo_without_waiting_for_a_writer(tmp_path:
     os.mkfifo(fifo)
     script = textwrap.dedent(
         f"""
-        from arccnet_ckpt.store import _read_local
+        from arccnet_ckpt.store.read import _read_local
         try:
             _read_local({str(fifo)!r})
         except OSError as e:

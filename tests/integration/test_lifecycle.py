@@ -187,7 +187,7 @@ def test_checkpoints_are_staged_beside_their_name_through_the_strategys_checkpoi
         written.append(f"{Path(src).parent == Path(dst).parent}:{Path(src).name[:9]}->{Path(dst).name}")
         return original(src, dst)
 
-    with mock.patch("arccnet_ckpt.store.os.replace", spy):
+    with mock.patch("arccnet_ckpt.store.write.os.replace", spy):
         trainer.fit(ScriptedClassifier(), datamodule=TinyData())
     assert isinstance(trainer.strategy.checkpoint_io, StagedCheckpointIO)
     assert "True:.arc-tmp-->best-epoch01-val_f1-0.900.ckpt" in written

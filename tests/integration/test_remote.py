@@ -202,7 +202,7 @@ def test_a_run_folder_is_claimed_exactly_once_even_when_the_check_is_stale(
     # A second writer whose "is the name free?" check ran before the first writer's marker landed: the exclusive
     # create (If-None-Match: *) still refuses it, so it moves on instead of sharing the folder.
     monkeypatch.setattr(s3fs.S3FileSystem, "exists", lambda self, path, **kwargs: False)
-    assert store._claim_remote(f"{parent}/run") is False
+    assert store.folders.claim_remote(f"{parent}/run") is False
     assert store.make_unique_dir(parent, "run") == f"{parent}/run-3"
 
 

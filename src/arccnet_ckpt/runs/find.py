@@ -51,7 +51,7 @@ def load_run(path: PathLike) -> Run:
         if not store.is_remote(run.path) and store.holds_temporary(run.path, FILES):
             raise RunNotFoundError(
                 f"{run.path}: an incomplete run: it holds only the temporary file of an interrupted first write "
-                f"({store._TMP_PREFIX}*), so it was killed at its start and has nothing to load"
+                f"({store.TMP_PREFIX}*), so it was killed at its start and has nothing to load"
             )
         raise RunNotFoundError(
             f"{run.path}: not a run folder: it holds none of {', '.join(FILES)}; "
