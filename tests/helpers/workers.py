@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from arccnet_ckpt import ArcCheckpointCallback, CheckpointManager, store
 from arccnet_ckpt import manager as manager_module
-from arccnet_ckpt.lightning import callback as callback_module
+from arccnet_ckpt.lightning import run as run_module
 from arccnet_ckpt.records import ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary
 
 PINNED_START = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
@@ -355,7 +355,7 @@ def race_fit(data_folder: str, out: str, tag: str, barrier: Any) -> None:
             barrier.wait(BARRIER_TIMEOUT_S)
             return PINNED_START
 
-        callback_module._utcnow = pinned_utcnow
+        run_module._utcnow = pinned_utcnow
         cb = ArcCheckpointCallback(
             root_name="race/fit", data_folder=data_folder, model_name="tiny", loss_function="ce", config={"owner": tag}
         )

@@ -25,7 +25,7 @@ from arccnet_ckpt import (
     TrainingSummary,
     load_run,
 )
-from arccnet_ckpt.lightning import callback as callback_module
+from arccnet_ckpt.lightning import run as run_module
 
 RUN_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_(?P<model>.+)_(?P<loss>[^_]+)$")
 
@@ -280,7 +280,7 @@ def test_nan_metric_is_written_as_null(tmp_path, data_folder) -> None:
 
 def test_two_runs_in_the_same_second_get_two_folders(tmp_path, data_folder, monkeypatch) -> None:
     fixed = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
-    monkeypatch.setattr(callback_module, "_utcnow", lambda: fixed)
+    monkeypatch.setattr(run_module, "_utcnow", lambda: fixed)
     first = ArcCheckpointCallback(root_name="r", data_folder=data_folder, model_name="m", loss_function="l")
     second = ArcCheckpointCallback(root_name="r", data_folder=data_folder, model_name="m", loss_function="l")
     _fit(tmp_path, first, max_epochs=1)

@@ -31,7 +31,7 @@ from arccnet_ckpt import (
     load_run,
     store,
 )
-from arccnet_ckpt.lightning import callback as callback_module
+from arccnet_ckpt.lightning import run as run_module
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -179,7 +179,7 @@ def test_runs_started_in_the_same_second_get_two_folders_on_s3(
     tmp_path: Path, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fixed = datetime(2025, 2, 12, 14, 30, 45, tzinfo=timezone.utc)
-    monkeypatch.setattr(callback_module, "_utcnow", lambda: fixed)
+    monkeypatch.setattr(run_module, "_utcnow", lambda: fixed)
     data_url = f"{bucket.url}/data"
     first, second = _callback(data_url), _callback(data_url)
     for cb in (first, second):

@@ -7,7 +7,9 @@ Each method is one event of the life cycle (:mod:`arccnet_ckpt.core.lifecycle`: 
 * which transitions are allowed, and which status a reader shows: :mod:`arccnet_ckpt.core.lifecycle`;
 * the attempts, durations and resumes of a requeued run: :mod:`arccnet_ckpt.core.progress`;
 * the tests and the headline rule: :mod:`arccnet_ckpt.core.evaluations`;
-* the manual merge, and every record merged over the file on disk: :mod:`arccnet_ckpt.core.merge`.
+* the manual merge, and every record merged over the file on disk: :mod:`arccnet_ckpt.core.merge`;
+* every other record of a transition, built from plain values: :mod:`arccnet_ckpt.core.records`;
+* the summary as a transition reads it, written back when another tool broke it: :class:`KeptSummary` (below).
 
 It enforces three rules:
 
@@ -42,18 +44,16 @@ from pydantic import BaseModel
 
 from arccnet_ckpt import store
 from arccnet_ckpt.capture import Redaction
-from arccnet_ckpt.core import merge, progress
+from arccnet_ckpt.core import merge, progress, records
 from arccnet_ckpt.core.evaluations import HEADLINE_CHOICES, HeadlineChoice, add_evaluation, choose_headline
 from arccnet_ckpt.core.lifecycle import TRANSITIONS, Event, Phase, is_interruption, transition
 from arccnet_ckpt.core.merge import MEASURED_FIELDS
 from arccnet_ckpt.core.progress import FitSnapshot
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError, LifecycleError
 from arccnet_ckpt.records import (
-    SUMMARY_SCHEMA_VERSION,
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
-    DataloaderReport,
     History,
     HistoryEntry,
     MinimalLogging,
@@ -103,6 +103,67 @@ class RunIdentity:
     class_name_sources: dict[str, list[str]] | None = None
 
 
+class KeptSummary:
+    """``training_summary.json`` of one run folder as a transition reads it, and the last copy this process wrote.
+
+    Never lose the run to another tool: when another tool empties, truncates, garbles or deletes the file during a
+    fit, :meth:`recorded` writes the kept copy back (with a warning) so that the transition carries on.
+
+    Args:
+        run_dir: The run folder.
+        read: How a file of the run folder is read (see :class:`RecordReader`).
+    """
+
+    def __init__(self, run_dir: str, read: RecordReader) -> None:
+        self.run_dir = run_dir
+        self._read = read
+        self.last: TrainingSummary | None = None  # the last summary this process wrote (or read)
+
+    def current(self) -> TrainingSummary | None:
+        """The summary on disk (read again each time), or the last one kept when the disk cannot be read."""
+        try:
+            current = self._read(self.run_dir, TrainingSummary)
+        except Exception:
+            return self.last
+        if current is not None:
+            self.last = current
+        return current or self.last
+
+    def recorded(self) -> TrainingSummary | None:
+        """The summary a transition starts from: the one on disk, read again.
+
+        When the file is missing, empty, truncated or not a valid summary but this recorder wrote one (another tool
+        broke it during the fit, e.g. a ``prune`` that took the run for stale), the recorder's own copy is written
+        back, with a warning naming the file and what was wrong.
+
+        Raises:
+            RunFolderError: If the store cannot be reached at all (an S3 server that went away): that is no broken
+                file, and nothing can be written either.
+        """
+        path = store.join(self.run_dir, TrainingSummary.filename)
+        try:
+            current = self._read(self.run_dir, TrainingSummary)
+        except ArtifactError as e:
+            problem = str(e).removeprefix(f"{path}: ")
+        except Exception as e:
+            if store.is_remote(self.run_dir):  # fsspec back-ends raise their own connection errors
+                raise store.unreachable(self.run_dir, e) from e
+            problem = f"{type(e).__name__}: {e}"
+        else:
+            if current is not None:
+                self.last = current
+                return current
+            problem = "it is missing"
+        if self.last is None:
+            return None  # nothing of ours to recover: the run is new (or its record was never written by us)
+        _warn(
+            f"{path} was broken by something else during the run ({problem}); writing back the last record this "
+            f"process wrote (status {self.last.status}, updated {self.last.updated_at}) and going on"
+        )
+        store.write_artifact(self.run_dir, self.last)
+        return self.last
+
+
 class RunRecorder:
     """The life cycle and the records of one run folder.
 
@@ -121,7 +182,7 @@ class RunRecorder:
     def __init__(self, identity: RunIdentity, *, read: RecordReader) -> None:
         self.identity = identity
         self._read = read
-        self._summary: TrainingSummary | None = None  # the last summary written: written back if another tool breaks it
+        self._kept = KeptSummary(identity.run_dir, read)  # written back if another tool breaks the file
         self._history: list[HistoryEntry] | None = None
         self.config_sha256: str | None = None
         """The SHA-256 of the ``config.json`` this recorder wrote (what checkpoints carry), ``None`` before."""
@@ -141,13 +202,7 @@ class RunRecorder:
 
     def summary(self) -> TrainingSummary | None:
         """The summary on disk (read again each time), or the last one written when the disk cannot be read."""
-        try:
-            current = self.read(TrainingSummary)
-        except Exception:
-            return self._summary
-        if current is not None:
-            self._summary = current
-        return current or self._summary
+        return self._kept.current()
 
     @property
     def phase(self) -> Phase:
@@ -190,30 +245,23 @@ class RunRecorder:
             The new phase (``RUNNING``).
         """
         now = now or progress.now()
-        previous = self._recorded()
+        previous = self._kept.recorded()
         if previous is None:
             phase = transition(Phase.NEW, Event.EVALUATE if kind == "evaluation" else Event.START)
-            data = self._fresh(snapshot, kind, checkpoint, now)
+            data = records.fresh_summary(self.identity, snapshot, kind, checkpoint, now)
         else:
             phase = transition(Phase(previous.status), Event.RESUME)
-            data = record_dict(previous)
-            data["attempts"] = progress.with_attempt(data.get("attempts") or [], progress.ended_attempt(previous))
-            data["resumes"] = [
-                *data.get("resumes", []),
-                progress.resume_entry(previous, checkpoint, now, restart_count),
-            ]
-            data.update(status=phase.value, end_time=None, duration_seconds=None, error=None, resumed_from=checkpoint)
-            data.update(kind=kind, recorded_by="callback")  # a fit in an evaluation's folder makes it a training run
-            if progress.trained_past(snapshot, previous):
-                data.update(snapshot.fields())
+            data = records.resumed_summary(
+                previous, snapshot, phase=phase, kind=kind, checkpoint=checkpoint, restart_count=restart_count, now=now
+            )
         data.update(progress.process())  # this attempt's process, so that prune can tell a live run from a dead one
         progress.note_loggers(data, snapshot.loggers, stage="test" if kind == "evaluation" else "fit")
         for name, content in (files or {}).items():
             store.write_bytes(store.join(self.run_dir, *name.split("/")), content)
-        records: list[BaseModel] = []
+        written: list[BaseModel] = []
         if config is not None:
-            records.append(merge.merged_config(config, self._read_or_none(ConfigRecord)))
-        self._write([*records, self._summary_record(data, now)])
+            written.append(merge.merged_config(config, self._read_or_none(ConfigRecord)))
+        self._write([*written, self._summary_record(data, now)])
         return phase
 
     def finish(self, snapshot: FitSnapshot, *, now: datetime | None = None) -> Phase:
@@ -267,9 +315,7 @@ class RunRecorder:
         now = now or progress.now()
         previous, phase = self._advance(Event.TEST)
         ident = self.identity
-        if dataloaders is None:
-            dataloaders = [{"index": 0, "test_metrics": dict(test_results), **(report_fields or {})}]
-        loaders = [DataloaderReport.model_validate(dict(loader)) for loader in dataloaders]
+        loaders = records.dataloader_reports(test_results, dataloaders, report_fields)
         existing = self._read_or_none(ClassificationReport, "rewriting it")  # a damaged report is replaced
         data, base, made_headline = add_evaluation(
             self.run_dir, previous, existing, test_results, loaders,
@@ -277,10 +323,10 @@ class RunRecorder:
         )  # fmt: skip
         base.update(model_name=ident.model_name, loss_function=ident.loss_function)
         summary = self._summary_record(data, now)
-        records: list[BaseModel] = [validate_artifact(ClassificationReport, base)]
+        written: list[BaseModel] = [validate_artifact(ClassificationReport, base)]
         if summary.kind == "training" and made_headline:
-            records.append(self._minimal(summary, now))  # the test metrics, as the old files had them
-        self._write([*records, summary])
+            written.append(self._minimal(summary, now))  # the test metrics, as the old files had them
+        self._write([*written, summary])
         return phase
 
     def validated(
@@ -300,21 +346,10 @@ class RunRecorder:
         """
         now = now or progress.now()
         previous, phase = self._advance(Event.VALIDATE)
+        attempt = len(previous.resumes)
         entries = self._history_entries()
-        entry = HistoryEntry.model_validate(
-            {"epoch": epoch, "step": snapshot.global_step, "time": now, "attempt": len(previous.resumes),
-             "metrics": dict(metrics)}
-        )  # fmt: skip
-        if entries and entries[-1].step == entry.step and entries[-1].attempt == entry.attempt:
-            entries[-1] = entry
-        else:
-            entries.append(entry)
-        history = History.model_construct(
-            schema_version=History.model_fields["schema_version"].default,
-            monitor=snapshot.monitor,
-            mode=snapshot.mode if snapshot.mode in ("min", "max") else None,
-            entries=entries,
-        )
+        history = records.history_with(entries, snapshot, metrics, epoch=epoch, attempt=attempt, now=now)
+        self._history = list(history.entries)
         data = record_dict(previous)
         data.update(snapshot.fields())
         self._write([history, self._summary_record(data, now)])
@@ -358,83 +393,21 @@ class RunRecorder:
 
     def _end(self, event: Event, snapshot: FitSnapshot, error: dict[str, Any] | None, now: datetime) -> Phase:
         previous, phase = self._advance(event)
-        data = record_dict(previous)
-        progress.end_fields(previous, data, snapshot, phase is Phase.COMPLETED, now)
-        data.update(status=phase.value, error=error, recorded_by="callback")
-        progress.note_loggers(data, snapshot.loggers, stage="test" if previous.kind == "evaluation" else "fit")
+        data = records.ended_summary(previous, snapshot, phase=phase, error=error, now=now)
         summary = self._summary_record(data, now)
         self._write([self._minimal(summary, now), summary] if summary.kind == "training" else [summary])
         return phase
 
-    def _recorded(self) -> TrainingSummary | None:
-        """The summary a transition starts from: the one on disk, read again.
-
-        When the file is missing, empty, truncated or not a valid summary but this recorder wrote one (another tool
-        broke it during the fit, e.g. a ``prune`` that took the run for stale), the recorder's own copy is written
-        back, with a warning naming the file and what was wrong.
-
-        Raises:
-            RunFolderError: If the store cannot be reached at all (an S3 server that went away): that is no broken
-                file, and nothing can be written either.
-        """
-        path = store.join(self.run_dir, TrainingSummary.filename)
-        try:
-            current = self.read(TrainingSummary)
-        except ArtifactError as e:
-            problem = str(e).removeprefix(f"{path}: ")
-        except Exception as e:
-            if store.is_remote(self.run_dir):  # fsspec back-ends raise their own connection errors
-                raise store.unreachable(self.run_dir, e) from e
-            problem = f"{type(e).__name__}: {e}"
-        else:
-            if current is not None:
-                self._summary = current
-                return current
-            problem = "it is missing"
-        if self._summary is None:
-            return None  # nothing of ours to recover: the run is new (or its record was never written by us)
-        _warn(
-            f"{path} was broken by something else during the run ({problem}); writing back the last record this "
-            f"process wrote (status {self._summary.status}, updated {self._summary.updated_at}) and going on"
-        )
-        store.write_artifact(self.run_dir, self._summary)
-        return self._summary
-
     def _advance(self, event: Event) -> tuple[TrainingSummary, Phase]:
         """The summary on disk and the phase ``event`` leads to (for events of a run that has a record)."""
-        previous = self._recorded()
+        previous = self._kept.recorded()
         phase = transition(Phase.NEW if previous is None else Phase(previous.status), event)
         if previous is None:  # pragma: no cover - the transition table allows no event of a new run here
             raise LifecycleError(f"cannot {event.value} a run that has no record in {self.run_dir}")
         return previous, phase
 
-    def _fresh(self, snapshot: FitSnapshot, kind: RunKind, checkpoint: str | None, now: datetime) -> dict[str, Any]:
-        ident = self.identity
-        data = {
-            "status": Phase.RUNNING.value,
-            "kind": kind,
-            "start_time": ident.start_time,
-            "model_name": ident.model_name,
-            "loss_function": ident.loss_function,
-            "root_name": ident.root_name,
-            "run_name": ident.run_name,
-            "recorded_by": "callback",
-            **snapshot.fields(),
-        }
-        if kind == "evaluation":
-            data["tested_checkpoint"] = checkpoint
-        elif checkpoint is not None:
-            # A fit resumed from a checkpoint outside any run folder: a new run, that records where it came from.
-            data["resumed_from"] = checkpoint
-            data["resumes"] = [{"time": now, "checkpoint": checkpoint}]
-        return data
-
     def _summary_record(self, data: dict[str, Any], now: datetime) -> TrainingSummary:
-        data["updated_at"] = now
-        data["schema_version"] = SUMMARY_SCHEMA_VERSION  # a version 1 file is upgraded when the callback writes it
-        if not data.get("monitor"):
-            data = {k: v for k, v in data.items() if k != "best_none"}
-        return validate_artifact(TrainingSummary, data, source=store.join(self.run_dir, TrainingSummary.filename))
+        return records.summary_record(data, now, store.join(self.run_dir, TrainingSummary.filename))
 
     def _minimal(self, summary: TrainingSummary, now: datetime) -> MinimalLogging:
         return merge.minimal_record(summary, self._read_or_none(MinimalLogging), now)
@@ -455,11 +428,11 @@ class RunRecorder:
                 _warn(f"{store.join(self.run_dir, model.filename)} could not be read ({e}); {replaced}")
             return None
 
-    def _write(self, records: Sequence[BaseModel]) -> None:
-        for record in records:
+    def _write(self, written: Sequence[BaseModel]) -> None:
+        for record in written:
             store.write_artifact(self.run_dir, record)
             if isinstance(record, TrainingSummary):
-                self._summary = record
+                self._kept.last = record
             elif isinstance(record, ConfigRecord):  # the bytes just written: model_to_json is deterministic
                 self.config_sha256 = hashlib.sha256(store.model_to_json(record).encode("utf-8")).hexdigest()
 
