@@ -818,6 +818,9 @@ def test_incomplete_runs_can_be_selected(copy: Zoo, capsys: pytest.CaptureFixtur
     code, out, _ = cli(capsys, "ls", copy.data, "--status", "incomplete")
     assert _names(out) == [junk.name]
     assert " incomplete " in out
+    code, out, _ = cli(capsys, "ls", copy.data, "--status", "incomplete", "--format", "json")
+    (record,) = json.loads(out)["runs"]
+    assert (record["status"], record["stale"]) == (None, False)  # JSON keeps the status as recorded: none
     code, out, _ = cli(capsys, "prune", copy.data, "--status", "incomplete", "--format", "json")
     assert [i["path"] for i in json.loads(out)["items"]] == [str(junk)]
 

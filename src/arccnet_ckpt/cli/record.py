@@ -30,7 +30,7 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
             "path": run.path,
             "root_name": run.root_name,
             "kind": run.kind,
-            "status": run.status,
+            "status": run.minimal.status if run.minimal is not None else None,  # as recorded: null when no file does
             "stale": False,
             "start_time": run.start_time,
             "model_name": run.model_name,
