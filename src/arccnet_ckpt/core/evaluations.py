@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from arccnet_ckpt.errors import ArcCkptWarning
 from arccnet_ckpt.records import (
+    SCORE_FIELDS,
     ClassificationReport,
     DataloaderReport,
     TrainingSummary,
@@ -169,11 +170,11 @@ def _headline_fields(loaders: Sequence[DataloaderReport], class_names: list[str]
     dumped = [record_dict(d) for d in loaders]
     if len(dumped) == 1:
         only = dumped[0]
-        fields = {name: only.get(name) for name in (*per_class, "per_class_note")}
+        fields = {name: only.get(name) for name in (*per_class, "per_class_note", *SCORE_FIELDS)}
         fields["class_names"] = only.get("class_names") or class_names
     else:
         names = ", ".join(d.name or str(d.index) for d in loaders)
-        fields = dict.fromkeys(per_class)
+        fields = dict.fromkeys((*per_class, *SCORE_FIELDS))
         fields["per_class_note"] = f"{len(loaders)} test dataloaders, one report each: see dataloaders ({names})"
         shared = {tuple(d.class_names) for d in loaders if d.class_names}
         fields["class_names"] = list(shared.pop()) if len(shared) == 1 else class_names

@@ -27,15 +27,16 @@ VERSIONS: dict[str, tuple[int, ...]] = {
     "config": (1, 2),
     "training_summary": (1, 2),
     "minimal_logging": (1,),
-    "classification_report": (1,),
+    "classification_report": (1, 2),
     "history": (1,),
 }
 """Every file (by its stem) and the ``schema_version`` values a reader accepts for it."""
 
-FROZEN: frozenset[tuple[str, int]] = frozenset({("config", 1), ("training_summary", 1)})
+FROZEN: frozenset[tuple[str, int]] = frozenset({("config", 1), ("training_summary", 1), ("classification_report", 1)})
 """Old versions whose shipped schema is the reference: today's model describes the newer version, so these files are
 never regenerated (``training_summary`` version 1 is version 2 without ``resumes[].restart_count``; ``config``
-version 1, the flat layout, is no longer written, so fields added since, such as ``lightning_cli``, are not in it)."""
+version 1, the flat layout, is no longer written, so fields added since, such as ``lightning_cli``, are not in it;
+``classification_report`` version 1 is version 2 without the score-based fields)."""
 
 _MODELS = {model.filename.removesuffix(".json"): model for model in ARTIFACTS.values()}
 _ALIASES = {alias: model.filename.removesuffix(".json") for alias, model in ARTIFACTS.items()}

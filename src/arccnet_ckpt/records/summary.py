@@ -122,6 +122,29 @@ class TestEvaluation(_Record):
     dataloaders: list[DataloaderCounts] = Field(default_factory=list)
 
 
+class SplitCounts(_Record):
+    """What the Trainer saw of one split: samples, batches and samples per true class, read from the batches."""
+
+    num_samples: int | None = Field(default=None, description="samples in the counted pass (targets' first dimension)")
+    num_batches: int | None = Field(default=None, description="batches in the counted pass")
+    class_counts: dict[str, int] | None = Field(
+        default=None, description="samples per true class, by class name; null when no targets were found"
+    )
+    epoch: int | None = Field(default=None, description="the epoch counted (train and val: the first full epoch)")
+    note: str | None = Field(default=None, description="why class_counts (or the whole entry) is missing, one line")
+
+
+class DataCounts(_Record):
+    """What data the Trainer saw: the first full training epoch, its validation, and the test loop.
+
+    A sampler that resamples (e.g. ``WeightedRandomSampler``) shows here what the model saw, not the dataset.
+    """
+
+    train: SplitCounts | None = None
+    val: SplitCounts | None = None
+    test: SplitCounts | None = Field(default=None, description="the headline evaluation's test loop")
+
+
 SUMMARY_SCHEMA_VERSION: Literal[2] = 2
 """``training_summary.json``'s version: 2 added ``resumes[].restart_count`` (a key in a nested record, which readers
 of version 1 would refuse). Version 1 files are read as they are."""
@@ -182,6 +205,9 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
     evaluations: list[TestEvaluation] = Field(
         default_factory=list,
         description="every trainer.test of the run, oldest first; the one marked headline gave test_results",
+    )
+    data: DataCounts | None = Field(
+        default=None, description="what data the Trainer saw of each split; null before the first epoch is counted"
     )
 
     @model_validator(mode="after")
