@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from arccnet_ckpt.errors import LabelError
+from arccnet_ckpt.metrics.batches import ForwardCall
 from arccnet_ckpt.metrics.confusion import ConfusionMatrix
 from arccnet_ckpt.metrics.predictions import (
     DEFAULT_PREDS_KEYS,
@@ -67,11 +68,21 @@ class TestPredictionCollector:
         and at least one past the largest ``dataloader_idx`` seen."""
         return max([self._num_dataloaders, *(index + 1 for index in self._streams)])
 
-    def update(self, outputs: Any, num_classes: int | None = None, dataloader_idx: int = 0) -> None:
+    def update(
+        self,
+        outputs: Any,
+        num_classes: int | None = None,
+        dataloader_idx: int = 0,
+        *,
+        forward: ForwardCall | None = None,
+        batch: Any = None,
+    ) -> None:
         """Add one batch's ``test_step`` output; remember the first reason when it holds nothing usable.
 
         Args:
             outputs: What ``test_step`` returned for the batch.
+            forward: What the module's forward returned during the batch (not used yet).
+            batch: The batch the test loop gave ``test_step`` (not used yet).
             num_classes: The number of classes when known (from ``class_names``); labels outside it raise
                 :class:`~arccnet_ckpt.errors.LabelError` at :meth:`sync`.
             dataloader_idx: The test dataloader the batch came from (Lightning's ``dataloader_idx``).

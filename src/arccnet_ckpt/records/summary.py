@@ -145,6 +145,19 @@ class DataCounts(_Record):
     test: SplitCounts | None = Field(default=None, description="the headline evaluation's test loop")
 
 
+GroupSource = Literal["argument", "slurm_array", "torchelastic", "hydra_multirun", "process"]
+"""Where a run's group came from, the first that applies: ``ArcCheckpointCallback(group=...)``, a SLURM job array, a
+torchelastic run, a Hydra multirun, or runs started one after another by one process with the same names."""
+
+
+class GroupInfo(_Record):
+    """The group a run belongs to (cross-validation folds, a sweep): read back as one by ``load_group``."""
+
+    id: str = Field(description="a stable, readable name shared by the group's runs")
+    source: GroupSource
+    index: int | None = Field(default=None, description="the run's place in the group, from 0")
+
+
 SUMMARY_SCHEMA_VERSION: Literal[2] = 2
 """``training_summary.json``'s version: 2 added ``resumes[].restart_count`` (a key in a nested record, which readers
 of version 1 would refuse). Version 1 files are read as they are."""
@@ -206,6 +219,7 @@ class TrainingSummary(_Artifact, _BestMetricMixin):
         default_factory=list,
         description="every trainer.test of the run, oldest first; the one marked headline gave test_results",
     )
+    group: GroupInfo | None = Field(default=None, description="the group the run belongs to; null for a legacy run")
     data: DataCounts | None = Field(
         default=None, description="what data the Trainer saw of each split; null before the first epoch is counted"
     )
