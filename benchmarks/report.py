@@ -20,6 +20,7 @@ Run::
 
     python benchmarks/report.py               # 10,000,000 predictions in batches of 1,000, C = 3 and 100
     python benchmarks/report.py --n 1000000   # quick run
+    python benchmarks/report.py --loop        # what the zero-code report adds to a test loop (report_loop.py)
 """
 
 from __future__ import annotations
@@ -201,6 +202,11 @@ def _measure(method: str, num_classes: int, args: argparse.Namespace) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--loop" in argv:
+        import report_loop  # the test-loop benchmark, beside this file
+
+        return report_loop.main([a for a in argv if a != "--loop"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=10_000_000, help="predictions per method (default 10,000,000)")
     parser.add_argument("--batch", type=int, default=1000, help="batch size of the streaming methods (default 1000)")
