@@ -8,9 +8,9 @@ each class's ``roc_auc``, ``average_precision``, ``tss`` and ``hss``). A version
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from arccnet_ckpt.records.base import MetricValue, UtcDatetime, _Artifact, _Record
 
@@ -37,6 +37,17 @@ class ClassScores(ClassMetrics):
     average_precision: MetricValue = Field(default=None, description="one-vs-rest average precision (sklearn's)")
     tss: MetricValue = Field(default=None, description="true skill statistic (Hanssen-Kuipers): TPR - FPR")
     hss: MetricValue = Field(default=None, description="Heidke skill score of the one-vs-rest 2x2 table")
+
+
+def _class_metrics_as_dict(value: Any) -> Any:
+    """A :class:`ClassMetrics` (version 1's per-class entry) where a :class:`ClassScores` is expected: its fields."""
+    if isinstance(value, ClassMetrics) and not isinstance(value, ClassScores):
+        return value.model_dump()
+    return value
+
+
+PerClass = dict[str, Annotated[ClassScores, BeforeValidator(_class_metrics_as_dict)]]
+"""``per_class``: each class's scores; a :class:`ClassMetrics` given by older code is read as one."""
 
 
 class RocAuc(_Record):
@@ -152,7 +163,7 @@ class DataloaderReport(_Record):
         default_factory=dict, description="its own test* metrics (test_f1/dataloader_idx_1 with several)"
     )
     class_names: list[str] | None = Field(default=None, description="the names of per_class and the matrix")
-    per_class: dict[str, ClassScores] | None = None
+    per_class: PerClass | None = None
     accuracy: MetricValue = None
     macro_avg: ClassMetrics | None = None
     weighted_avg: ClassMetrics | None = None
@@ -199,7 +210,7 @@ class ClassificationReport(_Artifact):
     loss_function: str = "unknown"
     class_names: list[str] | None = None
     checkpoint: str | None = None
-    per_class: dict[str, ClassScores] | None = None
+    per_class: PerClass | None = None
     accuracy: MetricValue = None
     macro_avg: ClassMetrics | None = None
     weighted_avg: ClassMetrics | None = None
