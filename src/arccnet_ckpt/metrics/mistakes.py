@@ -187,11 +187,13 @@ class TopMistakes:
     def sync(self, strategy: Any) -> None:
         """Keep the global K over every process (a collective: every rank calls it, with or without data).
 
-        Four ``all_gather`` calls of the same shapes on every rank (a rank's K padded with ``-inf``), one host read
-        of a small header; indices become ``local_index * world_size + rank`` (see the class docstring).
+        Three ``all_gather`` calls (four with thumbnails) of the same shapes on every rank (a rank's K padded with
+        ``-inf``), one host read of a small header; indices become ``local_index * world_size + rank`` (see the class
+        docstring).
 
         Args:
-            strategy: The Trainer's strategy (its ``root_device``, ``global_rank`` and ``all_gather`` are used).
+            strategy: The Trainer's strategy (its ``root_device`` and ``all_gather`` are used; a rank is its row
+                in the gathered tensors).
         """
         if self._k == 0:
             return
