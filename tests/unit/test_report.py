@@ -86,7 +86,10 @@ def test_report_matches_sklearn(num_classes: int, absent: int | None, empty: int
         assert report["per_class"][names[absent]]["support"] == 0
         assert report["per_class"][names[absent]]["recall"] == 0.0
     if empty is not None:
-        assert report["per_class"][names[empty]] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+        assert report["per_class"][names[empty]] == {
+            **{"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},
+            **{"tss": None, "hss": None},  # no positive: a skill score is undefined, never a made-up 0
+        }
     validated = ClassificationReport(class_names=names, **report)
     assert validated.macro_avg == ClassMetrics(**report["macro_avg"])
     assert validated.confusion_matrix == report["confusion_matrix"]
@@ -120,7 +123,8 @@ def test_zero_samples_give_zeros_not_nan() -> None:
     cm = ConfusionMatrix(3)
     report = compute_report(cm.matrix, ["a", "b", "c"])
     zeros = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
-    assert report["per_class"] == {"a": zeros, "b": zeros, "c": zeros}
+    undefined = {**zeros, "tss": None, "hss": None}
+    assert report["per_class"] == {"a": undefined, "b": undefined, "c": undefined}
     assert report["macro_avg"] == report["weighted_avg"] == zeros
     assert report["accuracy"] == 0.0
     assert report["num_samples"] == 0

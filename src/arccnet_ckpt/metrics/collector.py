@@ -254,8 +254,9 @@ class _Stream:
         names = names or default_class_names(size, binary=self.binary)
         fields: dict[str, Any] = {"class_names": names, **compute_report(matrix.matrix, names)}
         scored = self.scores.fields(names, [fields["per_class"][name]["support"] for name in names])
-        for name, values in scored.pop("per_class_scores").items():
-            fields["per_class"][name].update(values)
+        ranked = scored.pop("per_class_scores")
+        for name in names:  # every class says it: null where there are no scores
+            fields["per_class"][name].update(ranked.get(name, {"roc_auc": None, "average_precision": None}))
         fields.update(scored)
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"

@@ -103,7 +103,6 @@ def _binary_threshold(key: str, scores: Tensor, threshold: float | None) -> floa
     return 0.5 if lo >= 0.0 and hi <= 1.0 else 0.0
 
 
-
 @dataclass(frozen=True)
 class OutputPair:
     """The prediction and target tensors found in ``test_step``'s output, and their keys (shapes checked)."""
@@ -173,6 +172,7 @@ def read_outputs(
         )
 
     return OutputPair(pkey, preds, tkey, target)
+
 
 def predictions_from_outputs(
     outputs: Any,

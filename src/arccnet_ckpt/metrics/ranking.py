@@ -76,22 +76,21 @@ class RankingState:
         if self.histogram is None:
             self.histogram = self._empty_histogram(probabilities)
             for scores, targets in zip(self.scores, self.targets, strict=True):
-                self._add_to_histogram(scores, targets)
+                self._add_to_histogram(self.histogram, scores, targets)
             self.scores, self.targets, self.stored = [], [], 0
-        self._add_to_histogram(probabilities, target)
+        self._add_to_histogram(self.histogram, probabilities, target)
 
     def _empty_histogram(self, like: Tensor) -> Tensor:
         classes = class_columns(like[:0]).shape[1]
         return torch.zeros(classes * 2 * self.bins, dtype=torch.int64, device=like.device)
 
-    def _add_to_histogram(self, probabilities: Tensor, target: Tensor) -> None:
-        assert self.histogram is not None
+    def _add_to_histogram(self, histogram: Tensor, probabilities: Tensor, target: Tensor) -> None:
         columns = class_columns(probabilities)
         classes = columns.shape[1]
         bins = columns.nan_to_num(0.0).mul(self.bins).to(torch.int64).clamp_(0, self.bins - 1)
         positive = target.unsqueeze(1) == torch.arange(classes, device=target.device)
         index = (torch.arange(classes, device=bins.device) * 2 + positive) * self.bins + bins
-        self.histogram.index_add_(0, index.reshape(-1), torch.ones_like(index).reshape(-1))
+        histogram.index_add_(0, index.reshape(-1), torch.ones_like(index).reshape(-1))
 
     def local(self, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """This process's probabilities ``(n, width)`` in float64 and targets, on ``device`` (empty when none)."""
@@ -106,7 +105,7 @@ class RankingState:
         if self.histogram is None:
             probabilities, targets = self.local(width, device)
             self.histogram = self._empty_histogram(probabilities)
-            self._add_to_histogram(probabilities, targets)
+            self._add_to_histogram(self.histogram, probabilities, targets)
             self.scores, self.targets, self.stored = [], [], 0
         return self.histogram.to(device)
 

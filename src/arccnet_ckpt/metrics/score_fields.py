@@ -80,32 +80,32 @@ class ScoreState:
             target = target.nan_to_num(0.0)
         target = target.to(torch.int64)
         increments = [bad, bad.new_zeros(()), bad.new_zeros(())]
-        probabilities = None
         if scores is None:
-            assert found.labels is not None
+            if found.labels is None:
+                raise ValueError("a BatchScores holds scores, labels or both")
             labels = found.labels.to(target.device, torch.int64)
             self.labels_note = self.labels_note or found.note
             self.unscored += found.size
-        else:
-            width = scores.shape[1]
-            if self.interpretation is None:
-                self.interpretation = Interpretation(found.key, width, scores)
-            if width != self.interpretation.width:  # labels for the matrix, but no place among the scores
-                labels = Interpretation(found.key, width, scores).apply(scores, self.threshold)[1]
-                self.labels_note = self.labels_note or (
-                    f"a batch's scores have {width} columns, the first batch's {self.interpretation.width}"
-                )
-                self.unscored += found.size
-                return self._count(found, [bad, bad.new_zeros(()), bad.new_zeros(())], labels, target, None)
-            probabilities, from_scores = self.interpretation.apply(scores, self.threshold)
-            labels = from_scores
-            if found.labels is not None:
-                labels = found.labels.to(from_scores.device, torch.int64)
-                increments[2] = (labels != from_scores).sum()
-            increments[1] = probabilities.isnan().any(dim=1).sum()
-            self.ranking.update(probabilities, target)
-            self.calibration.update(probabilities, target)
-            self.scored += found.size
+            return self._count(found, increments, labels, target, None)
+        width = scores.shape[1]
+        if self.interpretation is None:
+            self.interpretation = Interpretation(found.key, width, scores)
+        if width != self.interpretation.width:  # labels for the matrix, but no place among the scores
+            labels = Interpretation(found.key, width, scores).apply(scores, self.threshold)[1]
+            self.labels_note = self.labels_note or (
+                f"a batch's scores have {width} columns, the first batch's {self.interpretation.width}"
+            )
+            self.unscored += found.size
+            return self._count(found, [bad, bad.new_zeros(()), bad.new_zeros(())], labels, target, None)
+        probabilities, from_scores = self.interpretation.apply(scores, self.threshold)
+        labels = from_scores
+        if found.labels is not None:
+            labels = found.labels.to(from_scores.device, torch.int64)
+            increments[2] = (labels != from_scores).sum()
+        increments[1] = probabilities.isnan().any(dim=1).sum()
+        self.ranking.update(probabilities, target)
+        self.calibration.update(probabilities, target)
+        self.scored += found.size
         return self._count(found, increments, labels, target, probabilities)
 
     def _count(
@@ -155,7 +155,9 @@ class ScoreState:
         local = (width, rows, int(self.ranking.binned), self.scored, self.unscored)
         meta = strategy.all_gather(torch.tensor(local, device=device)).reshape(-1, len(local)).tolist()
         counters = strategy.all_gather(self._counters(device)).reshape(-1, 5).sum(0).tolist()
-        calibration = strategy.all_gather(self.calibration.local(device)).reshape(-1, *self.calibration.local(device).shape)
+        calibration = strategy.all_gather(self.calibration.local(device)).reshape(
+            -1, *self.calibration.local(device).shape
+        )
         totals = _Totals(
             counters=counters,
             calibration=calibration.sum(0),
@@ -214,11 +216,12 @@ class ScoreState:
         probabilities = counters[_PROBABILITIES] == totals.scored_ranks
         transform = None if probabilities else ("sigmoid" if totals.width == 1 else "softmax")
         threshold = (0.5 if self.threshold is None else self.threshold) if totals.width == 1 else None
-        predictions = _predictions(source, key, labels_from, "probabilities" if probabilities else "logits", transform,
-                                   threshold)
-        reason = self._distrust(totals, names, transform)
-        if reason is not None or totals.ranking is None:
-            return {**empty, "predictions": predictions, "scores_note": f"no score-based fields: {reason}"}
+        predictions = _predictions(
+            source, key, labels_from, "probabilities" if probabilities else "logits", transform, threshold
+        )
+        distrust = self._distrust(totals, names, transform)
+        if distrust is not None or totals.ranking is None:
+            return {**empty, "predictions": predictions, "scores_note": f"no score-based fields: {distrust}"}
         ranked = totals.ranking.fields(len(names))
         predictions["ranking"], predictions["max_error"] = ranked["ranking"], ranked["max_error"]
         per_class = {
@@ -256,7 +259,9 @@ class ScoreState:
             )
         if counters[_NAN_ROWS]:
             after = f" after the {transform}" if transform else ""
-            return f"{counters[_NAN_ROWS]} of {totals.scored} rows of the scores are NaN{after} (NaN or infinite scores)"
+            return (
+                f"{counters[_NAN_ROWS]} of {totals.scored} rows of the scores are NaN{after} (NaN or infinite scores)"
+            )
         if totals.unscored:
             return f"{totals.unscored} of {total} samples had no scores: {self.labels_note}"
         if classes != len(names):
