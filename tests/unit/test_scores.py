@@ -3,6 +3,7 @@ batch's targets), how the scores are read (probabilities or logits), and the one
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -346,3 +347,71 @@ def test_every_path_does_not_sync_on_cuda() -> None:
         collector.sync(SingleDeviceStrategy(device=torch.device("cuda")))
         assert _fields(collector)["roc_auc"]["macro"] is not None
     assert _fields(collectors[0])["roc_auc"] == pytest.approx(_fields(cpu)["roc_auc"], abs=1e-6)
+
+
+class _Group:
+    """Processes simulated by threads: ``all_gather`` stacks every rank's tensor, and fails on unequal shapes as
+    torch.distributed does."""
+
+    def __init__(self, size: int) -> None:
+        self.barrier = threading.Barrier(size, timeout=30)
+        self.slots: list[Any] = [None] * size
+
+
+class _Rank:
+    root_device = torch.device("cpu")
+
+    def __init__(self, group: _Group, rank: int) -> None:
+        self.group, self.rank = group, rank
+
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.group.slots[self.rank] = tensor
+        self.group.barrier.wait()
+        shapes = {tuple(t.shape) for t in self.group.slots}
+        gathered = torch.stack(list(self.group.slots)) if len(shapes) == 1 else None
+        self.group.barrier.wait()
+        if gathered is None:
+            raise RuntimeError(f"all_gather of unequal shapes {shapes}")
+        return gathered
+
+
+@pytest.mark.parametrize("budget", [10**7, 400], ids=["exact", "binned"])
+@pytest.mark.parametrize("sizes", [(300, 50), (300, 0)], ids=["uneven", "a-rank-without-data"])
+def test_ddp_sync_gathers_the_scores_of_every_rank(sizes: tuple[int, int], budget: int) -> None:
+    x, logits, y = _data(n=sum(sizes), seed=7)
+    parts = [slice(0, sizes[0]), slice(sizes[0], sum(sizes))]
+    collectors = [TestPredictionCollector(score_budget=budget, score_bins=4096) for _ in parts]
+    group, errors = _Group(2), []
+
+    def rank(r: int) -> None:
+        try:
+            part = parts[r]
+            if sizes[r]:
+                _feed(collectors[r], LOSS, logits[part], (x[part], y[part]))
+            collectors[r].sync(_Rank(group, r))
+        except Exception as e:  # pragma: no cover - shown by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    single = TestPredictionCollector()
+    _feed(single, LOSS, logits, (x, y))
+    expected = _fields(single)
+    for collector in collectors:
+        fields = _fields(collector)
+        assert fields["num_samples"] == sum(sizes)
+        assert [b["count"] for b in fields["calibration"]["bins"]] == [
+            b["count"] for b in expected["calibration"]["bins"]
+        ]
+        assert fields["calibration"]["ece"] == pytest.approx(expected["calibration"]["ece"], abs=1e-12)
+        ranking = "exact" if budget > 10**6 else "binned"
+        assert fields["predictions"]["ranking"] == ranking
+        tolerance = 1e-9 if ranking == "exact" else fields["predictions"]["max_error"]
+        assert fields["roc_auc"]["macro"] == pytest.approx(expected["roc_auc"]["macro"], abs=tolerance)
+        for name in fields["class_names"]:
+            ours, theirs = fields["per_class"][name], expected["per_class"][name]
+            assert ours["average_precision"] == pytest.approx(theirs["average_precision"], abs=tolerance)
