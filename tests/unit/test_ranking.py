@@ -49,7 +49,7 @@ def test_exact_curves_and_areas_equal_sklearn(width: int, tied: bool) -> None:
     for start in range(0, 1500, 250):
         state.update(probs[start : start + 250], target[start : start + 250])
     classes = 2 if width == 1 else width
-    result = state.fields(classes)
+    result = state.fields(classes, limit=None)
     assert result["ranking"] == "exact"
     assert result["max_error"] is None
     columns, y = _columns(probs), target.numpy()
@@ -165,13 +165,26 @@ def test_binned_memory_does_not_grow_with_the_test_set() -> None:
 
 
 def test_thinning_keeps_both_ends_and_at_most_the_limit() -> None:
-    xs, ys = [i / 9999 for i in range(10000)], [float(i % 7) for i in range(10000)]
+    xs, ys = torch.arange(10000, dtype=torch.float64) / 9999, torch.arange(10000, dtype=torch.float64) % 7
     thinned_x, thinned_y = thin(xs, ys, 512)
     assert len(thinned_x) == len(thinned_y) == 512
-    assert (thinned_x[0], thinned_x[-1]) == (xs[0], xs[-1])
-    assert (thinned_y[0], thinned_y[-1]) == (ys[0], ys[-1])
-    assert thinned_x == sorted(thinned_x)
-    assert thin(xs[:5], ys[:5]) == (xs[:5], ys[:5])
+    assert (thinned_x[0], thinned_x[-1]) == (0.0, 1.0)
+    assert (thinned_y[0], thinned_y[-1]) == (0.0, float(9999 % 7))
+    assert thinned_x == sorted(set(thinned_x))
+    assert thin(xs[:5], ys[:5]) == (xs[:5].tolist(), ys[:5].tolist())
+
+
+def test_the_file_gets_thinned_curves_but_areas_from_every_point() -> None:
+    probs, target = _scores(1, 5000, seed=9, tied=False)
+    collector = TestPredictionCollector()
+    _batches(collector, probs, target, size=1000)
+    fields = collector.report_fields(None)
+    curves = fields["curves"]["positive"]
+    fpr, _, _ = roc_curve(target.numpy(), probs[:, 0].double().numpy())
+    assert len(fpr) > 512  # thinning had work to do
+    assert len(curves["roc"]["fpr"]) == 512
+    assert len(curves["pr"]["recall"]) == 512
+    assert fields["roc_auc"]["macro"] == pytest.approx(roc_auc_score(target.numpy(), probs[:, 0].numpy()), abs=TOL)
 
 
 def _calibration_reference(columns: np.ndarray, y: np.ndarray) -> dict[str, Any]:

@@ -109,8 +109,9 @@ class RankingState:
             self.scores, self.targets, self.stored = [], [], 0
         return self.histogram.to(device)
 
-    def fields(self, num_classes: int) -> dict[str, Any]:
-        """Per class ``roc_auc``, ``average_precision`` and curves, and ``max_error`` (binned), read at test end.
+    def fields(self, num_classes: int, limit: int | None = CURVE_POINTS) -> dict[str, Any]:
+        """Per class ``roc_auc``, ``average_precision`` and curves (thinned to ``limit`` points, all of them for
+        ``None``), and ``max_error`` (binned), read at test end.
 
         Returns:
             ``{"per_class": [{roc_auc, average_precision, roc, pr} per class], "ranking": "exact"|"binned",
@@ -124,14 +125,14 @@ class RankingState:
                 negatives, positives = counts[k, 0].flip(0), counts[k, 1].flip(0)  # from the highest bin down
                 kept = (negatives + positives) > 0
                 fps, tps = negatives.cumsum(0)[kept], positives.cumsum(0)[kept]
-                per_class.append(binary_curves(fps, tps))
+                per_class.append(binary_curves(fps, tps, limit))
                 worst = max(worst, *_binned_bounds(negatives, positives))
             return {"per_class": per_class, "ranking": "binned", "max_error": worst}
         device = _float64_device(self.scores[0].device) if self.scores else torch.device("cpu")
         probabilities, targets = self.local(1, device)
         columns = class_columns(probabilities)
         return {
-            "per_class": [_exact(columns[:, k], targets == k) for k in range(num_classes)],
+            "per_class": [_exact(columns[:, k], targets == k, limit) for k in range(num_classes)],
             "ranking": "exact",
             "max_error": None,
         }
@@ -142,25 +143,26 @@ def _float64_device(device: torch.device) -> torch.device:
     return torch.device("cpu") if device.type == "mps" else device
 
 
-def _exact(scores: Tensor, positive: Tensor) -> dict[str, Any]:
+def _exact(scores: Tensor, positive: Tensor, limit: int | None) -> dict[str, Any]:
     """One class's curves and areas from its scores: scikit-learn's ``confusion_matrix_at_thresholds``."""
     if scores.numel() == 0:
-        return binary_curves(scores, scores)
+        return binary_curves(scores, scores, limit)
     order = torch.argsort(scores, descending=True, stable=True)
     ranked, hits = scores[order], positive[order].to(torch.float64)
     # One threshold per distinct score: the last position of each group of ties.
     last = torch.cat((torch.nonzero(ranked[1:] != ranked[:-1]).flatten(), ranked.new_tensor([len(ranked) - 1]).long()))
     tps = hits.cumsum(0)[last]
     fps = (last + 1).to(torch.float64) - tps
-    return binary_curves(fps.cpu(), tps.cpu())
+    return binary_curves(fps.cpu(), tps.cpu(), limit)
 
 
-def binary_curves(fps: Tensor, tps: Tensor) -> dict[str, Any]:
+def binary_curves(fps: Tensor, tps: Tensor, limit: int | None = CURVE_POINTS) -> dict[str, Any]:
     """ROC and PR curves and their areas from the false and true positives at each threshold, highest first.
 
     The formulas of scikit-learn's ``roc_curve`` (``drop_intermediate=True``), ``precision_recall_curve``,
     ``roc_auc_score`` (the trapezoidal area under that ROC curve) and ``average_precision_score``. Undefined numbers
     are ``None``: the ROC without a positive or a negative, the PR curve and average precision without a positive.
+    The curves are thinned to ``limit`` points after the areas are computed.
     """
     result: dict[str, Any] = {"roc_auc": None, "average_precision": None, "roc": None, "pr": None}
     if tps.numel() == 0 or float(tps[-1]) <= 0:
@@ -170,7 +172,8 @@ def binary_curves(fps: Tensor, tps: Tensor) -> dict[str, Any]:
     precision = torch.cat((precision, precision.new_ones(1)))
     recall = torch.cat((recall, recall.new_zeros(1)))
     result["average_precision"] = max(0.0, float(-(recall.diff() * precision[:-1]).sum()))
-    result["pr"] = {"precision": precision.tolist(), "recall": recall.tolist()}
+    recall_points, precision_points = thin(recall, precision, limit)
+    result["pr"] = {"precision": precision_points, "recall": recall_points}
     if float(fps[-1]) <= 0:
         return result
     if fps.numel() > 2:  # drop the points on a straight line, as roc_curve(drop_intermediate=True)
@@ -180,7 +183,8 @@ def binary_curves(fps: Tensor, tps: Tensor) -> dict[str, Any]:
     fpr = torch.cat((fps.new_zeros(1), fps)) / fps[-1]
     tpr = torch.cat((tps.new_zeros(1), tps)) / tps[-1]
     result["roc_auc"] = float(torch.trapezoid(tpr, fpr))
-    result["roc"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+    fpr_points, tpr_points = thin(fpr, tpr, limit)
+    result["roc"] = {"fpr": fpr_points, "tpr": tpr_points}
     return result
 
 
@@ -205,13 +209,13 @@ def _binned_bounds(negatives: Tensor, positives: Tensor) -> tuple[float, float]:
     return auc, float((positives / total_pos * spread).sum())
 
 
-def thin(xs: list[float], ys: list[float], limit: int = CURVE_POINTS) -> tuple[list[float], list[float]]:
-    """At most ``limit`` points of a curve, evenly spaced along it, the first and last always kept."""
-    if len(xs) <= limit:
-        return xs, ys
-    step = (len(xs) - 1) / (limit - 1)
-    picks = sorted({round(i * step) for i in range(limit)})
-    return [xs[i] for i in picks], [ys[i] for i in picks]
+def thin(xs: Tensor, ys: Tensor, limit: int | None = CURVE_POINTS) -> tuple[list[float], list[float]]:
+    """At most ``limit`` points of a curve (all of them for ``None``), evenly spaced along it, the first and last
+    always kept, as lists (picked on the tensors: a curve of a million points never becomes a Python list)."""
+    if limit is None or len(xs) <= limit:
+        return xs.tolist(), ys.tolist()
+    picks = torch.linspace(0, len(xs) - 1, limit, dtype=torch.float64).round().long().unique()
+    return xs[picks].tolist(), ys[picks].tolist()
 
 
 def mean(values: list[float]) -> float:

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from arccnet_ckpt.metrics.calibration import CalibrationState
 from arccnet_ckpt.metrics.predictions import _same_device
-from arccnet_ckpt.metrics.ranking import BINS, SCORE_BUDGET, RankingState, mean, thin
+from arccnet_ckpt.metrics.ranking import BINS, SCORE_BUDGET, RankingState, mean
 from arccnet_ckpt.metrics.scores import BatchScores, Interpretation
 
 __all__ = ["ScoreState"]
@@ -228,7 +228,10 @@ class ScoreState:
             name: {"roc_auc": entry["roc_auc"], "average_precision": entry["average_precision"]}
             for name, entry in zip(names, ranked["per_class"], strict=True)
         }
-        curves = {name: _thinned(entry) for name, entry in zip(names, ranked["per_class"], strict=True)}
+        curves = {
+            name: {"roc": entry["roc"], "pr": entry["pr"]}
+            for name, entry in zip(names, ranked["per_class"], strict=True)
+        }
         roc_auc, note = _averages(names, [entry["roc_auc"] for entry in ranked["per_class"]], supports)
         return {
             "predictions": predictions,
@@ -283,17 +286,6 @@ def _predictions(
         "max_error": None,
         "note": None,
     }
-
-
-def _thinned(entry: dict[str, Any]) -> dict[str, Any]:
-    roc, pr = entry["roc"], entry["pr"]
-    if roc is not None:
-        fpr, tpr = thin(roc["fpr"], roc["tpr"])
-        roc = {"fpr": fpr, "tpr": tpr}
-    if pr is not None:
-        recall, precision = thin(pr["recall"], pr["precision"])
-        pr = {"precision": precision, "recall": recall}
-    return {"roc": roc, "pr": pr}
 
 
 def _averages(
