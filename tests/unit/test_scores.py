@@ -415,3 +415,20 @@ def test_ddp_sync_gathers_the_scores_of_every_rank(sizes: tuple[int, int], budge
         for name in fields["class_names"]:
             ours, theirs = fields["per_class"][name], expected["per_class"][name]
             assert ours["average_precision"] == pytest.approx(theirs["average_precision"], abs=tolerance)
+
+
+def test_a_batch_carries_its_inputs_for_the_mistakes() -> None:
+    from arccnet_ckpt.metrics.scores import resolve_batch
+
+    x, logits, y = _data()
+    images = torch.rand(64, 1, 8, 8)
+    keys = ("preds", "logits", "probs"), ("target", "targets", "y")
+    from_forward = resolve_batch(LOSS, ForwardCall(output=logits, calls=1, inputs=images), (x, y), *keys)
+    from_batch = resolve_batch({"logits": logits, "y": y}, None, (x, y), *keys)
+    not_tensors = resolve_batch({"logits": logits, "y": y}, None, (["a"] * 64, y), *keys)
+    assert not isinstance(from_forward, str)
+    assert from_forward.inputs is images
+    assert not isinstance(from_batch, str)
+    assert from_batch.inputs is x
+    assert not isinstance(not_tensors, str)
+    assert not_tensors.inputs is None

@@ -191,8 +191,9 @@ class _Stream:
             self.empty_batches += 1
             return
         labels, target, _probabilities = self.scores.update(found)
-        # The most confident mistakes (metrics/mistakes.py) are fed here, once per batch: ``_probabilities``
-        # ((N, K), None for labels only), ``target`` and ``found``'s inputs (the batch's or the forward call's).
+        # The most confident mistakes (metrics/mistakes.py) are fed here, once per non-empty batch, in the test
+        # loop's order: ``_probabilities`` ((N, K) on the device, K = 1 for one binary column; None for labels only),
+        # ``target`` ((N,) int64) and ``found.inputs`` (a tensor or None). Its fields go in report_fields below.
         width = None if found.scores is None else found.scores.shape[1]
         binary = width == 1
         wide = width if width is not None and width >= 2 and num_classes is None else None
@@ -257,7 +258,7 @@ class _Stream:
         ranked = scored.pop("per_class_scores")
         for name in names:  # every class says it: null where there are no scores
             fields["per_class"][name].update(ranked.get(name, {"roc_auc": None, "average_precision": None}))
-        fields.update(scored)
+        fields.update(scored)  # the mistakes' fields (``mistakes``, ``mistakes_note``) join here
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"
         return fields

@@ -102,7 +102,7 @@ class ScoreState:
         if found.labels is not None:
             labels = found.labels.to(from_scores.device, torch.int64)
             increments[2] = (labels != from_scores).sum()
-        increments[1] = probabilities.isnan().any(dim=1).sum()
+        increments[1] = probabilities.sum(dim=1).isnan().sum()  # a row's sum is NaN when one of its values is
         self.ranking.update(probabilities, target)
         self.calibration.update(probabilities, target)
         self.scored += found.size

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from arccnet_ckpt.metrics.batches import ForwardCall, targets_from_batch
+from arccnet_ckpt.metrics.batches import ForwardCall, inputs_from_batch, targets_from_batch
 from arccnet_ckpt.metrics.predictions import DEFAULT_PREDS_KEYS, read_outputs
 
 __all__ = ["FIX", "BatchScores", "Interpretation", "forward_scores", "resolve_batch"]
@@ -49,6 +50,8 @@ class BatchScores:
         scores: Floating-point scores ``(N, K)``, or ``None`` when there are labels only.
         labels: Integer labels returned by test_step (``(N,)``), or ``None`` when the scores give them.
         note: Why there are no scores (labels only), in one line.
+        inputs: The batch's inputs when a tensor (the forward call's first argument, else the batch's), for the
+            thumbnails of the most confident mistakes; ``None`` otherwise.
     """
 
     source: str
@@ -57,6 +60,7 @@ class BatchScores:
     scores: Tensor | None = None
     labels: Tensor | None = None
     note: str | None = None
+    inputs: Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -111,6 +115,20 @@ def resolve_batch(
     target_keys: Sequence[str],
 ) -> BatchScores | str:
     """One batch's predictions, by the order of the module docstring; or one line saying why there are none."""
+    found = _resolve(outputs, forward, batch, preds_keys, target_keys)
+    if not isinstance(found, str):
+        inputs = forward.inputs if forward is not None else None
+        found.inputs = inputs if isinstance(inputs, Tensor) else inputs_from_batch(batch)
+    return found
+
+
+def _resolve(
+    outputs: Any,
+    forward: ForwardCall | None,
+    batch: Any,
+    preds_keys: Sequence[str],
+    target_keys: Sequence[str],
+) -> BatchScores | str:
     found = read_outputs(outputs, preds_keys=preds_keys, target_keys=target_keys)
     if not isinstance(found, str):
         preds = found.preds
@@ -151,7 +169,7 @@ class Interpretation:
     """
 
     def __init__(self, key: str | None, width: int, like: Tensor) -> None:
-        self.width = width
+        self.width, self.key = width, key
         self.named = key in ("logits", "probs")
         if self.named:
             self.probabilities = like.new_full((), key == "probs", dtype=torch.bool)
@@ -161,27 +179,35 @@ class Interpretation:
 
     def apply(self, scores: Tensor, threshold: float | None) -> tuple[Tensor, Tensor]:
         """``(probabilities (N, K), predicted labels (N,))`` of one batch, with its contradiction counted."""
-        looks = looks_like_probabilities(scores)
-        self.contradictions.add_(self.probabilities & ~looks)
+        logits_by_name = self.named and self.key == "logits"
+        if not logits_by_name:  # logits can hold any value: only "probabilities" can be contradicted
+            self.contradictions.add_(self.probabilities & ~looks_like_probabilities(scores))
         values = scores if scores.dtype in (torch.float32, torch.float64) else scores.float()
-        if self.width == 1:
-            probabilities = torch.where(self.probabilities, values, values.sigmoid())
-            column = values[:, 0]
-            if threshold is not None:
-                labels = column > threshold
-            else:
-                labels = torch.where(self.probabilities, column > 0.5, column > 0)
+        transform = torch.sigmoid if self.width == 1 else partial(torch.softmax, dim=1)
+        if logits_by_name:
+            probabilities = transform(values)
+        elif self.named:
+            probabilities = values
         else:
-            probabilities = torch.where(self.probabilities, values, values.softmax(dim=1))
-            labels = values.argmax(dim=1)
+            probabilities = torch.where(self.probabilities, values, transform(values))
+        if self.width > 1:
+            return probabilities, values.max(dim=1).indices  # the first largest, as argmax; faster on the CPU
+        column = values[:, 0]
+        if threshold is not None:
+            labels = column > threshold
+        elif self.named:
+            labels = column > (0 if logits_by_name else 0.5)
+        else:
+            labels = torch.where(self.probabilities, column > 0.5, column > 0)
         return probabilities, labels.to(torch.int64)
 
 
 def looks_like_probabilities(scores: Tensor) -> Tensor:
     """Whether every value is in [0, 1] and, for ``C`` columns, every row sums to 1: a 0-d bool on the device."""
-    inside = ((scores >= 0) & (scores <= 1)).all()
+    lowest, highest = torch.aminmax(scores)
+    inside = (lowest >= 0) & (highest <= 1)
     if scores.shape[1] == 1:
         return inside
+    # A sum of C rounded probabilities is off by about C machine epsilons at most.
     tolerance = scores.shape[1] * max(1e-6, 4 * torch.finfo(scores.dtype).eps)
-    sums = scores.to(torch.float64 if scores.device.type != "mps" else torch.float32).sum(dim=1)
-    return inside & ((sums - 1).abs() <= tolerance).all()
+    return inside & ((scores.sum(dim=1) - 1).abs().amax() <= tolerance)
