@@ -252,6 +252,7 @@ def test_empty_batches_are_skipped_and_said() -> None:
     fields = _fields(collector)
     assert fields["num_samples"] == 64
     assert fields["predictions"]["scores"] == "logits"
+    assert fields["predictions"]["note"] == "2 test batch(es) of size 0 were skipped"
 
 
 def test_non_tensor_outputs_and_inputs() -> None:

@@ -259,6 +259,8 @@ class _Stream:
         for name in names:  # every class says it: null where there are no scores
             fields["per_class"][name].update(ranked.get(name, {"roc_auc": None, "average_precision": None}))
         fields.update(scored)  # the mistakes' fields (``mistakes``, ``mistakes_note``) join here
+        if self.empty_batches and fields["predictions"] is not None:
+            fields["predictions"]["note"] = f"{self.empty_batches} test batch(es) of size 0 were skipped"
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"
         return fields
