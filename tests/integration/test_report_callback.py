@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from sklearn.metrics import classification_report, confusion_matrix
 
-from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, LabelError
+from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, ClassificationReport
 
 
 def _all_test_predictions(model: ScriptedClassifier, dm: TinyData) -> tuple[list[int], list[int]]:
@@ -136,13 +137,22 @@ class FourthClassLabels(ScriptedClassifier):
         return {"preds": torch.full_like(y, 3), "target": y}
 
 
-def test_a_label_outside_the_class_names_is_a_clear_error(tmp_path, data_folder) -> None:
+def test_a_label_outside_the_class_names_leaves_a_clear_reason_and_the_test_goes_on(tmp_path, data_folder) -> None:
     cb = ArcCheckpointCallback(root_name="r", data_folder=data_folder, class_names=["Quiet", "C", "M_X"])
     model = FourthClassLabels()
     trainer = make_trainer(tmp_path, [cb], max_epochs=1)
     trainer.fit(model, datamodule=TinyData())
-    with pytest.raises(LabelError, match=r"prediction label 3 is outside the allowed range\(0, 3\).*3 names"):
-        trainer.test(model, datamodule=TinyData())
+    message = r"prediction label 3 is outside the allowed range\(0, 3\).*3 names"
+    with pytest.warns(ArcCkptWarning, match=message):
+        results = trainer.test(model, datamodule=TinyData())
+    assert results  # the test finished and returned its metrics
+    report = read_json(Path(cb.run_dir) / "classification_report.json")
+    assert report["per_class"] is None
+    assert re.match(
+        r"^no per-class report: test_step output: prediction label 3 is outside the allowed range\(0, 3\); 24 of 24 "
+        r"prediction labels are outside it .*pass the full list of class names to ArcCheckpointCallback",
+        report["per_class_note"],
+    )
 
 
 def test_custom_keys_are_configurable(tmp_path, data_folder) -> None:

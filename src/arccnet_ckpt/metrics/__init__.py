@@ -11,6 +11,13 @@ Nothing here imports Lightning, so every piece is testable on plain tensors:
 * :mod:`~arccnet_ckpt.metrics.report`: :func:`compute_report` turns the matrix into precision, recall, F1 and support
   per class, accuracy, and the macro and weighted averages, with the same numbers as scikit-learn's
   ``classification_report(..., zero_division=0)``.
+* :mod:`~arccnet_ckpt.metrics.scores`: where a batch's scores come from (test_step's outputs, else the module's
+  forward output and the batch's targets) and how they are read (probabilities or logits, decided on the device).
+* :mod:`~arccnet_ckpt.metrics.ranking`: ROC and PR curves, ``roc_auc`` and ``average_precision``, equal to
+  scikit-learn's within :data:`SCORE_BUDGET` floats per dataloader, binned with a bounded error past it.
+* :mod:`~arccnet_ckpt.metrics.calibration`: the reliability diagram's bins and the ECE, streamed on the device.
+* :mod:`~arccnet_ckpt.metrics.score_fields`: one dataloader's score state (update, gather over processes) and the
+  score-based report fields.
 * :mod:`~arccnet_ckpt.metrics.collector`: :class:`TestPredictionCollector`, the stateful part a callback drives:
   update per batch, sum over processes at test end, report fields.
 
@@ -34,12 +41,14 @@ from arccnet_ckpt.metrics.predictions import (
     Predictions,
     predictions_from_outputs,
 )
+from arccnet_ckpt.metrics.ranking import SCORE_BUDGET
 from arccnet_ckpt.metrics.report import BINARY_CLASS_NAMES, compute_report, default_class_names
 
 __all__ = [
     "BINARY_CLASS_NAMES",
     "DEFAULT_PREDS_KEYS",
     "DEFAULT_TARGET_KEYS",
+    "SCORE_BUDGET",
     "ConfusionMatrix",
     "Predictions",
     "TestPredictionCollector",

@@ -46,6 +46,17 @@ def _metrics(precision: float, recall: float, f1: float, support: int) -> dict[s
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
+def _skill_scores(tp: int, fn: int, fp: int, total: int) -> dict[str, float | None]:
+    """The true skill statistic and Heidke skill score of one class's one-vs-rest 2x2 table (``None`` where a
+    denominator is 0: a class absent from the test set, or the only one in it)."""
+    tn = total - tp - fn - fp
+    positives, negatives = tp + fn, fp + tn
+    tss = tp / positives - fp / negatives if positives and negatives else None
+    denominator = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)
+    hss = 2 * (tp * tn - fp * fn) / denominator if denominator else None
+    return {"tss": tss, "hss": hss}
+
+
 def compute_report(matrix: Tensor | Sequence[Sequence[int]], class_names: Sequence[str]) -> dict[str, Any]:
     """Per-class precision, recall, F1 and support, accuracy, and the macro and weighted averages of a matrix.
 
@@ -60,9 +71,14 @@ def compute_report(matrix: Tensor | Sequence[Sequence[int]], class_names: Sequen
             a numpy array or nested lists).
         class_names: ``C`` distinct names, in label order.
 
+    Each class also gets the skill scores of its one-vs-rest 2x2 table (TP, FN, FP, TN from the matrix): ``tss``
+    (true skill statistic, Hanssen-Kuipers: ``TP/(TP+FN) - FP/(FP+TN)``) and ``hss`` (Heidke skill score:
+    ``2(TP·TN - FP·FN) / ((TP+FN)(FN+TN) + (TP+FP)(FP+TN))``), ``None`` where a denominator is 0.
+
     Returns:
-        A dict with ``per_class`` (``{name: {precision, recall, f1, support}}``), ``accuracy``, ``macro_avg`` and
-        ``weighted_avg`` (``{precision, recall, f1, support}`` with ``support`` the number of samples),
+        A dict with ``per_class`` (``{name: {precision, recall, f1, support, tss, hss}}``), ``accuracy``,
+        ``macro_avg`` and ``weighted_avg``
+        (``{precision, recall, f1, support}`` with ``support`` the number of samples),
         ``confusion_matrix`` (lists of ints) and ``num_samples``: the matching fields of
         :class:`~arccnet_ckpt.records.ClassificationReport`.
 
@@ -101,8 +117,11 @@ def compute_report(matrix: Tensor | Sequence[Sequence[int]], class_names: Sequen
             return mean(values)
         return math.fsum(v * w for v, w in zip(values, support, strict=True)) / total
 
+    skill = [_skill_scores(tp[k], support[k] - tp[k], predicted[k] - tp[k], total) for k in range(size)]
     return {
-        "per_class": {names[k]: _metrics(precision[k], recall[k], f1[k], support[k]) for k in range(size)},
+        "per_class": {
+            names[k]: {**_metrics(precision[k], recall[k], f1[k], support[k]), **skill[k]} for k in range(size)
+        },
         "accuracy": _divide(float(sum(tp)), float(total)),
         "macro_avg": _metrics(mean(precision), mean(recall), mean(f1), total),
         "weighted_avg": _metrics(weighted(precision), weighted(recall), weighted(f1), total),
