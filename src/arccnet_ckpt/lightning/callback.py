@@ -187,7 +187,7 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        self._run.begin_count("train", trainer)
+        self._run.counting.begin("train", trainer)
 
     @override
     def on_train_batch_start(
@@ -207,21 +207,21 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_epoch_start(trainer, pl_module)
-        self._run.begin_count("val", trainer)
+        self._run.counting.begin("val", trainer)
 
     @override
     def on_validation_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
-        self._run.count_batch("val", batch, batch_idx if dataloader_idx == 0 else 0)
+        self._run.counting.add("val", batch, batch_idx if dataloader_idx == 0 else 0)
 
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_epoch_end(trainer, pl_module)
         if not self._run.counting.counting("val"):
             return
-        self._run.end_count("val", trainer)  # every rank: one collective, before this validation's record
+        self._run.counting.end("val", trainer)  # every rank: one collective, before this validation's record
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -236,7 +236,7 @@ class ArcCheckpointLogic(_Base):
         super().on_train_epoch_end(trainer, pl_module)  # may save (save_on_train_epoch_end)
         self._run.note_best(trainer.current_epoch)
         if self._run.counting.counting("train"):
-            self._run.end_count("train", trainer)  # every rank: one collective, before the epoch's record
+            self._run.counting.end("train", trainer)  # every rank: one collective, before the epoch's record
         if self._run.session.pending_epoch == trainer.current_epoch:
             ranks.rank_zero_alone(trainer.strategy, lambda: self._run.record_validation(trainer, epoch_end=True))
 

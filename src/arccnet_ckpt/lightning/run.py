@@ -31,7 +31,7 @@ from arccnet_ckpt.core import runfolder
 from arccnet_ckpt.core.lifecycle import Phase, is_interruption
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder, error_info
 from arccnet_ckpt.lightning import observe, ranks, staging
-from arccnet_ckpt.lightning.counting import DataCounting, Split
+from arccnet_ckpt.lightning.counting import DataCounting
 from arccnet_ckpt.lightning.forward import ForwardCapture
 from arccnet_ckpt.lightning.namespaces import module
 from arccnet_ckpt.lightning.policy import catch_and_warn, warn
@@ -78,7 +78,7 @@ class CallbackRun:
         self.recorder: RunRecorder | None = None  # rank 0's keeps the last record it wrote
         self.redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
         self.forward = ForwardCapture()  # the test loop's forward hook, every rank
-        self.counting = DataCounting()  # the passes of each split being counted, every rank
+        self.counting = DataCounting(self.session)  # the passes of each split being counted, every rank
 
     @property
     def run_dir(self) -> str | None:
@@ -302,33 +302,6 @@ class CallbackRun:
         self.forward.remove()
         self.counting.drop()
 
-    # ------------------------------------------------------------------------------------------- data counts
-
-    def begin_count(self, split: Split, trainer: pl.Trainer) -> None:
-        """Every rank, as a pass of ``split`` starts: count it when the record keeps it (train, val: the fit's first
-        full epoch, after the sanity check; test: every test loop)."""
-        if split != "test" and (
-            self.session.active != "fit" or split in self.session.data_counts or trainer.sanity_checking
-        ):
-            return
-        identity = self.session.identity
-        epoch = None if split == "test" else int(trainer.current_epoch)
-        self.counting.begin(split, identity.class_names if identity else None, epoch=epoch)
-
-    def count_batch(self, split: Split, batch: Any, batch_idx: int) -> None:
-        """Every rank: one batch of ``split`` (no host sync; nothing when its pass is not counted)."""
-        self.counting.add(split, batch, batch_idx)
-
-    @catch_and_warn("count the data of {run_dir}")
-    def end_count(self, split: Split, trainer: pl.Trainer) -> dict[str, Any] | None:
-        """Every rank: the counted pass of ``split`` ended; its counts, summed over the ranks (one collective), are
-        kept for the next record (train, val) or returned (test). ``None`` when the pass was not counted."""
-        identity = self.session.identity
-        counts = self.counting.finish(split, trainer.strategy, identity.class_names if identity else None)
-        if counts is not None and split != "test":
-            self.session.data_counts.setdefault(split, counts)
-        return counts
-
     # ------------------------------------------------------------------------------------------- the test
 
     def start_test(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -338,7 +311,7 @@ class CallbackRun:
         if self.session.identity is None:
             self.open_for_test(trainer, pl_module)
         self.hook_forward(pl_module)
-        self.begin_count("test", trainer)
+        self.counting.begin("test", trainer)
 
     @catch_and_warn("hook the module's forward for the test report of {run_dir}")
     def hook_forward(self, pl_module: pl.LightningModule) -> None:
@@ -374,7 +347,7 @@ class CallbackRun:
         test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
         count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
         self.collector.sync(trainer.strategy, count)  # a collective: every rank takes part
-        counts = {**self.session.data_counts, "test": self.end_count("test", trainer)}  # a collective too
+        counts = {**self.session.data_counts, "test": self.counting.end("test", trainer)}  # a collective too
         recorder, identity = self.require_recorder(), self.require_identity()
         evaluation = self.session.active == "evaluation"
         combined = module(self.namespace, "utilities").CombinedLoader
