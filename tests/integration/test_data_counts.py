@@ -1,4 +1,4 @@
-"""``training_summary.json`` ``data``: what the Trainer saw of each split, counted on the device, with a real Trainer."""
+"""``training_summary.json`` ``data``: what the Trainer saw of each split, counted on the device (a real Trainer)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ def test_a_weighted_sampler_shows_what_the_model_saw(tmp_path: Path, data_folder
     seen = Counter(labels[i] for i in first_epoch)
     train = _summary_data(cb)["train"]
     assert train["class_counts"] == _named(seen, ["0", "1", "2"])
-    assert train["num_samples"] == 48 and train["num_batches"] == 6
+    assert train["num_samples"] == 48
+    assert train["num_batches"] == 6
     assert train["class_counts"] != _named(Counter(labels), ["0", "1", "2"])  # not the dataset's counts
 
 
@@ -239,7 +240,8 @@ def test_the_counts_survive_a_resume(tmp_path: Path, data_folder: Path) -> None:
     assert again.run_dir == cb.run_dir
     assert read_json(Path(cb.run_dir) / "training_summary.json")["status"] == "completed"
     resumed = _summary_data(again)
-    assert resumed["train"] == first["train"] and resumed["val"] == first["val"]
+    assert resumed["train"] == first["train"]
+    assert resumed["val"] == first["val"]
 
 
 def test_the_headline_test_gives_the_test_counts(tmp_path: Path, data_folder: Path) -> None:
@@ -261,4 +263,5 @@ def test_a_test_only_trainer_counts_its_test_loop(tmp_path: Path, data_folder: P
     data = _summary_data(cb)
     labels = torch.cat([y for _, y in dm.test_dataloader()]).tolist()
     assert data["test"]["class_counts"] == _named(Counter(labels), ["0", "1", "2"])
-    assert data["train"] is None and data["val"] is None
+    assert data["train"] is None
+    assert data["val"] is None
