@@ -1,47 +1,54 @@
-"""Collecting ``test_step`` predictions during ``trainer.test`` and reducing them across processes.
+"""Collecting test predictions during ``trainer.test`` and reducing them across processes.
 
-The thin stateful part the callback drives: one :class:`~arccnet_ckpt.metrics.ConfusionMatrix` per test dataloader,
-fed batch by batch without a host sync in the common cases, summed over DDP ranks at test end, where a bad label raises
-the same :class:`~arccnet_ckpt.errors.LabelError` on every rank.
+The thin stateful part the callback drives, one stream per test dataloader: each batch's predictions are found
+(:func:`~arccnet_ckpt.metrics.scores.resolve_batch`: test_step's outputs, else the module's forward output and the
+batch's targets) and fed, without a host sync in the common cases, to a
+:class:`~arccnet_ckpt.metrics.ConfusionMatrix` and a :class:`~arccnet_ckpt.metrics.score_fields.ScoreState`; both are
+gathered over DDP ranks at test end. A bad label never stops the test: the dataloader's report says why it has no
+per-class numbers.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
-from arccnet_ckpt.errors import LabelError
+from arccnet_ckpt.errors import ArcCkptWarning, LabelError
 from arccnet_ckpt.metrics.batches import ForwardCall
 from arccnet_ckpt.metrics.confusion import ConfusionMatrix
-from arccnet_ckpt.metrics.predictions import (
-    DEFAULT_PREDS_KEYS,
-    DEFAULT_TARGET_KEYS,
-    _find,
-    predictions_from_outputs,
-)
+from arccnet_ckpt.metrics.predictions import DEFAULT_PREDS_KEYS, DEFAULT_TARGET_KEYS
+from arccnet_ckpt.metrics.ranking import BINS, SCORE_BUDGET
 from arccnet_ckpt.metrics.report import compute_report, default_class_names
+from arccnet_ckpt.metrics.score_fields import ScoreState
+from arccnet_ckpt.metrics.scores import BatchScores, resolve_batch
 from arccnet_ckpt.records import dataloader_metrics
 
 __all__ = ["TestPredictionCollector"]
 
 
 class TestPredictionCollector:
-    """Streams ``test_step`` outputs into one confusion matrix per test dataloader and turns each into report fields.
+    """Streams test predictions into one confusion matrix and score state per test dataloader, then report fields.
 
-    Each dataloader (Lightning's ``dataloader_idx``) has its own matrix: two test sets are never pooled.
+    Each dataloader (Lightning's ``dataloader_idx``) has its own stream: two test sets are never pooled.
 
     The number of classes is fixed, so that a batch costs no host sync, when it is known: from ``num_classes``
     (``class_names``), as 2 for a binary score column, or as the width ``C`` of ``(N, C)`` scores (read from the
     shape; a later, wider batch grows it). Only integer predictions without ``num_classes`` make the matrix grow with
     the labels, which reads each batch's largest label on the host. A label outside the classes raises
-    :class:`~arccnet_ckpt.errors.LabelError` at :meth:`sync` (or :meth:`report_fields`), never in :meth:`update`.
+    :class:`~arccnet_ckpt.errors.LabelError` at :meth:`report_fields`, and becomes the ``per_class_note`` of
+    :meth:`dataloader_reports` (with an :class:`~arccnet_ckpt.errors.ArcCkptWarning`), never an error in
+    :meth:`update` or :meth:`sync`.
 
     Args:
         preds_keys: Keys searched for predictions (default ``preds``, ``logits``, ``probs``).
         target_keys: Keys searched for targets (default ``target``, ``targets``, ``y``).
         threshold: Threshold for a single binary score column (default 0.5 on probabilities, 0 on logits).
+        score_budget: Floats of probabilities kept per dataloader for exact ranking metrics
+            (:data:`~arccnet_ckpt.metrics.ranking.SCORE_BUDGET`); past it they are binned.
+        score_bins: Bins per class past the budget (:data:`~arccnet_ckpt.metrics.ranking.BINS`).
     """
 
     __test__ = False  # not a pytest class, despite the name
@@ -51,16 +58,25 @@ class TestPredictionCollector:
         preds_keys: Sequence[str] | None = None,
         target_keys: Sequence[str] | None = None,
         threshold: float | None = None,
+        *,
+        score_budget: int = SCORE_BUDGET,
+        score_bins: int = BINS,
     ) -> None:
         self.preds_keys = tuple(preds_keys or DEFAULT_PREDS_KEYS)
         self.target_keys = tuple(target_keys or DEFAULT_TARGET_KEYS)
         self.threshold = threshold
+        self.score_budget, self.score_bins = score_budget, score_bins
         self.reset()
 
     def reset(self) -> None:
         """Forget everything collected (called at each test start)."""
         self._streams: dict[int, _Stream] = {}
         self._num_dataloaders = 1
+
+    def _stream(self, index: int) -> _Stream:
+        if index not in self._streams:
+            self._streams[index] = _Stream(ScoreState(self.threshold, self.score_budget, self.score_bins))
+        return self._streams[index]
 
     @property
     def num_dataloaders(self) -> int:
@@ -77,65 +93,52 @@ class TestPredictionCollector:
         forward: ForwardCall | None = None,
         batch: Any = None,
     ) -> None:
-        """Add one batch's ``test_step`` output; remember the first reason when it holds nothing usable.
+        """Add one test batch; remember the first reason when it holds nothing usable.
+
+        The predictions are test_step's ``outputs`` (scores, or labels with the forward output's scores), else the
+        forward output with the batch's targets: see :func:`~arccnet_ckpt.metrics.scores.resolve_batch`. Nothing is
+        read from the device (with ``num_classes`` known, or scores giving it).
 
         Args:
             outputs: What ``test_step`` returned for the batch.
-            forward: What the module's forward returned during the batch (not used yet).
-            batch: The batch the test loop gave ``test_step`` (not used yet).
-            num_classes: The number of classes when known (from ``class_names``); labels outside it raise
-                :class:`~arccnet_ckpt.errors.LabelError` at :meth:`sync`.
+            num_classes: The number of classes when known (from ``class_names``); labels outside it are reported at
+                the end.
             dataloader_idx: The test dataloader the batch came from (Lightning's ``dataloader_idx``).
+            forward: What the module's forward returned during the batch, and how many times it ran.
+            batch: The batch the test loop gave ``test_step`` (its targets are used with the forward output).
         """
-        stream = self._streams.setdefault(dataloader_idx, _Stream())
-        result = predictions_from_outputs(
-            outputs, preds_keys=self.preds_keys, target_keys=self.target_keys, threshold=self.threshold
-        )
-        if isinstance(result, str):
-            stream.reason = stream.reason or result
+        stream = self._stream(dataloader_idx)
+        found = resolve_batch(outputs, forward, batch, self.preds_keys, self.target_keys)
+        if isinstance(found, str):
+            stream.reason = stream.reason or found
             return
-        scores = _score_columns(outputs, self.preds_keys) if num_classes is None else None
-        if stream.matrix is None:
-            stream.binary = result.binary
-            stream.matrix = ConfusionMatrix(num_classes or (2 if result.binary else None) or (scores and scores[1]))
-            stream.size_note = _size_note(num_classes, result.binary, scores)
-        elif scores is not None and scores[1] > stream.matrix.num_classes:
-            stream.matrix.grow_to(scores[1])
-            if stream.matrix.fixed:
-                stream.size_note = _size_note(None, False, scores)
-        stream.matrix.update(result.preds, result.target)
+        stream.update(found, num_classes)
 
     def sync(self, strategy: Any, num_dataloaders: int | None = None) -> None:
-        """Sum each dataloader's matrices over every process, then check the labels.
+        """Gather each dataloader's matrix and score state over every process (a collective: every rank calls it).
 
-        A collective: every rank must call it, with or without data. The bad-label counts are summed with the
-        matrices, so every rank raises the same :class:`~arccnet_ckpt.errors.LabelError`, after the last collective.
+        Never raises for bad labels: they are counted with the matrices and reported by :meth:`dataloader_reports`.
 
         Args:
             strategy: The Trainer's strategy (its ``root_device`` and ``all_gather`` are used).
             num_dataloaders: The number of test dataloaders (the same on every rank); the ranks also agree on the
                 largest ``dataloader_idx`` any of them saw.
-
-        Raises:
-            LabelError: If a prediction or target label on any rank was outside the classes.
         """
         device = strategy.root_device
         mine = max(num_dataloaders or 1, self.num_dataloaders)
         self._num_dataloaders = int(strategy.all_gather(torch.tensor(mine, device=device)).max().item())
         for index in range(self._num_dataloaders):
-            self._streams.setdefault(index, _Stream()).sync(strategy)
-        for stream in self._streams.values():
-            stream.check()
+            self._stream(index).sync(strategy)
 
     def report_fields(self, class_names: Sequence[str] | None, dataloader_idx: int = 0) -> dict[str, Any]:
-        """The per-class fields of one dataloader's report (``class_names``, ``per_class`` ... ``num_samples``).
+        """The fields of one dataloader's report (``class_names``, ``per_class`` ... ``scores_note``).
 
         Without usable predictions, ``per_class`` is ``None`` and ``per_class_note`` says why in one line.
 
         Raises:
             LabelError: If a label was outside the classes (checked here too when :meth:`sync` was not called).
         """
-        return self._streams.get(dataloader_idx, _Stream()).report_fields(class_names)
+        return self._stream(dataloader_idx).report_fields(class_names)
 
     def dataloader_reports(
         self,
@@ -145,38 +148,67 @@ class TestPredictionCollector:
     ) -> list[dict[str, Any]]:
         """One :class:`~arccnet_ckpt.records.DataloaderReport` dict per dataloader, in ``dataloader_idx`` order.
 
+        A label outside the classes leaves that dataloader's ``per_class`` ``None`` with the
+        :class:`~arccnet_ckpt.errors.LabelError`'s message in ``per_class_note``, and warns once
+        (:class:`~arccnet_ckpt.errors.ArcCkptWarning`): the test goes on.
+
         Args:
             class_names: The run's class names, if known.
             test_metrics: Every ``test*`` metric; each dataloader gets those Lightning suffixed with its index
                 (``test_f1/dataloader_idx_1``), or all of them when there is one dataloader.
             names: The dataloaders' names by index (keys of a dict of dataloaders), if they have any.
-
-        Raises:
-            LabelError: If a label was outside the classes.
         """
         count = self.num_dataloaders
-        reports = []
+        reports, warned = [], False
         for index in range(count):
             own = dataloader_metrics(dict(test_metrics), index, count)
             name = names[index] if names is not None and index < len(names) else None
-            reports.append(
-                {"index": index, "name": name, "test_metrics": own, **self.report_fields(class_names, index)}
-            )
+            try:
+                fields = self.report_fields(class_names, index)
+            except LabelError as e:
+                fields = {"per_class": None, "per_class_note": f"no per-class report: {e}"}
+                if not warned:
+                    warnings.warn(f"test dataloader {index}: {e}", ArcCkptWarning, stacklevel=2)
+                    warned = True
+            reports.append({"index": index, "name": name, "test_metrics": own, **fields})
         return reports
 
 
 class _Stream:
-    """The confusion matrix of one test dataloader, and what was learned about it on the way."""
+    """The confusion matrix and score state of one test dataloader, and what was learned about it on the way."""
 
-    def __init__(self) -> None:
+    def __init__(self, scores: ScoreState) -> None:
         self.matrix: ConfusionMatrix | None = None
+        self.scores = scores
         self.binary = False
         self.reason: str | None = None
         self.size_note: str | None = None
         self.total: ConfusionMatrix | None = None
+        self.empty_batches = 0
+
+    def update(self, found: BatchScores, num_classes: int | None) -> None:
+        if found.size == 0:
+            self.empty_batches += 1
+            return
+        labels, target, _probabilities = self.scores.update(found)
+        # The most confident mistakes (metrics/mistakes.py) are fed here, once per batch: ``_probabilities``
+        # ((N, K), None for labels only), ``target`` and ``found``'s inputs (the batch's or the forward call's).
+        width = None if found.scores is None else found.scores.shape[1]
+        binary = width == 1
+        wide = width if width is not None and width >= 2 and num_classes is None else None
+        where = f"test_step's {found.key!r} scores" if found.source == "outputs" else "the forward output"
+        if self.matrix is None:
+            self.binary = binary
+            self.matrix = ConfusionMatrix(num_classes or (2 if binary else None) or wide)
+            self.size_note = _size_note(num_classes, binary, wide, where)
+        elif wide is not None and wide > self.matrix.num_classes:
+            self.matrix.grow_to(wide)
+            if self.matrix.fixed:
+                self.size_note = _size_note(None, False, wide, where)
+        self.matrix.update(labels, target)
 
     def sync(self, strategy: Any) -> None:
-        """Sum this dataloader's matrices over every process (a collective; the label check comes after)."""
+        """Sum this dataloader's matrices and gather its scores over every process (a collective)."""
         device = strategy.root_device
         mine = self.matrix
         # Per rank: holds data, number of classes, binary, number of classes fixed.
@@ -191,11 +223,9 @@ class _Stream:
         if num_classes > mine.num_classes:
             mine.grow_to(num_classes)
         self.total = mine.merged(strategy.all_gather(mine.state().to(device)))
+        self.scores.sync(strategy)
 
-    def check(self, matrix: ConfusionMatrix | None = None) -> None:
-        matrix = matrix or self.total
-        if matrix is None:
-            return
+    def check(self, matrix: ConfusionMatrix) -> None:
         try:
             matrix.check()
         except LabelError as e:
@@ -208,18 +238,31 @@ class _Stream:
         if matrix is not None:
             self.check(matrix)
         if matrix is None or matrix.num_samples == 0:
-            reason = self.reason or "test_step returned no predictions"
+            reason = self.reason or (
+                "the test batches held no samples" if self.empty_batches else "test_step returned no predictions"
+            )
             return {"per_class": None, "per_class_note": f"no per-class report: {reason}"}
+        bad_targets = self.scores.bad_targets()
+        if bad_targets:
+            return {
+                "per_class": None,
+                "per_class_note": f"no per-class report: {bad_targets} of {matrix.num_samples} targets are not "
+                "whole numbers (soft or continuous labels?); expected class indices",
+            }
         size = matrix.num_classes
         names = list(class_names) if class_names and len(class_names) == size else None
         names = names or default_class_names(size, binary=self.binary)
-        fields = {"class_names": names, **compute_report(matrix.matrix, names)}
+        fields: dict[str, Any] = {"class_names": names, **compute_report(matrix.matrix, names)}
+        scored = self.scores.fields(names, [fields["per_class"][name]["support"] for name in names])
+        for name, values in scored.pop("per_class_scores").items():
+            fields["per_class"][name].update(values)
+        fields.update(scored)
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"
         return fields
 
 
-def _size_note(num_classes: int | None, binary: bool, scores: tuple[str, int] | None) -> str | None:
+def _size_note(num_classes: int | None, binary: bool, width: int | None, where: str) -> str | None:
     """Where a fixed number of classes came from, for the LabelError message; ``None`` when it grows with the labels."""
     if num_classes:
         return (
@@ -228,18 +271,6 @@ def _size_note(num_classes: int | None, binary: bool, scores: tuple[str, int] | 
         )
     if binary:
         return "The predictions are one score column, so the targets must be 0 or 1"
-    if scores is not None:
-        return f"The number of classes is the width of test_step's {scores[0]!r} scores: a target must index a column"
-    return None
-
-
-def _score_columns(outputs: Any, keys: Sequence[str]) -> tuple[str, int] | None:
-    """Key and width ``C`` of an ``(N, C)`` score tensor in ``outputs`` (from its shape: no sync), else ``None``."""
-    found = _find(outputs, keys) if isinstance(outputs, Mapping) else None
-    if found is None:
-        return None
-    key, value = found
-    shape = getattr(value, "shape", None)
-    if shape is not None and len(shape) == 2 and shape[1] >= 2 and getattr(value, "is_floating_point", bool)():
-        return key, int(shape[1])
+    if width is not None:
+        return f"The number of classes is the width of {where}: a target must index a column"
     return None

@@ -8,12 +8,20 @@ prediction and target keys, takes the argmax of ``(N, C)`` scores, thresholds on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_PREDS_KEYS", "DEFAULT_TARGET_KEYS", "Predictions", "predictions_from_outputs"]
+__all__ = [
+    "DEFAULT_PREDS_KEYS",
+    "DEFAULT_TARGET_KEYS",
+    "OutputPair",
+    "Predictions",
+    "predictions_from_outputs",
+    "read_outputs",
+]
 
 DEFAULT_PREDS_KEYS: tuple[str, ...] = ("preds", "logits", "probs")
 """Keys of ``test_step``'s output searched for predictions, first found wins."""
@@ -95,51 +103,26 @@ def _binary_threshold(key: str, scores: Tensor, threshold: float | None) -> floa
     return 0.5 if lo >= 0.0 and hi <= 1.0 else 0.0
 
 
-def predictions_from_outputs(
+
+@dataclass(frozen=True)
+class OutputPair:
+    """The prediction and target tensors found in ``test_step``'s output, and their keys (shapes checked)."""
+
+    preds_key: str
+    preds: Tensor
+    target_key: str
+    target: Tensor  # 1-D
+
+
+def read_outputs(
     outputs: Any,
     *,
     preds_keys: Sequence[str] = DEFAULT_PREDS_KEYS,
     target_keys: Sequence[str] = DEFAULT_TARGET_KEYS,
-    threshold: float | None = None,
-) -> Predictions | str:
-    """Turn what ``test_step`` returned into integer predicted and true labels.
+) -> OutputPair | str:
+    """Find the predictions and targets in ``test_step``'s output and check their shapes, reading no value.
 
-    ``outputs`` must be a mapping (e.g. ``{"loss": loss, "logits": logits, "y": y}``) holding one of ``preds_keys``
-    and one of ``target_keys``; in each tuple the first key present with a value other than ``None`` wins. Values may
-    be tensors, numpy arrays or lists; the labels stay on the predictions' device (a CPU tensor paired with an
-    accelerator tensor is moved to the accelerator, never the other way round).
-
-    Predictions are read as follows:
-
-    * floating point, shape ``(N, C)`` with ``C >= 2``: scores or probabilities, the label is the argmax over ``C``;
-    * floating point, shape ``(N,)`` or ``(N, 1)``: one binary score; the label is ``score > threshold`` where the
-      threshold is ``threshold`` if given, else ``0.5`` for ``probs``, ``0.0`` for ``logits``, and for ``preds`` (or
-      any other key) ``0.5`` when every value of the batch is in ``[0, 1]`` and ``0.0`` otherwise. This matches
-      torchmetrics, which applies a sigmoid to values outside ``[0, 1]`` and then thresholds at ``0.5``. Class
-      indices stored as floats (``argmax(...).float()``) are read as scores: return them as integers;
-    * integer or bool, shape ``(N,)`` or ``(N, 1)``: labels, used as they are.
-
-    The target must be integer or bool labels of shape ``(N,)`` or ``(N, 1)``, or floats holding whole numbers
-    (``0.0``/``1.0`` targets of a BCE loss).
-
-    Args:
-        outputs: The return value of ``test_step``.
-        preds_keys: Keys searched for the predictions.
-        target_keys: Keys searched for the true labels.
-        threshold: Threshold of a binary score column; ignored for ``(N, C)`` scores and integer labels.
-
-    Returns:
-        A :class:`Predictions` pair ``(preds, target)`` of ``int64`` tensors of shape ``(N,)``, whose ``binary`` is
-        ``True`` when the predictions were one thresholded score column; or, when nothing usable was found, a
-        one-line string that says why.
-
-    Example:
-        >>> import torch
-        >>> preds, target = predictions_from_outputs({"probs": torch.tensor([0.2, 0.9]), "y": torch.tensor([0, 1])})
-        >>> preds.tolist(), target.tolist()
-        ([0, 1], [0, 1])
-        >>> predictions_from_outputs(None)
-        'test_step returned None'
+    The first half of :func:`predictions_from_outputs`: the same keys, conversions and one-line reasons.
     """
     if isinstance(preds_keys, str):
         preds_keys = (preds_keys,)
@@ -188,6 +171,60 @@ def predictions_from_outputs(
             f"test_step outputs {pkey!r} of shape {_shape(preds)} and {tkey!r} of shape {_shape(target)} "
             "hold different numbers of samples"
         )
+
+    return OutputPair(pkey, preds, tkey, target)
+
+def predictions_from_outputs(
+    outputs: Any,
+    *,
+    preds_keys: Sequence[str] = DEFAULT_PREDS_KEYS,
+    target_keys: Sequence[str] = DEFAULT_TARGET_KEYS,
+    threshold: float | None = None,
+) -> Predictions | str:
+    """Turn what ``test_step`` returned into integer predicted and true labels.
+
+    ``outputs`` must be a mapping (e.g. ``{"loss": loss, "logits": logits, "y": y}``) holding one of ``preds_keys``
+    and one of ``target_keys``; in each tuple the first key present with a value other than ``None`` wins. Values may
+    be tensors, numpy arrays or lists; the labels stay on the predictions' device (a CPU tensor paired with an
+    accelerator tensor is moved to the accelerator, never the other way round).
+
+    Predictions are read as follows:
+
+    * floating point, shape ``(N, C)`` with ``C >= 2``: scores or probabilities, the label is the argmax over ``C``;
+    * floating point, shape ``(N,)`` or ``(N, 1)``: one binary score; the label is ``score > threshold`` where the
+      threshold is ``threshold`` if given, else ``0.5`` for ``probs``, ``0.0`` for ``logits``, and for ``preds`` (or
+      any other key) ``0.5`` when every value of the batch is in ``[0, 1]`` and ``0.0`` otherwise. This matches
+      torchmetrics, which applies a sigmoid to values outside ``[0, 1]`` and then thresholds at ``0.5``. Class
+      indices stored as floats (``argmax(...).float()``) are read as scores: return them as integers;
+    * integer or bool, shape ``(N,)`` or ``(N, 1)``: labels, used as they are.
+
+    The target must be integer or bool labels of shape ``(N,)`` or ``(N, 1)``, or floats holding whole numbers
+    (``0.0``/``1.0`` targets of a BCE loss).
+
+    Args:
+        outputs: The return value of ``test_step``.
+        preds_keys: Keys searched for the predictions.
+        target_keys: Keys searched for the true labels.
+        threshold: Threshold of a binary score column; ignored for ``(N, C)`` scores and integer labels.
+
+    Returns:
+        A :class:`Predictions` pair ``(preds, target)`` of ``int64`` tensors of shape ``(N,)``, whose ``binary`` is
+        ``True`` when the predictions were one thresholded score column; or, when nothing usable was found, a
+        one-line string that says why.
+
+    Example:
+        >>> import torch
+        >>> preds, target = predictions_from_outputs({"probs": torch.tensor([0.2, 0.9]), "y": torch.tensor([0, 1])})
+        >>> preds.tolist(), target.tolist()
+        ([0, 1], [0, 1])
+        >>> predictions_from_outputs(None)
+        'test_step returned None'
+    """
+    found = read_outputs(outputs, preds_keys=preds_keys, target_keys=target_keys)
+    if isinstance(found, str):
+        return found
+    pkey, preds, tkey, target = found.preds_key, found.preds, found.target_key, found.target
+    n = target.shape[0]
 
     binary = False
     one_column = preds.dim() == 1 or preds.shape[1] == 1
