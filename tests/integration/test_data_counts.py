@@ -265,3 +265,21 @@ def test_a_test_only_trainer_counts_its_test_loop(tmp_path: Path, data_folder: P
     assert data["test"]["class_counts"] == _named(Counter(labels), ["0", "1", "2"])
     assert data["train"] is None
     assert data["val"] is None
+
+
+@pytest.mark.slow
+def test_ddp_counts_are_summed_over_the_ranks(tmp_path: Path) -> None:
+    from test_ddp import _completed, _run
+
+    done = _run(tmp_path)  # 2 CPU ranks, class_names a, b, c; each rank sees half of every split
+    assert _completed(done, "run_dir "), done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "data" / "checkpoints" / "ddp" / "test").iterdir()
+    data = read_json(run_dir / "training_summary.json")["data"]
+    names = ["a", "b", "c"]
+    # train: 2 batches of 8 per rank; val: 1 batch of 8 per rank; test: 12 samples per rank in batches of 8
+    for split, dataset, batches in (
+        ("train", _dataset(32, 3, 0), 4), ("val", _dataset(16, 3, 1), 2), ("test", _dataset(24, 3, 2), 4),
+    ):  # fmt: skip
+        labels = _labels(dataset)
+        assert data[split]["class_counts"] == _named(Counter(labels), names), split
+        assert (data[split]["num_samples"], data[split]["num_batches"]) == (len(labels), batches), split
