@@ -81,6 +81,11 @@ __all__ = [
 ]
 
 
+DataCountsArg = Mapping[str, Mapping[str, Any] | None] | None
+"""What the Trainer saw of each split (``train``, ``val``, ``test``): :class:`~arccnet_ckpt.records.SplitCounts`
+fields by split, written into the summary's ``data`` by :func:`~arccnet_ckpt.core.records.with_data_counts`."""
+
+
 class RecordReader(Protocol):
     """Reads one file of a run folder: the validated record, or ``None`` when the file does not exist (raises
     :class:`~arccnet_ckpt.errors.ArtifactError` for an invalid one), as :func:`~arccnet_ckpt.records.reader.read_record`
@@ -264,15 +269,22 @@ class RunRecorder:
         self._write([*written, self._summary_record(data, now)])
         return phase
 
-    def finish(self, snapshot: FitSnapshot, *, now: datetime | None = None) -> Phase:
+    def finish(self, snapshot: FitSnapshot, *, counts: DataCountsArg = None, now: datetime | None = None) -> Phase:
         """The fit (or evaluation) ended without an exception: ``completed``, with the minimal log.
 
-        A resumed fit that trained nothing leaves the run's numbers and end time as they were.
+        A resumed fit that trained nothing leaves the run's numbers and end time as they were. ``counts``: what the
+        Trainer saw of each split, by split (see :func:`~arccnet_ckpt.core.records.with_data_counts`).
         """
-        return self._end(Event.FINISH, snapshot, None, now or progress.now())
+        return self._end(Event.FINISH, snapshot, None, now or progress.now(), counts)
 
     def fail(
-        self, snapshot: FitSnapshot, error: Mapping[str, Any], *, interrupted: bool = False, now: datetime | None = None
+        self,
+        snapshot: FitSnapshot,
+        error: Mapping[str, Any],
+        *,
+        interrupted: bool = False,
+        counts: DataCountsArg = None,
+        now: datetime | None = None,
     ) -> Phase:
         """The fit (or evaluation) raised: ``failed`` (or ``interrupted`` for Ctrl-C / SIGTERM), with the error.
 
@@ -281,10 +293,11 @@ class RunRecorder:
             error: ``type``, ``message`` and ``traceback`` (see :func:`error_info`).
             interrupted: Ctrl-C or SIGTERM rather than an error (see
                 :func:`~arccnet_ckpt.core.lifecycle.is_interruption`).
+            counts: What the Trainer saw of each split, by split.
             now: The moment (default: now, UTC).
         """
         event = Event.INTERRUPT if interrupted else Event.FAIL
-        return self._end(event, snapshot, dict(error), now or progress.now())
+        return self._end(event, snapshot, dict(error), now or progress.now(), counts)
 
     def record_test(
         self,
@@ -294,6 +307,7 @@ class RunRecorder:
         dataloaders: Sequence[Mapping[str, Any]] | None = None,
         report_fields: Mapping[str, Any] | None = None,
         headline: HeadlineChoice = "auto",
+        counts: DataCountsArg = None,
         now: datetime | None = None,
     ) -> Phase:
         """``trainer.test`` ended: add an evaluation to the run, and make it the headline when it should be.
@@ -310,6 +324,8 @@ class RunRecorder:
             report_fields: The per-class fields of a test with one dataloader (``per_class``... ``per_class_note``):
                 the same as ``dataloaders=[{"index": 0, **report_fields}]``.
             headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
+            counts: What the Trainer saw of each split, by split; ``test`` (this test's loop) is recorded when this
+                test is the headline.
             now: The moment (default: now, UTC).
         """
         now = now or progress.now()
@@ -322,6 +338,7 @@ class RunRecorder:
             checkpoint=checkpoint, class_names=ident.class_names, headline=headline, at=now,
         )  # fmt: skip
         base.update(model_name=ident.model_name, loss_function=ident.loss_function)
+        records.with_data_counts(data, counts, headline=made_headline)
         summary = self._summary_record(data, now)
         written: list[BaseModel] = [validate_artifact(ClassificationReport, base)]
         if summary.kind == "training" and made_headline:
@@ -330,7 +347,13 @@ class RunRecorder:
         return phase
 
     def validated(
-        self, snapshot: FitSnapshot, metrics: Mapping[str, float | None], *, epoch: int, now: datetime | None = None
+        self,
+        snapshot: FitSnapshot,
+        metrics: Mapping[str, float | None],
+        *,
+        epoch: int,
+        counts: DataCountsArg = None,
+        now: datetime | None = None,
     ) -> Phase:
         """A validation run of the fit ended: add a ``history.json`` entry and renew the summary's heartbeat.
 
@@ -342,6 +365,7 @@ class RunRecorder:
             snapshot: The fit's state after the validation (and the checkpoint it saved).
             metrics: Every scalar metric, as floats (``None`` for non-finite).
             epoch: The epoch the validation ran in.
+            counts: What the Trainer saw of each split, by split.
             now: The moment (default: now, UTC).
         """
         now = now or progress.now()
@@ -352,6 +376,7 @@ class RunRecorder:
         self._history = list(history.entries)
         data = record_dict(previous)
         data.update(snapshot.fields())
+        records.with_data_counts(data, counts)
         self._write([history, self._summary_record(data, now)])
         return phase
 
@@ -391,9 +416,12 @@ class RunRecorder:
 
     # ---------------------------------------------------------------------------------------------- internals
 
-    def _end(self, event: Event, snapshot: FitSnapshot, error: dict[str, Any] | None, now: datetime) -> Phase:
+    def _end(
+        self, event: Event, snapshot: FitSnapshot, error: dict[str, Any] | None, now: datetime, counts: DataCountsArg
+    ) -> Phase:
         previous, phase = self._advance(event)
         data = records.ended_summary(previous, snapshot, phase=phase, error=error, now=now)
+        records.with_data_counts(data, counts)
         summary = self._summary_record(data, now)
         self._write([self._minimal(summary, now), summary] if summary.kind == "training" else [summary])
         return phase

@@ -93,6 +93,28 @@ def ended_summary(
     return data
 
 
+def with_data_counts(
+    data: dict[str, Any], counts: Mapping[str, Mapping[str, Any] | None] | None, *, headline: bool = False
+) -> None:
+    """Put what the Trainer saw of each split into summary ``data`` (its ``data`` field).
+
+    ``train`` and ``val`` are the first full epoch of the run: counts already recorded are kept (a resumed fit counts
+    again, and its counts are dropped). ``test`` is the headline evaluation's loop: replaced only when ``headline``.
+
+    Args:
+        data: The summary's data, changed in place.
+        counts: :class:`~arccnet_ckpt.records.SplitCounts` fields by split; a split given ``None`` is left as it is.
+        headline: Whether the test these counts come with is the run's headline.
+    """
+    if not counts:
+        return
+    recorded = dict(data.get("data") or {})
+    for split, fields in counts.items():
+        if fields is not None and (recorded.get(split) is None or (split == "test" and headline)):
+            recorded[split] = dict(fields)
+    data["data"] = recorded
+
+
 def summary_record(data: dict[str, Any], now: datetime, source: str) -> TrainingSummary:
     """The validated summary of ``data``, updated ``now`` (``source``: its path, named in a validation error)."""
     data["updated_at"] = now

@@ -17,7 +17,10 @@ lives:
 * the two Lightning namespaces: :mod:`arccnet_ckpt.lightning.namespaces`;
 * how a checkpoint reaches its final name, and superseded background saves: :mod:`arccnet_ckpt.lightning.staging`;
 * what is captured from the Trainer, module and config: :mod:`arccnet_ckpt.capture`;
-* the per-class report: :mod:`arccnet_ckpt.metrics`.
+* the per-class report: :mod:`arccnet_ckpt.metrics`;
+* the test loop's forward hook: :mod:`arccnet_ckpt.lightning.forward`; which pass of each split is counted for the
+  summary's ``data``: :mod:`arccnet_ckpt.lightning.counting`, counted on the device by
+  :mod:`arccnet_ckpt.metrics.counts`.
 
 How each hook fails: an unwritable output folder fails at fit start, before the first training step, on every rank;
 capturing metadata never kills a run (a problem costs an :class:`~arccnet_ckpt.errors.ArcCkptWarning`); after an
@@ -182,14 +185,17 @@ class ArcCheckpointLogic(_Base):
             ranks.rank_zero_alone(trainer.strategy, lambda: self._run.link_loggers(trainer, stage="fit"))
 
     @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._run.counting.begin("train", trainer)
+
+    @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
         if self._run.session.active == "fit":
-            # Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end
-            # hooks: read later, the rate would be the next epoch's. This is when LearningRateMonitor reads it too.
-            ranks.rank_zero_alone(trainer.strategy, lambda: self._run.note_learning_rates(trainer))
+            self._run.train_batch_started(trainer, batch, batch_idx)
 
     @override
     def on_train_batch_end(
@@ -197,6 +203,25 @@ class ArcCheckpointLogic(_Base):
     ) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # may save (every_n_train_steps)
         self._run.note_best(trainer.current_epoch)
+
+    @override
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_epoch_start(trainer, pl_module)
+        self._run.counting.begin("val", trainer)
+
+    @override
+    def on_validation_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        super().on_validation_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        self._run.counting.add("val", batch, batch_idx if dataloader_idx == 0 else 0)
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_epoch_end(trainer, pl_module)
+        if not self._run.counting.counting("val"):
+            return
+        self._run.counting.end("val", trainer)  # every rank: one collective, before this validation's record
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -210,6 +235,8 @@ class ArcCheckpointLogic(_Base):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)  # may save (save_on_train_epoch_end)
         self._run.note_best(trainer.current_epoch)
+        if self._run.counting.counting("train"):
+            self._run.counting.end("train", trainer)  # every rank: one collective, before the epoch's record
         if self._run.session.pending_epoch == trainer.current_epoch:
             ranks.rank_zero_alone(trainer.strategy, lambda: self._run.record_validation(trainer, epoch_end=True))
 
@@ -226,6 +253,7 @@ class ArcCheckpointLogic(_Base):
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
+        self._run.interrupted()  # every rank: the forward hook comes off, no pass is counted any more
         active, self._run.session.active = self._run.session.active, None
         if active is None or self._run.recorder is None:
             return
@@ -233,12 +261,21 @@ class ArcCheckpointLogic(_Base):
         ranks.rank_zero_alone(trainer.strategy, lambda: self._run.record_failure(trainer, exception, active))
 
     @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        self._run.forward.remove()  # the test loop's hook never outlives the Trainer call, whatever ended it
+
+    @override
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
-        self._run.collector.reset()
-        if self._run.session.identity is not None:
-            return
-        self._run.open_for_test(trainer, pl_module)
+        self._run.start_test(trainer, pl_module)
+
+    @override
+    def on_test_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        super().on_test_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
+        self._run.forward.reset()  # each batch's forward calls are its own
 
     @override
     def on_test_batch_end(
@@ -251,18 +288,12 @@ class ArcCheckpointLogic(_Base):
         dataloader_idx: int = 0,
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        identity = self._run.session.identity
-        names = identity.class_names if identity else None
-        self._run.collector.update(outputs, num_classes=len(names) if names else None, dataloader_idx=dataloader_idx)
+        self._run.test_batch_ended(outputs, batch, batch_idx, dataloader_idx)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_end(trainer, pl_module)
-        if self._run.session.identity is None:
-            return
-        self._run.record_test(trainer)
-        if self._run.session.active == "evaluation":
-            self._run.session.active = None
+        self._run.end_test(trainer)
 
     @override
     def on_save_checkpoint(
@@ -308,9 +339,12 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
       resumed or requeued fit continues the same record (see :mod:`arccnet_ckpt.core.recorder`);
     * the loggers' ids and folders in the summary at training start, each logger given the run folder's path;
     * ``minimal_logging.json`` at fit end (and on failure), and with the test metrics after test;
-    * ``classification_report.json`` at test end, with a per-class report per test dataloader when ``test_step``
-      returns ``{"preds": ..., "target": ...}``; every ``trainer.test`` is kept as an evaluation, one of them the
-      headline (see ``headline_test``).
+    * ``classification_report.json`` at test end, with a per-class report per test dataloader, from what
+      ``test_step`` returns (``{"preds": ..., "target": ...}``) or, when it returns only the loss, from the module's
+      forward output and the batch's targets (a forward hook that lives only for the test loop); every
+      ``trainer.test`` is kept as an evaluation, one of them the headline (see ``headline_test``);
+    * ``data`` in the summary: the samples, batches and class counts of the first full training epoch, the first
+      validation after the sanity check and the headline test loop, counted on the device.
 
     A Trainer used only for ``test`` writes into the tested checkpoint's run, or into a new ``kind: "evaluation"``
     folder.

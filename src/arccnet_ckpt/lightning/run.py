@@ -9,6 +9,8 @@ FitSession`, and hands the values to rank 0's :class:`~arccnet_ckpt.core.recorde
   rank;
 * the records of the fit: history entries, the ``completed``, ``failed`` or ``interrupted`` record, the loggers, the
   test's evaluation and ``report.html``;
+* the test loop's forward hook (:mod:`arccnet_ckpt.lightning.forward`) and the data counts of each split
+  (:mod:`arccnet_ckpt.lightning.counting`), written into the summary's ``data`` with the next record;
 * what each checkpoint carries of the run (:meth:`CallbackRun.stamp`).
 
 Rank handling goes through :mod:`arccnet_ckpt.lightning.ranks`; the failures that cost a warning are marked with
@@ -29,6 +31,8 @@ from arccnet_ckpt.core import runfolder
 from arccnet_ckpt.core.lifecycle import Phase, is_interruption
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder, error_info
 from arccnet_ckpt.lightning import observe, ranks, staging
+from arccnet_ckpt.lightning.counting import DataCounting
+from arccnet_ckpt.lightning.forward import ForwardCapture
 from arccnet_ckpt.lightning.namespaces import module
 from arccnet_ckpt.lightning.policy import catch_and_warn, warn
 from arccnet_ckpt.lightning.session import FitSession
@@ -73,6 +77,8 @@ class CallbackRun:
         self.session = FitSession()  # the run and this fit's state, as plain values
         self.recorder: RunRecorder | None = None  # rank 0's keeps the last record it wrote
         self.redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
+        self.forward = ForwardCapture()  # the test loop's forward hook, every rank
+        self.counting = DataCounting(self.session)  # the passes of each split being counted, every rank
 
     @property
     def run_dir(self) -> str | None:
@@ -231,6 +237,15 @@ class CallbackRun:
                 entry["errors"]["link"] = self.redaction.message(problem[0])
         self.recorder.linked(described, stage=stage)
 
+    def train_batch_started(self, trainer: pl.Trainer, batch: Any, batch_idx: int) -> None:
+        """Every rank, before a training step of the fit: count its batch, note its learning rates (rank 0).
+
+        Lightning steps epoch schedulers after the epoch's last batch, before validation and the epoch-end hooks:
+        read later, the rate would be the next epoch's. This is when LearningRateMonitor reads it too.
+        """
+        self.counting.add("train", batch, batch_idx)
+        ranks.rank_zero_alone(trainer.strategy, lambda: self.note_learning_rates(trainer))
+
     def note_learning_rates(self, trainer: pl.Trainer) -> None:
         """On rank 0: the rates the coming training step uses."""
         self.session.learning_rates = capture.raw_learning_rates(trainer.optimizers)
@@ -251,7 +266,7 @@ class CallbackRun:
             return
         metrics = self.session.history_metrics(capture.scalar_metrics(trainer.callback_metrics), epoch_end=epoch_end)
         metrics.update(capture.learning_rates(trainer.optimizers, self.session.learning_rates))
-        self.recorder.validated(self.snapshot(trainer), metrics, epoch=epoch)
+        self.recorder.validated(self.snapshot(trainer), metrics, epoch=epoch, counts=self.session.data_counts)
 
     def finish_fit(self, trainer: pl.Trainer) -> None:
         """Every rank: the last history entry and the ``completed`` record (a collective reduces early stopping)."""
@@ -264,7 +279,8 @@ class CallbackRun:
             keep = {*owner.best_k_models, owner.best_model_path, owner.last_model_path, str(trainer.ckpt_path or "")}
             staging.clean_up(trainer.strategy, self.namespace, self.session.saved, keep, recorder.run_dir)
             self.session.saved.clear()
-            recorder.finish(dataclasses.replace(snapshot, loggers=observe.loggers_now(trainer, self.redaction)))
+            snapshot_now = dataclasses.replace(snapshot, loggers=observe.loggers_now(trainer, self.redaction))
+            recorder.finish(snapshot_now, counts=self.session.data_counts)
 
         ranks.on_rank_zero(trainer.strategy, finish, "writing the completed run record")
 
@@ -277,15 +293,61 @@ class CallbackRun:
         if recorder.phase is Phase.RUNNING:
             snapshot = self.snapshot(trainer) if active == "fit" else FitSnapshot()
             snapshot = dataclasses.replace(snapshot, loggers=observe.loggers_now(trainer, self.redaction))
-            recorder.fail(snapshot, error_info(exception, self.redaction), interrupted=is_interruption(exception))
+            error, interrupted = error_info(exception, self.redaction), is_interruption(exception)
+            recorder.fail(snapshot, error, interrupted=interrupted, counts=self.session.data_counts)
+
+    def interrupted(self) -> None:
+        """Every rank, when an exception ends a Trainer call: take the forward hook off, drop the passes being
+        counted (no collective may follow)."""
+        self.forward.remove()
+        self.counting.drop()
 
     # ------------------------------------------------------------------------------------------- the test
 
+    def start_test(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Every rank, at test start: a test-only Trainer's run is opened, the forward hook put on the module, and
+        the test loop counted."""
+        self.collector.reset()
+        if self.session.identity is None:
+            self.open_for_test(trainer, pl_module)
+        self.hook_forward(pl_module)
+        self.counting.begin("test", trainer)
+
+    @catch_and_warn("hook the module's forward for the test report of {run_dir}")
+    def hook_forward(self, pl_module: pl.LightningModule) -> None:
+        """Every rank: the forward hook, for the test loop only (removed by :meth:`end_test` and
+        :meth:`interrupted`, and at teardown)."""
+        self.forward.install(pl_module)
+
+    def test_batch_ended(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int) -> None:
+        """Every rank: one test batch's ``test_step`` output, forward output and batch, for the report and counts."""
+        identity = self.session.identity
+        names = identity.class_names if identity else None
+        self.collector.update(
+            outputs,
+            num_classes=len(names) if names else None,
+            dataloader_idx=dataloader_idx,
+            forward=self.forward.call,
+            batch=batch,
+        )
+        self.counting.add("test", batch, batch_idx if dataloader_idx == 0 else 0)
+
+    def end_test(self, trainer: pl.Trainer) -> None:
+        """Every rank, at test end: the forward hook comes off, then the evaluation is recorded."""
+        self.forward.remove()
+        if self.session.identity is None:
+            self.counting.drop()
+            return
+        self.record_test(trainer)
+        if self.session.active == "evaluation":
+            self.session.active = None
+
     def record_test(self, trainer: pl.Trainer) -> None:
-        """Every rank: gather the test predictions (a collective), then write the evaluation on rank 0."""
+        """Every rank: gather the test predictions and counts (collectives), then write the evaluation on rank 0."""
         test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
         count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
         self.collector.sync(trainer.strategy, count)  # a collective: every rank takes part
+        counts = {**self.session.data_counts, "test": self.counting.end("test", trainer)}  # a collective too
         recorder, identity = self.require_recorder(), self.require_identity()
         evaluation = self.session.active == "evaluation"
         combined = module(self.namespace, "utilities").CombinedLoader
@@ -295,7 +357,9 @@ class CallbackRun:
             reports = self.collector.dataloader_reports(identity.class_names, test_results, names)
             checkpoint = observe.ckpt_path(trainer, identity.run_dir)
             headline = self.owner.headline_test
-            recorder.record_test(test_results, dataloaders=reports, checkpoint=checkpoint, headline=headline)
+            recorder.record_test(
+                test_results, dataloaders=reports, checkpoint=checkpoint, headline=headline, counts=counts
+            )
             if evaluation:
                 recorder.finish(FitSnapshot(loggers=observe.loggers_now(trainer, self.redaction)))
             self.write_report()

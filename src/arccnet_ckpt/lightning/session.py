@@ -6,6 +6,8 @@ them to a :class:`FitSession`; everything it decides is testable without a Train
 * which history entry a validation makes, and when (:meth:`FitSession.validation_ended`,
   :meth:`FitSession.take_pending`);
 * which metrics are this point's measurements and which are leftovers (:meth:`FitSession.history_metrics`);
+* which splits' data counts are read, to be written with the next record (:attr:`FitSession.data_counts`; the
+  first full epoch of the run: kept across fits of one callback, and the recorder keeps counts already recorded);
 * which epoch saved the best checkpoint (:meth:`FitSession.note_best`, :meth:`FitSession.best_epoch`);
 * how many optimizer steps this fit ran (:meth:`FitSession.steps_this_fit`);
 * what a checkpoint carries of the run, and what restoring one gives back (:meth:`FitSession.state`,
@@ -38,6 +40,7 @@ class FitSession:
     learning_rates: list[Any] | None = None  # the rates the last training step used (raw, in group order)
     saved: dict[str, None] = field(default_factory=dict)  # every checkpoint this fit saved (async clean-up)
     best_score: Any = None  # ModelCheckpoint's best_model_score when the best was noted (compared by identity)
+    data_counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # train/val counts read (summed over ranks)
 
     def begin_fit(self) -> None:
         """A fit starts: forget what the previous fit of this callback left (the run and its best stay)."""
