@@ -922,3 +922,78 @@ def test_verify_load_and_report_show_progress_on_a_terminal_only(
     )
     assert done.returncode == 0
     assert "reading runs" not in done.stderr
+
+
+# ------------------------------------------------------------------------------ a version 2 report (hand-made)
+
+
+@pytest.fixture
+def scored_data(tmp_path: Path) -> Path:
+    from folders import make_run, make_scored_run
+
+    make_scored_run(tmp_path, class_names=("Quiet", "no flare", "C.1"))
+    make_run(tmp_path, "flares/binary_classification")  # a report without scores
+    return tmp_path
+
+
+def test_show_prints_the_auc_per_class_and_the_mistakes(scored_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = find_runs(scored_data, "flares/multiclass")[0]
+    report = run.report
+    assert report is not None
+    assert report.per_class is not None
+    assert report.mistakes is not None
+    code, out, _ = cli(capsys, "show", run.path)
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("CLASS"))
+    assert lines[header].split() == ["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT", "ROC", "AUC", "AP", "TSS", "HSS"]
+    for line, (name, m) in zip(lines[header + 1 :], report.per_class.items(), strict=False):
+        assert line.startswith(name)
+        assert line[len(name) :].split()[-4:] == [f"{v:.4g}" for v in (m.roc_auc, m.average_precision, m.tss, m.hss)]
+    assert report.roc_auc is not None
+    assert f"roc auc macro {report.roc_auc.macro:.4g}, weighted {report.roc_auc.weighted:.4g}" in lines
+    assert "predictions source forward, scores logits (softmax), labels from the scores, ranking exact" in lines
+    mistakes = lines.index("most confident mistakes")
+    assert lines[mistakes + 1].split() == ["INDEX", "TRUE", "PREDICTED", "CONFIDENCE", "THUMBNAIL"]
+    for line, m in zip(lines[mistakes + 2 :], report.mistakes, strict=False):
+        assert line.split()[0] == str(m.index)
+        assert f"{m.confidence:.4g}  {m.thumbnail}" in line
+    _, plain, _ = cli(capsys, "show", find_runs(scored_data, "flares/binary_classification")[0].path)
+    assert "ROC AUC" not in plain
+    assert "roc auc" not in plain
+    assert "mistakes" not in plain
+    _, document, _ = cli(capsys, "show", run.path, "--format", "json")
+    shown = json.loads(document)
+    assert set(shown) == {"schema", "version", "run", "summary", "report", "config", "notes", "files"}
+    assert shown["report"]["roc_auc"]["macro"] == report.roc_auc.macro
+
+
+@pytest.mark.parametrize(
+    ("where", "matches"),
+    [
+        ("report.roc_auc.macro>0.5", True),
+        ("report.roc_auc.macro>0.9999", False),
+        ("report.per_class.Quiet.tss>0", True),
+        ('report.per_class."no flare".tss>0', True),
+        ("report.per_class.C.1.hss>0", True),
+        ("report.per_class.C.1.hss<0", False),
+    ],
+)
+def test_ls_where_filters_on_nested_scores(
+    scored_data: Path, capsys: pytest.CaptureFixture[str], where: str, matches: bool
+) -> None:
+    code, out, _ = cli(capsys, "ls", scored_data, "--where", where, "--cols", "run,root")
+    assert code == (0 if matches else 1)
+    assert (" flares/multiclass" in out) is matches
+    assert "binary_classification" not in out  # its report records no score
+
+
+def test_ls_where_an_unknown_report_field_lists_the_allowed_ones(
+    scored_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "ls", scored_data, "--where", "report.per_class.Quiet.tsss>0")
+    assert code == 2
+    assert err.strip().endswith(
+        "report.per_class.Quiet has no field 'tsss'; its fields: precision, recall, f1, support, roc_auc, "
+        'average_precision, tss, hss (quote a key that holds a blank or an operator: per_class."no flare".tss)'
+    )

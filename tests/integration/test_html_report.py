@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import os
 import re
 import shutil
@@ -18,9 +21,11 @@ from typing import Any
 
 import pytest
 from conftest import ScriptedClassifier, TinyData, make_trainer
+from folders import make_scored_run
 from lightning.pytorch.callbacks import EarlyStopping
 
-from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, ClassMetrics, load_run, store
+from arccnet_ckpt import ArcCheckpointCallback, ClassificationReport, load_run, store
+from arccnet_ckpt.records import ClassScores
 from arccnet_ckpt.report.html import REPORT_FILENAME, render_html, write_report
 from arccnet_ckpt.runs import Run
 from arccnet_ckpt.runs.direction import better
@@ -104,7 +109,7 @@ def legacy_run(tmp_path: Path) -> Run:
 def _report_only_run(folder: Path, matrix: list[list[int]], names: list[str]) -> Run:
     """A folder holding nothing but a classification report: every other section has nothing to show."""
     per_class = {
-        n: ClassMetrics(precision=0.5, recall=0.5, f1=0.5, support=sum(row))
+        n: ClassScores(precision=0.5, recall=0.5, f1=0.5, support=sum(row))
         for n, row in zip(names, matrix, strict=True)
     }
     report = ClassificationReport(
@@ -647,3 +652,176 @@ def test_the_browser_takes_a_screenshot(runs: Runs, tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1280, 2400)
     assert len(data) > 20_000  # a blank page compresses to a few kB
+
+
+# ------------------------------------------------------------------------- the score-based sections (report v2)
+
+SCORED_CLASSES = ("Quiet", "C", "<script>alert(1)</script>")
+
+
+@pytest.fixture
+def scored(tmp_path: Path) -> Run:
+    """A hand-made run with a version 2 report computed with sklearn (tests/folders.py), one thumbnail gone."""
+    run = load_run(make_scored_run(tmp_path / "data", class_names=SCORED_CLASSES))
+    report = run.report
+    assert report is not None
+    assert report.mistakes is not None
+    gone = report.mistakes[2].thumbnail
+    assert gone is not None
+    (Path(run.path) / gone).unlink()
+    return load_run(run.path)
+
+
+def test_the_roc_and_pr_curves_carry_each_class_s_auc(scored: Run) -> None:
+    report = scored.report
+    assert report is not None
+    assert report.per_class is not None
+    assert report.curves is not None
+    text = render_html([scored])
+    assert_self_contained(text)
+    assert "<script>alert(1)</script>" not in text
+    curves = section(text, "scores")
+    roc = curves[curves.index('data-kind="roc"') : curves.index('data-kind="pr"')]
+    pr = curves[curves.index('data-kind="pr"') :]
+    escaped = {name: name.replace("<", "&lt;").replace(">", "&gt;") for name in SCORED_CLASSES}
+    for name, m in report.per_class.items():
+        assert f"{escaped[name]} (AUC {m.roc_auc:.4g})" in roc
+        assert f"{escaped[name]} (AP {m.average_precision:.4g})" in pr
+        points = min(len(report.curves[name].roc.fpr), len(report.curves[name].roc.tpr))  # type: ignore[union-attr]
+        assert f'data-class="{escaped[name]}" data-points="{points}"' in roc
+    assert roc.count('class="chance"') == 1  # the diagonal
+    assert 'class="chance"' not in pr
+    rows = parse(curves).tables["scores"]
+    assert rows[0] == ["Class", "ROC AUC", "Average precision", "TSS", "HSS"]
+    for row, (name, m) in zip(rows[1:], report.per_class.items(), strict=False):
+        assert row == [name, f"{m.roc_auc:.4g}", f"{m.average_precision:.4g}", f"{m.tss:.4g}", f"{m.hss:.4g}"]
+    assert report.roc_auc is not None
+    assert rows[-1][:3] == ["ROC AUC macro / weighted", f"{report.roc_auc.macro:.4g}", f"{report.roc_auc.weighted:.4g}"]
+    assert "source forward, scores logits (softmax), labels from the scores, ranking exact" in curves
+
+
+def test_the_reliability_diagram_holds_every_bin_and_the_ece(scored: Run) -> None:
+    report = scored.report
+    assert report is not None
+    assert report.calibration is not None
+    calibration = section(render_html([scored]), "calibration")
+    bins = re.findall(r'<g class="rel-bin" data-count="(\d+)" data-accuracy="([^"]*)"', calibration)
+    assert [(int(c), a) for c, a in bins] == [
+        (b.count, "" if b.accuracy is None else repr(b.accuracy)) for b in report.calibration.bins
+    ]
+    assert calibration.count('class="accuracy"') == sum(1 for b in report.calibration.bins if b.count)
+    assert 'class="calibrated"' in calibration  # the diagonal
+    assert f"Expected calibration error (ECE): {report.calibration.ece:.4g}" in calibration
+
+
+def test_the_mistakes_are_a_gallery_of_embedded_thumbnails(scored: Run) -> None:
+    report = scored.report
+    assert report is not None
+    assert report.mistakes is not None
+    mistakes = section(render_html([scored]), "mistakes")
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', mistakes)
+    shown = [m for i, m in enumerate(report.mistakes) if i != 2]
+    assert len(images) == len(shown)
+    for encoded, m in zip(images, shown, strict=True):
+        assert m.thumbnail is not None
+        data = base64.b64decode(encoded.replace("&#47;", "/"))
+        assert data == (Path(scored.path) / m.thumbnail).read_bytes()
+    for m in shown:
+        target = m.target.replace("<", "&lt;").replace(">", "&gt;")
+        assert f'data-index="{m.index}"' in mistakes
+        assert f"true <strong>{target}</strong>" in mistakes
+    missing = report.mistakes[2]
+    row = parse(mistakes).tables["mistakes"][1]
+    assert row[:5] == ["3", str(missing.index), missing.target, missing.predicted, f"{missing.confidence:.4g}"]
+    assert row[5] == f"not shown: {missing.thumbnail}: No such file or directory"
+
+
+def test_null_thumbnails_are_text_rows_with_the_note(tmp_path: Path) -> None:
+    run = load_run(make_scored_run(tmp_path / "data", thumbnails=False))
+    report = run.report
+    assert report is not None
+    assert report.mistakes is not None
+    mistakes = section(render_html([run]), "mistakes")
+    assert "<img" not in mistakes
+    rows = parse(mistakes).tables["mistakes"][1:]
+    assert [int(r[1]) for r in rows] == [m.index for m in report.mistakes]
+    assert all(r[5] == "none" for r in rows)
+    assert report.mistakes_note is not None
+    assert html.escape(report.mistakes_note) in mistakes
+
+
+def test_the_class_counts_of_each_split_are_bars(scored: Run) -> None:
+    summary = scored.summary
+    assert summary is not None
+    assert summary.data is not None
+    data = section(render_html([scored]), "data")
+    rows = parse(data).tables["data-counts"]
+    assert rows[0] == ["Class", "train", "val", "test"]
+    for row in rows[1:4]:
+        name = row[0]
+        assert row[1:] == [
+            str(split.class_counts[name])  # type: ignore[index]
+            for split in (summary.data.train, summary.data.val, summary.data.test)
+        ]
+    assert rows[4] == ["samples", "960", "240", "240"]
+    widths = re.findall(r'<span class="bar" aria-hidden="true"><span style="width:([\d.]+)%"></span></span>', data)
+    assert len(widths) == 9
+    assert widths[6:9] == ["100.0", "100.0", "100.0"]  # the largest class of each split fills its bar
+
+
+def test_one_score_block_per_test_dataloader(tmp_path: Path) -> None:
+    run = load_run(make_scored_run(tmp_path / "data", loaders=("quiet_sun", "active")))
+    text = render_html([run])
+    for section_id in ("scores", "calibration", "mistakes"):
+        body = section(text, section_id)
+        assert "<h3>dataloader 0 (quiet_sun)</h3>" in body
+        assert "<h3>dataloader 1 (active)</h3>" in body
+    assert section(text, "scores").count('data-kind="roc"') == 2
+    assert section(text, "calibration").count('data-kind="reliability"') == 2
+
+
+def test_a_version_1_report_renders_no_score_section(runs: Runs, legacy_run: Run, tmp_path: Path) -> None:
+    bare = _report_only_run(tmp_path / "bare", [[1, 0], [0, 1]], ["a", "b"])
+    for run in (legacy_run, bare, runs.failed):
+        text = render_html([run])
+        for section_id in ("scores", "calibration", "mistakes", "data"):
+            assert f'<section id="{section_id}">' not in text
+        assert "score-chart" not in text  # nor its styles
+
+
+@pytest.mark.slow
+def test_the_browser_shows_the_score_sections(scored: Run, tmp_path: Path) -> None:
+    """The page inside a harness page's iframe (srcdoc): the harness's script, not the report, reads what the
+    browser made of the report (the report keeps its own CSP, which forbids scripts)."""
+    report = scored.report
+    assert report is not None
+    assert report.mistakes is not None
+    harness = tmp_path / "harness.html"
+    harness.write_text(
+        "<!DOCTYPE html><html><body><pre id=out>pending</pre>"
+        f'<iframe id=r width=1200 height=4000 srcdoc="{html.escape(render_html([scored]), quote=True)}"></iframe>'
+        "<script>window.addEventListener('load', () => {"
+        "const d = document.getElementById('r').contentDocument;"
+        "const imgs = [...d.querySelectorAll('.gallery img')];"
+        "const box = (q) => [...d.querySelectorAll(q)].map((e) => Math.round(e.getBoundingClientRect().width));"
+        "document.getElementById('out').textContent = JSON.stringify({"
+        "complete: imgs.map((i) => i.complete), widths: imgs.map((i) => i.naturalWidth),"
+        "curves: d.querySelectorAll('figure.score-chart polyline.curve').length,"
+        "charts: box('figure.score-chart > svg'), bins: d.querySelectorAll('.rel-bin').length,"
+        "bars: box('table.data-counts .bar > span'), text: d.querySelectorAll('table.mistakes tr').length});"
+        "});</script></body></html>",
+        encoding="utf-8",
+    )
+    done = _browse(tmp_path, harness, "--dump-dom", "--enable-logging=stderr", "--v=0")
+    found = json.loads(html.unescape(re.search(r"<pre id=\"out\">(.*?)</pre>", done.stdout, re.S).group(1)))  # type: ignore[union-attr]
+    assert found["complete"] == [True] * (len(report.mistakes) - 1)
+    assert all(width == 24 for width in found["widths"])  # the PNGs decoded: 24 px wide, as written
+    assert found["curves"] == 2 * len(SCORED_CLASSES)
+    assert len(found["charts"]) == 3
+    assert all(width > 200 for width in found["charts"])
+    assert found["bins"] == 10
+    assert len(found["bars"]) == 9
+    assert all(width > 0 for width in found["bars"])
+    assert found["text"] == 2  # the header and the row of the thumbnail that is gone
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Content Security Policy" in line]
+    assert console == []

@@ -221,16 +221,42 @@ _FILE_PREFIXES: dict[str, type[Any]] = {
 _HISTORY_REDUCERS = ("last", "best", "min", "max")
 
 
+_SEGMENT = re.compile(r'"([^"]*)"|\'([^\']*)\'|([^."\'][^.]*)')
+
+
+def key_parts(key: str) -> list[str] | None:
+    """A key's segments: split at the dots, a segment in double or single quotes taken whole (a class name with a
+    space, a dot or an operator: ``report.per_class."no flare".tss``); ``None`` if the key is malformed."""
+    parts: list[str] = []
+    position = 0
+    while True:
+        match = _SEGMENT.match(key, position)
+        if match is None:
+            return None
+        part = next(g for g in match.groups() if g is not None)
+        if not part.strip():
+            return None
+        parts.append(part)
+        position = match.end()
+        if position == len(key):
+            return parts
+        if key[position] != ".":
+            return None
+        position += 1
+
+
 def check_key(key: str, option: str) -> str:
-    """A key as ``--where``/``--sort``/``--cols``/``--by`` accept it: dotted segments, no blanks.
+    """A key as ``--where``/``--sort``/``--cols``/``--by`` accept it: dotted segments, no blanks; a segment may be
+    quoted (see :func:`key_parts`).
 
     Raises:
-        UsageError: For an empty key or an empty segment.
+        UsageError: For an empty key, an empty segment, or an unclosed quote.
     """
-    if not key or any(not part.strip() for part in key.split(".")):
+    if not key or key_parts(key) is None:
         raise UsageError(
             f"{option}: bad key {key!r}: use a dotted path such as test_results.test_f1, config.LEARNING_RATE, "
-            "report.per_class.M.f1 or history.best.val_f1"
+            "report.per_class.M.f1 or history.best.val_f1 (quote a segment with blanks: "
+            'report.per_class."no flare".tss)'
         )
     return key
 
@@ -238,7 +264,8 @@ def check_key(key: str, option: str) -> str:
 def resolve(run: Run, key: str) -> Any:
     """The value ``key`` names for ``run``, or :data:`MISSING`.
 
-    ``KEY`` is a dotted path into ``training_summary.json`` (``test_results.test_f1``, ``early_stopping.0.reason``);
+    ``KEY`` is a dotted path into ``training_summary.json`` (``test_results.test_f1``, ``early_stopping.0.reason``),
+    a segment in quotes taken whole (``report.per_class."no flare".tss``);
     a first segment ``config.``, ``report.``, ``minimal.`` or ``history.`` reaches into that file instead
     (``config.LEARNING_RATE``, ``report.per_class.M.f1``, ``history.best.val_f1``, ``history.last.val_loss``). A
     single name that the summary lacks is looked up as :meth:`Run.metric` does (``test_f1``, ``best_val_f1``).
@@ -249,20 +276,21 @@ def resolve(run: Run, key: str) -> Any:
     alias = COLUMN_KEYS.get(key)
     if alias is not None:
         return alias(run)
-    head, _, rest = key.partition(".")
+    parts = key_parts(key) or key.split(".")
+    head, rest = parts[0], ".".join(parts[1:])
     if head in _FILE_PREFIXES and rest:
         if head == "config":
             return _resolve_config(run.config, rest)
         if head == "history":
             return _resolve_history(run, rest)
         record = run.report if head == "report" else run.minimal
-        return _walk(record_dict(record), rest.split(".")) if record is not None else MISSING
+        return _walk(record_dict(record), parts[1:]) if record is not None else MISSING
     summary = run.summary
     if summary is not None:
-        value = _walk(record_dict(summary), key.split("."))
+        value = _walk(record_dict(summary), parts)
         if value is not MISSING:
             return value
-    if "." not in key:
+    if len(parts) == 1:
         metric = run.metric(key)
         if metric is not None:
             return metric

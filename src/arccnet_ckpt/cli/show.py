@@ -17,6 +17,7 @@ from arccnet_ckpt.cli.select import EXIT_OK, resolve_run
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.records import (
     ClassificationReport,
+    ClassScores,
     DataloaderReport,
     TrainingSummary,
     matrix_names,
@@ -159,13 +160,27 @@ def _per_class(report: ClassificationReport | DataloaderReport, heading: str, co
         sys.stdout.write("\n")
         if heading:
             output.write_line(f"{heading}per class")
-        rows: list[list[Any]] = [[n, m.precision, m.recall, m.f1, m.support] for n, m in report.per_class.items()]
+        # A version 2 report with scores adds each class's ROC AUC, AP, TSS and HSS; a version 1 table is unchanged.
+        scored = any(_score_values(m) != (None,) * 4 for m in report.per_class.values())
+        rows: list[list[Any]] = [
+            [n, m.precision, m.recall, m.f1, m.support, *(_score_values(m) if scored else ())]
+            for n, m in report.per_class.items()
+        ]
         for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
             if avg is not None:
-                rows.append([label, avg.precision, avg.recall, avg.f1, avg.support])
-        output.table(["CLASS", "PRECISION", "RECALL", "F1", "SUPPORT"], rows, colour=colour)
+                rows.append([label, avg.precision, avg.recall, avg.f1, avg.support, *((None,) * 4 if scored else ())])
+        headers = [
+            "CLASS",
+            "PRECISION",
+            "RECALL",
+            "F1",
+            "SUPPORT",
+            *(("ROC AUC", "AP", "TSS", "HSS") if scored else ()),
+        ]
+        output.table(headers, rows, colour=colour)
         if report.accuracy is not None:
             output.write_line(f"accuracy {output.cell(report.accuracy)} over {output.cell(report.num_samples)} samples")
+    _scores(report, heading, colour)
     if report.confusion_matrix:
         sys.stdout.write("\n")
         output.write_line(f"{heading}confusion matrix (rows: true class, columns: predicted)")
@@ -174,6 +189,36 @@ def _per_class(report: ClassificationReport | DataloaderReport, heading: str, co
         totals = [sum(col) for col in zip(*report.confusion_matrix, strict=True)]
         matrix_rows.append(["total", *totals, sum(totals)])
         output.table(["TRUE \\ PRED", *names, "TOTAL"], matrix_rows, colour=colour)
+
+
+def _score_values(m: ClassScores) -> tuple[float | None, ...]:
+    return (m.roc_auc, m.average_precision, m.tss, m.hss)
+
+
+def _scores(report: ClassificationReport | DataloaderReport, heading: str, colour: bool) -> None:
+    """Print what a version 2 report adds below its per-class table: the ROC AUC averages, where the predictions
+    came from, the calibration error, the notes, and the most confident mistakes; nothing for a version 1 report."""
+    lines = []
+    if report.roc_auc is not None and (report.roc_auc.macro is not None or report.roc_auc.weighted is not None):
+        lines.append(
+            f"roc auc macro {output.cell(report.roc_auc.macro)}, weighted {output.cell(report.roc_auc.weighted)}"
+        )
+    if report.predictions is not None:
+        lines.append(f"predictions {fmt.predictions_line(report.predictions)}")
+    if report.calibration is not None:
+        lines.append(f"calibration ECE {output.cell(report.calibration.ece)} over {len(report.calibration.bins)} bins")
+    lines.extend(
+        f"{name} {note}" for name, note in (("scores", report.scores_note), ("mistakes", report.mistakes_note)) if note
+    )
+    for line in lines:
+        output.write_line(line)
+    if report.mistakes:
+        sys.stdout.write("\n")
+        output.write_line(f"{heading}most confident mistakes")
+        rows = [[m.index, m.target, m.predicted, m.confidence, m.thumbnail or "-"] for m in report.mistakes]
+        output.table(["INDEX", "TRUE", "PREDICTED", "CONFIDENCE", "THUMBNAIL"], rows, colour=colour)
+    elif report.mistakes is not None:
+        output.write_line("mistakes none: every test prediction was right")
 
 
 def _loader_heading(number: int | None, loader: DataloaderReport) -> str:

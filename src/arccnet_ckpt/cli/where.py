@@ -15,14 +15,21 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from arccnet_ckpt.cli.select import MISSING, Found, UsageError, check_key, parse_since, resolve
+from pydantic import BaseModel
+
+from arccnet_ckpt.cli.select import MISSING, Found, UsageError, check_key, key_parts, parse_since, resolve
 from arccnet_ckpt.core.lifecycle import READ_STATUSES
 from arccnet_ckpt.errors import ArcCkptError
+from arccnet_ckpt.records import ClassificationReport, MinimalLogging, TrainingSummary
 from arccnet_ckpt.runs import Run
 
-_WHERE = re.compile(r"^\s*(?P<key>[^<>=!~\s]+)\s*(?P<op>>=|<=|==|!=|=|>|<|~)\s*(?P<value>.*?)\s*$")
+# KEY: dotted segments, one in quotes may hold blanks and operators (report.per_class."no flare".tss).
+_WHERE = re.compile(
+    r"""^\s*(?P<key>(?:"[^"]*"|'[^']*'|[^<>=!~\s"'])+)\s*(?P<op>>=|<=|==|!=|=|>|<|~)\s*(?P<value>.*?)\s*$"""
+)
 _OP_CHARS = "<>=!~"
 _OP_LIST = "= == != > >= < <= ~ (a regex)"
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -55,7 +62,8 @@ class Where:
         if match is None or not match["value"]:
             raise UsageError(
                 f"--where {text!r}: expected KEY OP VALUE with OP one of {_OP_LIST}, e.g. "
-                "--where 'test_results.test_f1>=0.6' (quote it: the shell reads > as a redirection)"
+                "--where 'test_results.test_f1>=0.6' (quote it: the shell reads > as a redirection; quote a key "
+                'segment that holds a blank or an operator: report.per_class."no flare".tss)'
             )
         if match["op"] != "~" and match["value"][0] in _OP_CHARS:
             # test_f1>>0.5 or lr=>1: a typo, never a value (quote a value that starts so: name='>x')
@@ -69,7 +77,11 @@ class Where:
                 re.compile(match["value"])
             except re.error as e:
                 raise UsageError(f"--where {text!r}: bad regular expression: {e}") from e
-        return cls(check_key(match["key"], "--where"), match["op"], match["value"])
+        key = check_key(match["key"], "--where")
+        problem = unknown_field(key_parts(key) or [key])
+        if problem:
+            raise UsageError(f"--where {text!r}: {problem}")
+        return cls(key, match["op"], match["value"])
 
     def matches(self, run: Run) -> bool:
         """Whether ``run`` satisfies the condition; a run that lacks the key never does."""
@@ -90,6 +102,76 @@ class Where:
             return _OPS[self.op](a, b)
         except TypeError:  # a number against a word: only = and != can hold
             return _OPS[self.op](_text(actual), self.value) if self.op in ("=", "==", "!=") else False
+
+
+# ------------------------------------------------------------------------------------- keys into the file models
+
+_MODELS: dict[str, type[BaseModel]] = {"report": ClassificationReport, "minimal": MinimalLogging}
+
+
+def unknown_field(parts: list[str]) -> str:
+    """Why a key names no field of the file it reaches into, listing the fields allowed there; ``""`` if it may.
+
+    A key into ``classification_report.json`` (``report.``) or ``minimal_logging.json`` (``minimal.``) is checked
+    against the file's model from its first segment; a key into ``training_summary.json`` from its first declared
+    field (other names are the summary's extra keys and metrics: ``test_f1``, ``best_val_f1``). Below a dict (class
+    names, metrics) any key is allowed; a class name with a dot is found as it is (``per_class.C.1.tss``), one with a
+    blank or an operator is quoted (``per_class."no flare".tss``). Config and history keys are free-form.
+    """
+    head = parts[0]
+    if head in _MODELS and len(parts) > 1:
+        return _check(_MODELS[head], parts[1:], head)
+    if head in TrainingSummary.model_fields:
+        return _check(TrainingSummary, parts, "")
+    return ""
+
+
+def _check(annotation: Any, parts: list[str], where: str) -> str:
+    """Why ``parts`` name nothing inside a value of type ``annotation`` (reached at ``where``); ``""`` if they may."""
+    if not parts:
+        return ""
+    tp = _unwrap(annotation)
+    origin = get_origin(tp)
+    at = where or "training_summary.json"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(parts[0])
+        if field is None:
+            return f"{at} has no field {parts[0]!r}; its fields: {', '.join(tp.model_fields)}"
+        return _check(field.annotation, parts[1:], f"{where}.{parts[0]}" if where else parts[0])
+    if origin is dict:
+        value = _unwrap(get_args(tp)[1])
+        if not (isinstance(value, type) and issubclass(value, BaseModel)):
+            return ""  # a dict of values (metrics, counts): its keys may hold dots, found as _walk finds them
+        if len(parts) == 1:
+            return ""
+        problem = ""
+        for end in range(1, len(parts)):  # a key of several segments whose rest names a field: per_class.C.1.tss
+            problem = _check(value, parts[end:], f"{at}.{'.'.join(parts[:end])}")
+            if not problem:
+                return ""
+        return problem + ' (quote a key that holds a blank or an operator: per_class."no flare".tss)'
+    if origin is list:
+        if not parts[0].isdigit():
+            return f"{at} is a list: the next segment is a position (0, 1, ...), got {parts[0]!r}"
+        return _check(get_args(tp)[0], parts[1:], f"{at}.{parts[0]}")
+    if tp is Any or origin is not None:
+        return ""
+    return f"{at} is a value, with no field {parts[0]!r}"
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None``, ``Annotated[X, ...]`` and ``Optional[X]`` as ``X``; a union of several types as ``Any``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return Any
+            annotation = args[0]
+        else:
+            return annotation
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")

@@ -1,4 +1,5 @@
-"""How numbers, times, durations and sizes read, in the command line's tables and in ``report.html`` alike.
+"""How numbers, times, durations, sizes (and a report's ``predictions``) read, in the command line's tables and in
+``report.html`` alike.
 
 The one formatting module: ``arccnet-ckpt show`` and the HTML report print the same run the same way. Pure
 functions of plain values; no torch, no I/O. ``missing`` is what stands for no value: ``-`` in a terminal, an em
@@ -10,7 +11,10 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arccnet_ckpt.records import PredictionSource
 
 DASH = "-"
 """What a missing value reads as in the command line."""
@@ -115,3 +119,22 @@ def setting(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def predictions_line(predictions: PredictionSource) -> str:
+    """``classification_report.json``'s ``predictions`` in one line, for the page and ``show`` alike:
+    ``source forward, scores logits (softmax), labels from the scores, ranking exact``."""
+    p = predictions
+    parts = [f"source {p.source}" + (f" ({p.key})" if p.key else "")]
+    scores = f"scores {p.scores}" + (f" ({p.transform})" if p.transform else "")
+    if p.threshold is not None:
+        scores += f", threshold {number(p.threshold)}"
+    parts.append(scores)
+    parts.append("labels from test_step's outputs" if p.labels == "outputs" else "labels from the scores")
+    if p.ranking is not None:
+        ranking = f"ranking {p.ranking}"
+        if p.max_error is not None:
+            ranking += f" (max error {number(p.max_error)})"
+        parts.append(ranking)
+    line = ", ".join(parts)
+    return f"{line}; {p.note}" if p.note else line

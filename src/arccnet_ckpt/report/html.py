@@ -43,6 +43,7 @@ from arccnet_ckpt.report import svg
 from arccnet_ckpt.report.compare import compare_context
 from arccnet_ckpt.report.curves import run_curves
 from arccnet_ckpt.report.markup import escape
+from arccnet_ckpt.report.scores import data_table, run_scores, shown_sections
 from arccnet_ckpt.report.view import RunView, read_view
 from arccnet_ckpt.runs import Run, load_run
 from arccnet_ckpt.runs.query import (
@@ -223,6 +224,7 @@ def _run_context(view: RunView) -> dict[str, Any]:
         for loader in entry.dataloaders
     ]
     source = config_source_line(config) if config is not None else None
+    scores = run_scores(view)
     return {
         "view": view,
         "end_time": summary.end_time if summary is not None else None,
@@ -241,6 +243,9 @@ def _run_context(view: RunView) -> dict[str, Any]:
         "evaluation_metrics": metrics,
         "evaluation_details": details,
         "curves": run_curves(view),
+        "scores": scores,
+        "score_sections": shown_sections(scores),  # none for a version 1 report: its page is unchanged
+        "data": data_table(view),
         "settings": config_settings(config) if config is not None else {},
         "config_source": source if source and source != "argument" else "",  # from LightningCLI or Hydra
         "captured": captured_settings(config) if config is not None else {},

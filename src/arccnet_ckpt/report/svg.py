@@ -329,8 +329,8 @@ def line_chart(series: list[Series], markers: list[Marker], x_label: str, title:
                 for x, y in s.points
             )
     out.append("</svg>")
-    legend = _legend(series, markers)
-    return Markup(f'<figure class="chart"><figcaption>{_esc(title)}</figcaption>{"".join(out)}{legend}</figure>')  # noqa: S704 (every text in it went through _esc)
+    chart_legend = legend(series, markers)
+    return Markup(f'<figure class="chart"><figcaption>{_esc(title)}</figcaption>{"".join(out)}{chart_legend}</figure>')  # noqa: S704 (every text in it went through _esc)
 
 
 def _anchor(x: float, low: float, high: float) -> str:
@@ -341,7 +341,8 @@ def _anchor(x: float, low: float, high: float) -> str:
     return "middle"
 
 
-def _legend(series: list[Series], markers: list[Marker]) -> str:
+def legend(series: list[Series], markers: list[Marker]) -> str:
+    """The HTML legend under a chart: a swatch and the label of each series, then of each marker."""
     items = []
     for s in series:
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""

@@ -50,16 +50,20 @@ _FILE_KINDS = (
 )
 
 
-def read_bounded(path: str) -> bytes:
-    """The bytes of one JSON file of a run folder (local or remote), checked by :func:`_read_local`'s rules.
+def read_bounded(path: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of one file of a run folder (local or remote), checked by :func:`_read_local`'s rules.
+
+    Args:
+        path: The file.
+        limit: The most bytes it may hold: :data:`MAX_JSON_BYTES` for a JSON file (a thumbnail has its own).
 
     Raises:
-        OSError: If it cannot be read, is not a regular file, or is larger than :data:`MAX_JSON_BYTES`.
+        OSError: If it cannot be read, is not a regular file, or is larger than ``limit``.
     """
-    return _read_remote(path) if is_remote(path) else _read_local(path)
+    return _read_remote(path, limit) if is_remote(path) else _read_local(path, limit)
 
 
-def _read_local(path: str) -> bytes:
+def _read_local(path: str, limit: int = MAX_JSON_BYTES) -> bytes:
     """Read a regular file of at most :data:`MAX_JSON_BYTES`, whatever sits under its name.
 
     Data folders are shared: a FIFO, a device (a link to ``/dev/zero``), a socket or a folder may carry a JSON
@@ -77,8 +81,8 @@ def _read_local(path: str) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _not_regular(path, info.st_mode)
-        if info.st_size > MAX_JSON_BYTES:
-            raise _too_large(info.st_size)
+        if info.st_size > limit:
+            raise _too_large(info.st_size, limit)
         # One read call for the whole file (a run's JSON is a few KB): unbuffered os.read, about twice as fast as
         # open().read() for thousands of small files. The loop only runs for a short read, or a file that grows.
         first = os.read(fd, info.st_size + 1)
@@ -88,21 +92,21 @@ def _read_local(path: str) -> bytes:
         size = len(first)
         while chunk := os.read(fd, _READ_SIZE):
             size += len(chunk)
-            if size > MAX_JSON_BYTES:
-                raise _too_large(size)
+            if size > limit:
+                raise _too_large(size, limit)
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
 
 
-def _read_remote(path: str) -> bytes:
-    """As :func:`_read_local` for a URL: at most :data:`MAX_JSON_BYTES` + 1 bytes are fetched."""
+def _read_remote(path: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """As :func:`_read_local` for a URL: at most ``limit`` + 1 bytes are fetched."""
     fs, stripped = file_system(path)
     with fs.open(stripped, "rb") as fh:
-        data = bytes(fh.read(MAX_JSON_BYTES + 1))
-    if len(data) > MAX_JSON_BYTES:
-        raise _too_large(None)
+        data = bytes(fh.read(limit + 1))
+    if len(data) > limit:
+        raise _too_large(None, limit)
     return data
 
 
@@ -143,9 +147,11 @@ def _not_regular(path: str, mode: int | None = None) -> OSError:
     return OSError(f"{kind}, not a regular file: only regular files are read")
 
 
-def _too_large(size: int | None) -> OSError:
+def _too_large(size: int | None, limit: int = MAX_JSON_BYTES) -> OSError:
     held = f" (it holds {size:,} bytes)" if size is not None else ""
-    return OSError(f"larger than the {MAX_JSON_BYTES // (1024 * 1024)} MiB limit for a run's JSON file{held}: not read")
+    if limit == MAX_JSON_BYTES:
+        return OSError(f"larger than the {limit // (1024 * 1024)} MiB limit for a run's JSON file{held}: not read")
+    return OSError(f"larger than the {limit:,}-byte limit{held}: not read")
 
 
 def unreadable_reason(error: BaseException) -> str:
