@@ -267,6 +267,24 @@ def root_folder(data_folder: str, root_name: str | None) -> str:
     return store.join(data_folder, CHECKPOINTS_DIRNAME, *(root_name.split("/") if root_name else ()))
 
 
+MISTAKES_DIRNAME = "mistakes"
+"""The run folder's sub-folder of the mistakes' thumbnails (``mistakes/test1-01.png``)."""
+
+_THUMBNAIL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
+
+
+def thumbnail_path(path: str) -> tuple[str, str]:
+    """``mistakes/test1-01.png`` as its two segments: the only shape of a thumbnail's path in a run folder.
+
+    Raises:
+        ValueError: For any other path (another folder, a parent segment, not a ``.png``).
+    """
+    folder, _, name = path.partition("/")
+    if folder != MISTAKES_DIRNAME or not _THUMBNAIL.match(name) or name.startswith(".."):
+        raise ValueError(f"a thumbnail's path must be {MISTAKES_DIRNAME}/<name>.png, got {path!r}")
+    return folder, name
+
+
 def is_run_folder(folder: str) -> bool:
     """Whether ``folder`` is a run folder: it holds one of :data:`RUN_MARKERS`. THE rule, for every reader."""
     return any(store.exists(store.join(folder, name)) for name in RUN_MARKERS)

@@ -303,9 +303,10 @@ def test_show_a_run_by_prefix(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> N
     assert lines[start + 1].split() == ["TRUE", "\\", "PRED", *CLASSES, "TOTAL"]
     for i, name in enumerate(CLASSES):
         assert lines[start + 2 + i].split() == [name, *map(str, matrix[i]), str(sum(matrix[i]))]
-    for name in CLASSES:
-        row = next(line for line in lines if line.split()[:1] == [name] and len(line.split()) == 5)
+    for name in CLASSES:  # the per-class table's row (name, precision, recall, f1, support, then the scores)
+        row = next(line for line in lines if line.split()[:1] == [name] and len(line.split()) == 9)
         assert f"{report['per_class'][name]['f1']:.4g}" in row
+        assert f"{report['per_class'][name]['roc_auc']:.4g}" in row
     assert "report.html" in out
     assert "history.json" in out
 

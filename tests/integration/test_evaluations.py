@@ -420,7 +420,8 @@ def test_binary_class_names_are_the_same_in_the_table_the_matrix_and_the_page(
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")
     assert lines[start + 1].split() == ["TRUE", "\\", "PRED", "negative", "positive", "TOTAL"]
     assert [lines[start + 2].split()[0], lines[start + 3].split()[0]] == ["negative", "positive"]
-    assert any(line.split()[:1] == ["negative"] and len(line.split()) == 5 for line in lines[:start])
+    # the per-class table: name, precision, recall, f1, support, then ROC AUC, AP, TSS, HSS (the scores are there)
+    assert any(line.split()[:1] == ["negative"] and len(line.split()) == 9 for line in lines[:start])
 
     page = (binary_run / "report.html").read_text(encoding="utf-8")
     assert "true negative, predicted positive" in page

@@ -83,6 +83,14 @@ def add_evaluation(
     return data, base, made_headline
 
 
+def next_number(summary: TrainingSummary | None) -> int:
+    """The number the run's next ``trainer.test`` gets (1 for the first; a run tested before evaluations were kept
+    has one, its ``test_results``)."""
+    if summary is None:
+        return 1
+    return len(summary.evaluations or ([1] if summary.test_results else [])) + 1
+
+
 HeadlineChoice = Literal["auto", "always", "never"]
 """Whether a ``trainer.test`` becomes the run's headline: ``auto`` (:func:`choose_headline`), ``always``, ``never``."""
 

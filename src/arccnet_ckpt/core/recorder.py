@@ -42,10 +42,15 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from arccnet_ckpt import store
+from arccnet_ckpt import layout, store
 from arccnet_ckpt.capture import Redaction
 from arccnet_ckpt.core import merge, progress, records
-from arccnet_ckpt.core.evaluations import HEADLINE_CHOICES, HeadlineChoice, add_evaluation, choose_headline
+from arccnet_ckpt.core.evaluations import (
+    HEADLINE_CHOICES,
+    HeadlineChoice,
+    add_evaluation,
+    choose_headline,
+)
 from arccnet_ckpt.core.lifecycle import TRANSITIONS, Event, Phase, is_interruption, transition
 from arccnet_ckpt.core.merge import MEASURED_FIELDS
 from arccnet_ckpt.core.progress import FitSnapshot
@@ -308,6 +313,7 @@ class RunRecorder:
         report_fields: Mapping[str, Any] | None = None,
         headline: HeadlineChoice = "auto",
         counts: DataCountsArg = None,
+        images: Mapping[str, bytes] | None = None,
         now: datetime | None = None,
     ) -> Phase:
         """``trainer.test`` ended: add an evaluation to the run, and make it the headline when it should be.
@@ -326,10 +332,14 @@ class RunRecorder:
             headline: ``auto`` (the rule of :func:`choose_headline`), ``always`` or ``never``.
             counts: What the Trainer saw of each split, by split; ``test`` (this test's loop) is recorded when this
                 test is the headline.
+            images: The mistakes' thumbnails, by path in the run folder (``mistakes/test1-01.png``), written before
+                the report that names them.
             now: The moment (default: now, UTC).
         """
         now = now or progress.now()
         previous, phase = self._advance(Event.TEST)
+        for path, png in (images or {}).items():
+            store.write_bytes(store.join(self.run_dir, *layout.thumbnail_path(path)), png)
         ident = self.identity
         loaders = records.dataloader_reports(test_results, dataloaders, report_fields)
         existing = self._read_or_none(ClassificationReport, "rewriting it")  # a damaged report is replaced

@@ -92,6 +92,7 @@ class ArcCheckpointLogic(_Base):
         enable_version_counter: bool = True,
         redact_checkpoint_hparams: bool = True,
         headline_test: HeadlineChoice = "auto",
+        mistakes: int = 10,
     ) -> None:
         settings = CallbackSettings.checked(
             root_name=root_name, data_folder=data_folder, dirpath=dirpath, model_name=model_name,
@@ -128,6 +129,7 @@ class ArcCheckpointLogic(_Base):
             preds_keys=(preds_key,) if preds_key else None,
             target_keys=(target_key,) if target_key else None,
             threshold=self.threshold,
+            mistakes=mistakes,  # checked there: a ValueError names what is allowed
         )
         explicit = os.fspath(self.dirpath) if self.dirpath is not None else None
         self._run = CallbackRun(self, namespace=self._namespace, explicit_dir=explicit, collector=collector)
@@ -366,6 +368,9 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
         headline_test: Which ``trainer.test`` is the run's headline (``test_results``, the report's top level):
             ``"auto"``, the run's first test of its best checkpoint (a later test is kept under ``evaluations``, with
             a warning); ``"always"`` or ``"never"`` for this callback's tests. An attribute too.
+        mistakes: How many of the most confident wrong test predictions ``classification_report.json`` lists,
+            each with a thumbnail of its input when the input is an image (``mistakes/`` in the run folder; needs
+            Pillow, the ``images`` extra); 0 turns the list off.
         dirpath: Explicit run folder: used as is, no hierarchy added.
         filename: Checkpoint file name template, used as given; ``None`` -> ``best-epoch{EE}-<monitor>-{value}``.
         monitor: Metric to rank checkpoints by.

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from arccnet_ckpt import capture, layout, runs
 from arccnet_ckpt.capture import config_sources, loggers
 from arccnet_ckpt.core import runfolder
+from arccnet_ckpt.core.evaluations import next_number
 from arccnet_ckpt.core.lifecycle import Phase, is_interruption
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder, error_info
 from arccnet_ckpt.lightning import observe, ranks, staging
@@ -354,11 +355,16 @@ class CallbackRun:
         names = capture.safely("the test dataloaders' names", lambda: observe.dataloader_names(trainer, combined), None)
 
         def record() -> None:
-            reports = self.collector.dataloader_reports(identity.class_names, test_results, names)
+            prefix = f"test{next_number(recorder.summary())}"  # names the thumbnails of this evaluation
+            reports = self.collector.dataloader_reports(identity.class_names, test_results, names, prefix=prefix)
             checkpoint = observe.ckpt_path(trainer, identity.run_dir)
-            headline = self.owner.headline_test
             recorder.record_test(
-                test_results, dataloaders=reports, checkpoint=checkpoint, headline=headline, counts=counts
+                test_results,
+                dataloaders=reports,
+                checkpoint=checkpoint,
+                headline=self.owner.headline_test,
+                counts=counts,
+                images=self.collector.images,
             )
             if evaluation:
                 recorder.finish(FitSnapshot(loggers=observe.loggers_now(trainer, self.redaction)))

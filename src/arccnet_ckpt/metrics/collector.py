@@ -19,6 +19,7 @@ import torch
 from arccnet_ckpt.errors import ArcCkptWarning, LabelError
 from arccnet_ckpt.metrics.batches import ForwardCall
 from arccnet_ckpt.metrics.confusion import ConfusionMatrix
+from arccnet_ckpt.metrics.mistakes import TopMistakes
 from arccnet_ckpt.metrics.predictions import DEFAULT_PREDS_KEYS, DEFAULT_TARGET_KEYS
 from arccnet_ckpt.metrics.ranking import BINS, SCORE_BUDGET
 from arccnet_ckpt.metrics.report import compute_report, default_class_names
@@ -49,6 +50,7 @@ class TestPredictionCollector:
         score_budget: Floats of probabilities kept per dataloader for exact ranking metrics
             (:data:`~arccnet_ckpt.metrics.ranking.SCORE_BUDGET`); past it they are binned.
         score_bins: Bins per class past the budget (:data:`~arccnet_ckpt.metrics.ranking.BINS`).
+        mistakes: How many of the most confident mistakes each dataloader's report lists (0: none).
     """
 
     __test__ = False  # not a pytest class, despite the name
@@ -61,21 +63,26 @@ class TestPredictionCollector:
         *,
         score_budget: int = SCORE_BUDGET,
         score_bins: int = BINS,
+        mistakes: int = 10,
     ) -> None:
         self.preds_keys = tuple(preds_keys or DEFAULT_PREDS_KEYS)
         self.target_keys = tuple(target_keys or DEFAULT_TARGET_KEYS)
         self.threshold = threshold
         self.score_budget, self.score_bins = score_budget, score_bins
+        self.mistakes = TopMistakes(mistakes, name="mistakes").k  # checked here: a bad value fails at construction
+        self.images: dict[str, bytes] = {}
         self.reset()
 
     def reset(self) -> None:
         """Forget everything collected (called at each test start)."""
         self._streams: dict[int, _Stream] = {}
         self._num_dataloaders = 1
+        self.images = {}
 
     def _stream(self, index: int) -> _Stream:
         if index not in self._streams:
-            self._streams[index] = _Stream(ScoreState(self.threshold, self.score_budget, self.score_bins))
+            scores = ScoreState(self.threshold, self.score_budget, self.score_bins)
+            self._streams[index] = _Stream(scores, TopMistakes(self.mistakes, name="mistakes"))
         return self._streams[index]
 
     @property
@@ -130,23 +137,33 @@ class TestPredictionCollector:
         for index in range(self._num_dataloaders):
             self._stream(index).sync(strategy)
 
-    def report_fields(self, class_names: Sequence[str] | None, dataloader_idx: int = 0) -> dict[str, Any]:
-        """The fields of one dataloader's report (``class_names``, ``per_class`` ... ``scores_note``).
+    def report_fields(
+        self, class_names: Sequence[str] | None, dataloader_idx: int = 0, *, prefix: str = "test"
+    ) -> dict[str, Any]:
+        """The fields of one dataloader's report (``class_names``, ``per_class`` ... ``mistakes_note``).
 
-        Without usable predictions, ``per_class`` is ``None`` and ``per_class_note`` says why in one line.
+        Without usable predictions, ``per_class`` is ``None`` and ``per_class_note`` says why in one line. The
+        mistakes' thumbnails are named ``mistakes/<prefix>-01.png``...; their bytes are added to :attr:`images`.
 
         Raises:
             LabelError: If a label was outside the classes (checked here too when :meth:`sync` was not called).
         """
-        return self._stream(dataloader_idx).report_fields(class_names)
+        fields, images = self._stream(dataloader_idx).report_fields(class_names, prefix)
+        self.images.update(images)
+        return fields
 
     def dataloader_reports(
         self,
         class_names: Sequence[str] | None,
         test_metrics: Mapping[str, float | None],
         names: Sequence[str | None] | None = None,
+        *,
+        prefix: str = "test",
     ) -> list[dict[str, Any]]:
         """One :class:`~arccnet_ckpt.records.DataloaderReport` dict per dataloader, in ``dataloader_idx`` order.
+
+        The thumbnails of the mistakes are ``mistakes/<prefix>-01.png``... (``<prefix>-d<index>-01.png`` with
+        several dataloaders); their bytes are in :attr:`images` afterwards, to write into the run folder.
 
         A label outside the classes leaves that dataloader's ``per_class`` ``None`` with the
         :class:`~arccnet_ckpt.errors.LabelError`'s message in ``per_class_note``, and warns once
@@ -157,6 +174,7 @@ class TestPredictionCollector:
             test_metrics: Every ``test*`` metric; each dataloader gets those Lightning suffixed with its index
                 (``test_f1/dataloader_idx_1``), or all of them when there is one dataloader.
             names: The dataloaders' names by index (keys of a dict of dataloaders), if they have any.
+            prefix: Names this test's thumbnails (e.g. ``test2`` for the run's second evaluation).
         """
         count = self.num_dataloaders
         reports, warned = [], False
@@ -164,7 +182,7 @@ class TestPredictionCollector:
             own = dataloader_metrics(dict(test_metrics), index, count)
             name = names[index] if names is not None and index < len(names) else None
             try:
-                fields = self.report_fields(class_names, index)
+                fields = self.report_fields(class_names, index, prefix=prefix if count == 1 else f"{prefix}-d{index}")
             except LabelError as e:
                 fields = {"per_class": None, "per_class_note": f"no per-class report: {e}"}
                 if not warned:
@@ -177,9 +195,10 @@ class TestPredictionCollector:
 class _Stream:
     """The confusion matrix and score state of one test dataloader, and what was learned about it on the way."""
 
-    def __init__(self, scores: ScoreState) -> None:
+    def __init__(self, scores: ScoreState, mistakes: TopMistakes) -> None:
         self.matrix: ConfusionMatrix | None = None
         self.scores = scores
+        self.mistakes = mistakes
         self.binary = False
         self.reason: str | None = None
         self.size_note: str | None = None
@@ -190,10 +209,9 @@ class _Stream:
         if found.size == 0:
             self.empty_batches += 1
             return
-        labels, target, _probabilities = self.scores.update(found)
-        # The most confident mistakes (metrics/mistakes.py) are fed here, once per non-empty batch, in the test
-        # loop's order: ``_probabilities`` ((N, K) on the device, K = 1 for one binary column; None for labels only),
-        # ``target`` ((N,) int64) and ``found.inputs`` (a tensor or None). Its fields go in report_fields below.
+        labels, target, probabilities = self.scores.update(found)
+        if probabilities is not None:  # (N, C) on the device, (N, 1) for one binary column; None for labels only
+            self.mistakes.update(probabilities, target, found.inputs)
         width = None if found.scores is None else found.scores.shape[1]
         binary = width == 1
         wide = width if width is not None and width >= 2 and num_classes is None else None
@@ -215,6 +233,7 @@ class _Stream:
         # Per rank: holds data, number of classes, binary, number of classes fixed.
         local = (0, 0, 0, 0) if mine is None else (1, mine.num_classes, int(self.binary), int(mine.fixed))
         ranks = strategy.all_gather(torch.tensor(local, device=device)).reshape(-1, len(local)).tolist()
+        self.mistakes.sync(strategy)  # a collective on every rank, data or not
         if not any(row[0] for row in ranks):
             return
         num_classes = max(row[1] for row in ranks)
@@ -234,7 +253,8 @@ class _Stream:
                 raise
             raise LabelError(f"test_step output: {e}. {self.size_note}") from e
 
-    def report_fields(self, class_names: Sequence[str] | None) -> dict[str, Any]:
+    def report_fields(self, class_names: Sequence[str] | None, prefix: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The report's fields, and the thumbnails' bytes by path."""
         matrix = self.total if self.total is not None else self.matrix
         if matrix is not None:
             self.check(matrix)
@@ -242,14 +262,14 @@ class _Stream:
             reason = self.reason or (
                 "the test batches held no samples" if self.empty_batches else "test_step returned no predictions"
             )
-            return {"per_class": None, "per_class_note": f"no per-class report: {reason}"}
+            return {"per_class": None, "per_class_note": f"no per-class report: {reason}"}, {}
         bad_targets = self.scores.bad_targets()
         if bad_targets:
             return {
                 "per_class": None,
                 "per_class_note": f"no per-class report: {bad_targets} of {matrix.num_samples} targets are not "
                 "whole numbers (soft or continuous labels?); expected class indices",
-            }
+            }, {}
         size = matrix.num_classes
         names = list(class_names) if class_names and len(class_names) == size else None
         names = names or default_class_names(size, binary=self.binary)
@@ -258,12 +278,25 @@ class _Stream:
         ranked = scored.pop("per_class_scores")
         for name in names:  # every class says it: null where there are no scores
             fields["per_class"][name].update(ranked.get(name, {"roc_auc": None, "average_precision": None}))
-        fields.update(scored)  # the mistakes' fields (``mistakes``, ``mistakes_note``) join here
+        fields.update(scored)
+        images = self._mistakes(fields, names, prefix)
         if self.empty_batches and fields["predictions"] is not None:
             fields["predictions"]["note"] = f"{self.empty_batches} test batch(es) of size 0 were skipped"
         if self.reason:
             fields["per_class_note"] = f"some batches were skipped: {self.reason}"
-        return fields
+        return fields, images
+
+    def _mistakes(self, fields: dict[str, Any], names: list[str], prefix: str) -> dict[str, bytes]:
+        """Set ``mistakes`` and ``mistakes_note``; return the thumbnails' bytes. The list needs scores that were
+        trusted (calibration is computed only then): else the probabilities were not these predictions."""
+        if self.mistakes.k == 0:
+            return {}
+        if fields.get("calibration") is None:
+            fields["mistakes_note"] = "no mistakes: they need the class probabilities, and the report has none"
+            return {}
+        result = self.mistakes.result(names, prefix=prefix)
+        fields["mistakes"], fields["mistakes_note"] = result.entries, result.note
+        return result.images
 
 
 def _size_note(num_classes: int | None, binary: bool, width: int | None, where: str) -> str | None:
