@@ -786,9 +786,9 @@ def test_a_version_1_report_renders_no_score_section(runs: Runs, legacy_run: Run
         text = render_html([run])
         for section_id in ("scores", "calibration", "mistakes"):
             assert f'<section id="{section_id}">' not in text
-        if run is not runs.failed:  # a real failed fit counted its data: that section is its own
+        if run is not runs.failed:  # a real failed fit counted its data: that section (and the styles) are its own
             assert '<section id="data">' not in text
-        assert "score-chart" not in text  # nor its styles
+            assert "score-chart" not in text  # nor their styles
 
 
 @pytest.mark.slow
