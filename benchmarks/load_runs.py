@@ -43,7 +43,15 @@ from arccnet_ckpt import (
     find_runs,
 )
 from arccnet_ckpt.layout import run_folder_name
-from arccnet_ckpt.records import ComponentInfo, EnvironmentInfo, GitInfo, ModelInfo, RunStatus, TrainerSettings
+from arccnet_ckpt.records import (
+    ClassScores,
+    ComponentInfo,
+    EnvironmentInfo,
+    GitInfo,
+    ModelInfo,
+    RunStatus,
+    TrainerSettings,
+)
 
 ROOT_NAMES = ("flares/binary_classification", "flares/multiclass", "cutouts/hale", "cutouts/mcintosh")
 MODELS = ("resnet18", "efficientnet_b0", "vit_base_patch32_224", "convnext_tiny")
@@ -156,7 +164,7 @@ def build_runs(data: Path, n: int, seed: int = 0) -> int:
                 loss_function=loss,
                 class_names=list(CLASSES),
                 checkpoint=ckpt,
-                per_class={name: _class_metrics(rng) for name in CLASSES},
+                per_class={name: ClassScores(**_class_metrics(rng).model_dump()) for name in CLASSES},
                 accuracy=metrics.get("test_acc"),
                 macro_avg=_class_metrics(rng),
                 weighted_avg=_class_metrics(rng),
