@@ -134,7 +134,7 @@ class LeftOutRun(_Record):
 class GroupSummary(_Record):
     """A group of runs summarised: what ``Group.summary()`` returns and ``arccnet-ckpt group show`` prints."""
 
-    version: int = GROUP_SUMMARY_VERSION
+    schema_version: int = GROUP_SUMMARY_VERSION
     id: str
     source: str | None = Field(description="argument, slurm_array, torchelastic, hydra_multirun, process; null alone")
     singleton: bool = Field(description="a group of one run (a legacy run without a group is one too)")
