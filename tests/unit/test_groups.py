@@ -276,3 +276,21 @@ def test_reading_groups_imports_neither_torch_nor_numpy(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_groups_on_an_object_store_read_as_on_a_local_disk(tmp_path: Path) -> None:
+    import fsspec
+
+    make_group(tmp_path, statuses={2: "failed"})
+    memory = fsspec.filesystem("memory")
+    memory.put(str(tmp_path / "checkpoints"), "/arc-groups/data/checkpoints", recursive=True)
+    try:
+        remote = load_group("hale-cv", "memory://arc-groups/data").summary()
+        groups = find_groups("memory://arc-groups/data")
+    finally:
+        memory.rm("/arc-groups", recursive=True)
+
+    local = load_group("hale-cv", tmp_path).summary()
+    assert [(g.id, len(g)) for g in groups] == [("hale-cv", 5)]
+    assert remote.model_dump(exclude={"runs"}) == local.model_dump(exclude={"runs"})
+    assert [r.path for r in remote.runs][0].startswith("memory://arc-groups/data/checkpoints/cutouts/hale/")
