@@ -294,3 +294,14 @@ def test_groups_on_an_object_store_read_as_on_a_local_disk(tmp_path: Path) -> No
     assert [(g.id, len(g)) for g in groups] == [("hale-cv", 5)]
     assert remote.model_dump(exclude={"runs"}) == local.model_dump(exclude={"runs"})
     assert [r.path for r in remote.runs][0].startswith("memory://arc-groups/data/checkpoints/cutouts/hale/")
+
+
+def test_a_slurm_arrays_missing_task_counts_from_its_first_task_id(tmp_path: Path) -> None:
+    folders = make_group(tmp_path, "4242", HALE_FOLDS[:3], source="slurm_array")
+    for folder, task in zip(folders, (3, 4, 6), strict=True):  # sbatch --array=3-6: task 5 never wrote a record
+        edit_json(Path(folder) / "training_summary.json", group={"id": "4242", "source": "slurm_array", "index": task})
+
+    summary = load_group("4242", tmp_path).summary()
+
+    assert summary.source == "slurm_array"
+    assert summary.missing == [5]

@@ -39,6 +39,8 @@ COUNTED_STATUS = "completed"
 
 _CLASS_FIELDS = ("precision", "recall", "f1", "support", "roc_auc", "average_precision", "tss", "hss")
 _AVERAGE_FIELDS = ("precision", "recall", "f1", "support")
+_NUMBERED_FROM_ZERO = ("argument", "process", "hydra_multirun")
+"""The sources whose first index is 0 (``missing`` counts from it); a SLURM array's first task id is its own."""
 
 
 class Stats(_Record):
@@ -144,7 +146,10 @@ class GroupSummary(_Record):
     runs_total: int
     runs_completed: int
     status_counts: dict[str, int]
-    missing: list[int] = Field(description="indices below the largest one that no run holds")
+    missing: list[int] = Field(
+        description="indices no run holds, up to the largest held: from 0 (argument, process, hydra_multirun) or "
+        "from the smallest held (a SLURM array's task ids)"
+    )
     left_out: list[LeftOutRun] = Field(description="the runs the statistics do not count (failed ones included)")
     notes: list[str] = Field(default_factory=list, description="what a reader should know, one sentence each")
     monitor: str | None = None
@@ -225,7 +230,6 @@ def summarise(
         "test_metrics": _test_metrics(counted),
     }
     fields.update(_class_statistics(counted, notes))
-    indices = [g.index for run in runs if (g := run.group) is not None and g.index is not None]
     return GroupSummary(
         id=group_id,
         source=source,
@@ -236,7 +240,7 @@ def summarise(
         runs_total=len(runs),
         runs_completed=len(counted),
         status_counts=dict(Counter(statuses.values())),
-        missing=sorted(set(range(max(indices) + 1)) - set(indices)) if indices else [],
+        missing=_missing(runs, source),
         left_out=left_out,
         notes=notes,
         runs=[_row(run, statuses[run.path], statuses[run.path] == COUNTED_STATUS) for run in runs],
@@ -270,6 +274,16 @@ def _present(values: Any) -> list[float]:
 
 def _names(left_out: Sequence[LeftOutRun]) -> str:
     return "; ".join(f"{r.run} (index {r.index}, {r.reason})" for r in left_out)
+
+
+def _missing(runs: Sequence[Run], source: str | None) -> list[int]:
+    """The indices no run holds: from 0 where the source numbers its runs from 0, else from the smallest index held
+    (a SLURM array's task ids start where ``--array`` says), to the largest."""
+    held = {g.index for run in runs if (g := run.group) is not None and g.index is not None}
+    if not held:
+        return []
+    first = 0 if source in _NUMBERED_FROM_ZERO else min(held)
+    return sorted(set(range(first, max(held) + 1)) - held)
 
 
 def _index_notes(runs: Sequence[Run]) -> list[str]:
