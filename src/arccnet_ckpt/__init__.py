@@ -11,7 +11,8 @@ Quick start::
     trainer.test(model, datamodule=dm, ckpt_path="best")
     run = load_run(cb.run_dir)
 
-Reading runs back (:func:`load_run`, :func:`find_runs`, :func:`best_run`) does not import torch or lightning:
+Reading runs back (:func:`load_run`, :func:`find_runs`, :func:`best_run`, :func:`find_groups`, :func:`load_group`)
+does not import torch or lightning:
 the callback and the manual API are imported on first use.
 """
 
@@ -25,6 +26,7 @@ from arccnet_ckpt.errors import (
     ArcCkptWarning,
     ArtifactError,
     CheckpointMismatchError,
+    GroupNotFoundError,
     LabelError,
     LifecycleError,
     ManagerWarning,
@@ -51,7 +53,7 @@ from arccnet_ckpt.records import (
     TrainingSummary,
     validate_artifact,
 )
-from arccnet_ckpt.runs import Run, best_run, find_runs, load_run
+from arccnet_ckpt.runs import Group, GroupSummary, Run, best_run, find_groups, find_runs, load_group, load_run
 
 if TYPE_CHECKING:
     from arccnet_ckpt.lightning.callback import ArcCheckpointCallback
@@ -110,6 +112,9 @@ __all__ = [
     "EarlyStoppingState",
     "ErrorInfo",
     "EvaluationReport",
+    "Group",
+    "GroupNotFoundError",
+    "GroupSummary",
     "History",
     "HistoryEntry",
     "LabelError",
@@ -127,7 +132,9 @@ __all__ = [
     "TrainingSummary",
     "__version__",
     "best_run",
+    "find_groups",
     "find_runs",
+    "load_group",
     "load_run",
     "render_html",
     "validate_artifact",

@@ -39,6 +39,10 @@ class RunNotFoundError(ArcCkptError, FileNotFoundError):
     """The run folder, or the file asked of it (e.g. the best checkpoint), does not exist."""
 
 
+class GroupNotFoundError(ArcCkptError, LookupError):
+    """No run under the data folder records the group id asked for (``load_group``, ``arccnet-ckpt group show``)."""
+
+
 class RankZeroError(ArcCkptError, RuntimeError):
     """Global rank 0 failed while doing work for every rank; raised on the other ranks when the original exception
     cannot be sent to them (its type, message and traceback are in the message)."""

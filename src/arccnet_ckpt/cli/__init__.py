@@ -19,7 +19,8 @@ Where each responsibility lives:
   :mod:`~arccnet_ckpt.cli.diff` (the comparison is :mod:`arccnet_ckpt.runs.compare`'s),
   :mod:`~arccnet_ckpt.cli.verify`, :mod:`~arccnet_ckpt.cli.prune` (its plan is :mod:`~arccnet_ckpt.cli.planning`'s),
   :mod:`~arccnet_ckpt.cli.trash` (the trash and its verbs; every file-system move is :mod:`arccnet_ckpt.store`'s),
-  :mod:`~arccnet_ckpt.cli.report`, :mod:`~arccnet_ckpt.cli.schema`.
+  :mod:`~arccnet_ckpt.cli.report`, :mod:`~arccnet_ckpt.cli.schema`, :mod:`~arccnet_ckpt.cli.groups` (``groups``
+  and ``group show``; the statistics are :mod:`arccnet_ckpt.runs.group_stats`').
 """
 
 from __future__ import annotations

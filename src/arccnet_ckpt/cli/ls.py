@@ -68,7 +68,7 @@ class Listing(output.Rendered):
         styles = [
             [shown_status(record) if c == "status" else None for c in self.columns] for _, record, *_ in self.runs
         ]
-        titles = [c.upper() if c in _COLUMNS else c for c in self.columns]  # keys stay as typed: config.LEARNING_RATE
+        titles = [c.upper() if c in _NAMED else c for c in self.columns]  # keys stay as typed: config.LEARNING_RATE
         output.table(titles, [row for *_, row in self.runs], styles=styles, colour=colour)
 
     @property
@@ -99,7 +99,7 @@ def list_runs(
         sort: The key to sort by, with ``:desc`` for the largest first.
         limit: At most this many runs.
         cols: Comma-separated columns or keys (default: run, status, start, epochs, best, test; root too when the
-            runs come from several roots).
+            runs come from several roots, group when a run listed is in a group of several).
 
     Raises:
         UsageError: For a malformed column, sort key or order.
@@ -116,10 +116,13 @@ def list_runs(
     records = _records(runs, now, stale_after, found.problems)
     if not cols and len({r["root_name"] for _, r in records}) > 1:
         columns.insert(1, "root")
-    rows = [(run, record, _row(run, record, columns, found.problems)) for run, record in records]
+    groups = group_labels(found.runs)  # every run found, so a filtered listing still knows a group's size
+    if not cols and any(run.path in groups for run, _ in records):
+        columns.insert(columns.index("status"), "group")
+    rows = [(run, record, _row(run, record, columns, found.problems, groups)) for run, record in records]
     warnings += [f"warning: skipped {path}: {problem}" for path, problem in found.problems]
     for name in columns if cols and rows else []:
-        if name not in _COLUMNS and all(resolve_or_note(run, name, []) is MISSING for run, *_ in rows):
+        if name not in _NAMED and all(resolve_or_note(run, name, []) is MISSING for run, *_ in rows):
             warnings.append(f"warning: --cols {name}: no run records this key")
     if not rows:
         warnings.append("no run matches")
@@ -170,9 +173,32 @@ _COLUMNS: dict[str, Callable[[Run, dict[str, Any]], Any]] = {
 }
 """The named columns of ``ls``; any other column is a key :func:`select.resolve` looks up."""
 
+_NAMED = {*_COLUMNS, "group"}
+"""The named columns, ``group`` included (its cell needs every run found: :func:`group_labels`)."""
 
-def _column(run: Run, record: dict[str, Any], name: str, problems: list[tuple[str, str]]) -> Any:
-    """A column of ``ls``: one of :data:`_COLUMNS`, else any key :func:`select.resolve` knows."""
+
+def group_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """``ls``'s ``group`` cell of each run in a group of several (``hale-cv#2``: the id and the index), by path; a
+    run alone in its group (a legacy run too) has none: it is shown as an ordinary run."""
+    sizes: dict[str, int] = {}
+    for run in runs:
+        group = run.group
+        if group is not None:
+            sizes[group.id] = sizes.get(group.id, 0) + 1
+    labels = {}
+    for run in runs:
+        group = run.group
+        if group is not None and sizes[group.id] > 1:
+            labels[run.path] = group.id if group.index is None else f"{group.id}#{group.index}"
+    return labels
+
+
+def _column(
+    run: Run, record: dict[str, Any], name: str, problems: list[tuple[str, str]], groups: dict[str, str]
+) -> Any:
+    """A column of ``ls``: ``group``, one of :data:`_COLUMNS`, else any key :func:`select.resolve` knows."""
+    if name == "group":
+        return groups.get(run.path)
     named = _COLUMNS.get(name)
     if named is not None:
         return named(run, record)
@@ -180,8 +206,10 @@ def _column(run: Run, record: dict[str, Any], name: str, problems: list[tuple[st
     return None if value is MISSING else value
 
 
-def _row(run: Run, record: dict[str, Any], columns: list[str], problems: list[tuple[str, str]]) -> list[Any]:
-    return [_column(run, record, name, problems) for name in columns]
+def _row(
+    run: Run, record: dict[str, Any], columns: list[str], problems: list[tuple[str, str]], groups: dict[str, str]
+) -> list[Any]:
+    return [_column(run, record, name, problems, groups) for name in columns]
 
 
 def _raw(run: Run, record: dict[str, Any], columns: list[str], row: list[Any]) -> list[Any]:

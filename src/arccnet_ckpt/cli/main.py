@@ -22,9 +22,13 @@ from arccnet_ckpt.errors import ArcCkptError
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main", "run"]
 
 
+_MODULES = {"group": "groups"}
+"""The verbs that share another verb's module (``group show`` lives beside ``groups``)."""
+
+
 def _command(verb: str) -> Callable[[argparse.Namespace], int]:
     """The ``cmd_<verb>`` of the verb's module."""
-    module = importlib.import_module(f"arccnet_ckpt.cli.{verb}")
+    module = importlib.import_module(f"arccnet_ckpt.cli.{_MODULES.get(verb, verb)}")
     command: Callable[[argparse.Namespace], int] = getattr(module, f"cmd_{verb}")
     return command
 

@@ -90,9 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_filters(ls)
     ls.add_argument("--sort", metavar="KEY[:desc]", help="sort by a key, e.g. test_results.test_f1:desc")
     ls.add_argument("--limit", type=_positive, help="show at most N runs")
-    ls.add_argument("--cols", help="comma-separated columns or keys (default: run,status,start,epochs,best,test)")
+    ls.add_argument(
+        "--cols",
+        help="comma-separated columns or keys (default: run,status,start,epochs,best,test; group too when a run is "
+        "in a group of several)",
+    )
     add_common(ls)
     ls.set_defaults(parser=ls)
+
+    groups = verbs.add_parser(
+        "groups",
+        help="list groups of runs (folds, sweeps)",
+        description="List groups of runs: runs recording the same group id. A group is listed, whole, when one of "
+        "its runs passes the filters.",
+    )
+    groups.add_argument("targets", nargs="*", metavar="DATA_OR_ROOT", help="data folders, root folders or root names")
+    add_filters(groups)
+    groups.add_argument("--all", action="store_true", help="also the groups of one run (a run alone)")
+    add_common(groups)
+    groups.set_defaults(parser=groups)
+
+    group = verbs.add_parser("group", help="one group of runs", description="Summarise one group of runs.")
+    group_actions = group.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    group_show = group_actions.add_parser(
+        "show", help="a group's statistics", description="Print a group's statistics over its completed runs."
+    )
+    group_show.add_argument("group", metavar="ID", help="the group id, as groups lists it")
+    add_common(group_show, ("table", "json"))
+    group_show.set_defaults(parser=group_show)
 
     show = verbs.add_parser("show", help="one run in full", description="Show one run in full.")
     show.add_argument("run", help="run folder, a .ckpt inside it, or a unique prefix of its name")

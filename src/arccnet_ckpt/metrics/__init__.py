@@ -33,16 +33,43 @@ Example:
 
 from __future__ import annotations
 
-from arccnet_ckpt.metrics.collector import TestPredictionCollector
-from arccnet_ckpt.metrics.confusion import ConfusionMatrix
-from arccnet_ckpt.metrics.predictions import (
-    DEFAULT_PREDS_KEYS,
-    DEFAULT_TARGET_KEYS,
-    Predictions,
-    predictions_from_outputs,
-)
-from arccnet_ckpt.metrics.ranking import SCORE_BUDGET
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from arccnet_ckpt.metrics.report import BINARY_CLASS_NAMES, compute_report, default_class_names
+
+if TYPE_CHECKING:
+    from arccnet_ckpt.metrics.collector import TestPredictionCollector
+    from arccnet_ckpt.metrics.confusion import ConfusionMatrix
+    from arccnet_ckpt.metrics.predictions import (
+        DEFAULT_PREDS_KEYS,
+        DEFAULT_TARGET_KEYS,
+        Predictions,
+        predictions_from_outputs,
+    )
+    from arccnet_ckpt.metrics.ranking import SCORE_BUDGET
+
+# The torch-based parts load on first use: the read side (``runs.group_stats``) imports ``metrics.report`` alone,
+# and importing a submodule runs this file first.
+_LAZY = {
+    "TestPredictionCollector": "arccnet_ckpt.metrics.collector",
+    "ConfusionMatrix": "arccnet_ckpt.metrics.confusion",
+    "DEFAULT_PREDS_KEYS": "arccnet_ckpt.metrics.predictions",
+    "DEFAULT_TARGET_KEYS": "arccnet_ckpt.metrics.predictions",
+    "Predictions": "arccnet_ckpt.metrics.predictions",
+    "predictions_from_outputs": "arccnet_ckpt.metrics.predictions",
+    "SCORE_BUDGET": "arccnet_ckpt.metrics.ranking",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'arccnet_ckpt.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BINARY_CLASS_NAMES",

@@ -9,6 +9,8 @@ Where each part lives:
 - ``run``: :class:`Run`, one run folder over the reader (:mod:`arccnet_ckpt.records.reader`, where the JSON is read
   and a legacy file upgraded);
 - ``find``: :func:`load_run`, :func:`find_runs`, :func:`best_run`;
+- ``groups``: :func:`find_groups`, :func:`load_group` and :class:`Group` (the runs that record one group id);
+- ``group_stats``: :class:`GroupSummary`, a group's statistics over its completed runs;
 - ``scan``: :func:`scan_runs`, the scan of a folder for run folders (local or fsspec);
 - ``checkpoints``: the best checkpoint, the ``arccnet_ckpt`` entry of a checkpoint, its safe loading;
 - ``query``: plain-data views shared by the command line and the report, and :func:`~arccnet_ckpt.runs.query.
@@ -17,7 +19,7 @@ Where each part lives:
 
 from __future__ import annotations
 
-from arccnet_ckpt.errors import RunNotFoundError
+from arccnet_ckpt.errors import GroupNotFoundError, RunNotFoundError
 from arccnet_ckpt.runs.checkpoints import (
     CHECKPOINT_ENTRY_VERSION,
     CHECKPOINT_KEY,
@@ -26,6 +28,8 @@ from arccnet_ckpt.runs.checkpoints import (
     read_checkpoint_entry,
 )
 from arccnet_ckpt.runs.find import best_run, find_runs, load_run
+from arccnet_ckpt.runs.group_stats import GroupSummary, Stats
+from arccnet_ckpt.runs.groups import Group, find_groups, load_group
 from arccnet_ckpt.runs.run import Run
 from arccnet_ckpt.runs.scan import MAX_SCAN_DEPTH, scan_runs
 
@@ -33,13 +37,19 @@ __all__ = [
     "CHECKPOINT_ENTRY_VERSION",
     "CHECKPOINT_KEY",
     "MAX_SCAN_DEPTH",
+    "Group",
+    "GroupNotFoundError",
+    "GroupSummary",
     "Run",
     "RunNotFoundError",
     "best_run",
     "config_digest",
+    "find_groups",
     "find_runs",
     "load_checkpoint_safely",
+    "load_group",
     "load_run",
     "read_checkpoint_entry",
     "scan_runs",
+    "Stats",
 ]

@@ -98,6 +98,22 @@ def find_runs(
         >>> [r.metric("test_f1") for r in runs]  # doctest: +SKIP
         [0.82, 0.851]
     """
+    runs = scan_data_folder(data_folder, root_name, status=status, kind=kind, caller="find_runs")
+    now = datetime.now(timezone.utc)
+    return [run for run in runs if run_matches(run, now, model_name, loss_function, status, kind)]
+
+
+def scan_data_folder(
+    data_folder: PathLike | None, root_name: str | None, *, status: str | None, kind: str | None, caller: str
+) -> list[Run]:
+    """Every run under ``<data_folder>/checkpoints`` (or its ``root_name``), unfiltered, after checking the filters'
+    values; a folder that cannot be read is skipped with a warning that starts with ``caller``. Shared by
+    :func:`find_runs` and :func:`~arccnet_ckpt.runs.groups.find_groups`.
+
+    Raises:
+        RunNotFoundError: If the local data folder does not exist.
+        ValueError: If ``root_name``, ``status`` or ``kind`` is not allowed.
+    """
     base = resolve_data_folder(data_folder)
     if root_name is not None:
         root_name = validate_root_name(root_name)
@@ -113,16 +129,25 @@ def find_runs(
     folder = root_folder(base, root_name)
     runs, problems = scan_runs(folder, root_name or "", recursive=root_name is None)
     for path, problem in problems:
-        warnings.warn(f"find_runs: skipping {path}: {problem}", stacklevel=2)
-    now = datetime.now(timezone.utc)
-    return [
-        run
-        for run in runs
-        if (model_name is None or run.model_name == model_name)
+        warnings.warn(f"{caller}: skipping {path}: {problem}", stacklevel=3)
+    return runs
+
+
+def run_matches(
+    run: Run,
+    now: datetime,
+    model_name: str | None,
+    loss_function: str | None,
+    status: str | None,
+    kind: str | None,
+) -> bool:
+    """Whether ``run`` passes :func:`find_runs`' filters (``None``: no filter), its status judged at ``now``."""
+    return (
+        (model_name is None or run.model_name == model_name)
         and (loss_function is None or run.loss_function == loss_function)
         and (status is None or run.status_at(now) == status)
         and (kind is None or run.kind == kind)
-    ]
+    )
 
 
 def best_run(

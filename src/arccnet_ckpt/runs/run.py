@@ -20,6 +20,7 @@ from arccnet_ckpt.records import (
     ARTIFACTS,
     ClassificationReport,
     ConfigRecord,
+    GroupInfo,
     History,
     MinimalLogging,
     TrainingSummary,
@@ -196,6 +197,16 @@ class Run:
         if config is not None and config.root_name:
             return config.root_name
         return self._location_root
+
+    @property
+    def group(self) -> GroupInfo | None:
+        """The group the run belongs to (``{id, source, index}``, from the summary), or ``None`` for a run that
+        records none (a legacy run, or one without a summary): a group of its own.
+
+        :func:`~arccnet_ckpt.runs.groups.load_group` reads the group's runs back together.
+        """
+        summary = self.summary
+        return summary.group if summary is not None else None
 
     @property
     def checkpoints(self) -> list[str]:
