@@ -25,7 +25,7 @@ from pydantic import Field
 from arccnet_ckpt.core.lifecycle import DEFAULT_STALE_AFTER
 from arccnet_ckpt.errors import ArcCkptError
 from arccnet_ckpt.metrics.report import compute_report
-from arccnet_ckpt.records import ClassificationReport, ClassMetrics, matrix_names
+from arccnet_ckpt.records import ClassificationReport, ClassMetrics, ClassScores, matrix_names
 from arccnet_ckpt.records.base import _Record
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class AverageStats(_Record):
 class PooledReport(_Record):
     """The per-class report of the summed confusion matrix: every test sample of every run counted once."""
 
-    per_class: dict[str, ClassMetrics]
+    per_class: dict[str, ClassScores]
     accuracy: float
     macro_avg: ClassMetrics
     weighted_avg: ClassMetrics
