@@ -138,3 +138,40 @@ def test_a_fold_loop_with_a_group_argument_records_it_with_indices_in_order(tmp_
     callbacks, _, _ = _fold_loop(tmp_path, group="hale-cv")
     recorded = [read_json(Path(cb.run_dir) / "training_summary.json")["group"] for cb in callbacks]
     assert recorded == [{"id": "hale-cv", "source": "argument", "index": k} for k in range(FOLDS)]
+
+
+def _fit(cb: ArcCheckpointCallback, tmp_path: Path, ckpt_path: str | None = None, max_epochs: int = 2) -> dict:
+    trainer = pl.Trainer(
+        callbacks=[cb], default_root_dir=tmp_path, max_epochs=max_epochs, limit_train_batches=2, limit_val_batches=1,
+        num_sanity_val_steps=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu", devices=1,
+    )  # fmt: skip
+    trainer.fit(Classifier(), datamodule=Data(), ckpt_path=ckpt_path)
+    return read_json(Path(cb.run_dir) / "training_summary.json")
+
+
+def test_slurm_array_tasks_record_the_array_jobs_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    for task in ("0", "1"):
+        monkeypatch.setenv("SLURM_JOB_ID", f"{4200 + 1 + int(task)}")  # each task is a job of its own
+        monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4200")
+        monkeypatch.setenv("SLURM_ARRAY_TASK_ID", task)
+        summary = _fit(ArcCheckpointCallback(root_name="flares/sweep", data_folder=data), tmp_path)
+        assert summary["group"] == {"id": "slurm-4200", "source": "slurm_array", "index": int(task)}
+
+
+def test_a_resumed_run_keeps_its_group_and_the_next_fold_takes_the_next_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "data"
+    first = _fit(ArcCheckpointCallback(root_name="flares/cv", data_folder=data, save_last=True), tmp_path)
+    run_dir = data / "checkpoints" / "flares" / "cv" / first["run_name"]
+    resumed = ArcCheckpointCallback(root_name="flares/cv", data_folder=data)
+    again = _fit(resumed, tmp_path, ckpt_path=str(run_dir / "last.ckpt"), max_epochs=3)
+    assert Path(resumed.run_dir) == run_dir
+    assert len(again["resumes"]) == 1
+    assert again["group"] == first["group"] == {"id": first["run_name"], "source": "process", "index": 0}
+    second = _fit(ArcCheckpointCallback(root_name="flares/cv", data_folder=data), tmp_path)
+    assert second["group"] == {"id": first["run_name"], "source": "process", "index": 1}
