@@ -7,14 +7,17 @@ Shaped like their script: ``import pytorch_lightning as pl``, ``save_hyperparame
 from __future__ import annotations
 
 import json
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pytest
 from conftest import make_classes, read_json
+from folders import T0, make_run
 
-from arccnet_ckpt import ArcCkptWarning, find_runs, load_run
+from arccnet_ckpt import ArcCkptWarning, find_runs, load_run, store
 from arccnet_ckpt.capture import groups
 from arccnet_ckpt.cli import main
 
@@ -175,3 +178,19 @@ def test_a_resumed_run_keeps_its_group_and_the_next_fold_takes_the_next_index(
     assert again["group"] == first["group"] == {"id": first["run_name"], "source": "process", "index": 0}
     second = _fit(ArcCheckpointCallback(root_name="flares/cv", data_folder=data), tmp_path)
     assert second["group"] == {"id": first["run_name"], "source": "process", "index": 1}
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_runs_nested_in_a_run_folder_are_listed_and_its_other_sub_folders_are_not(tmp_path: Path, where: str) -> None:
+    """A run folder's sub-folder is a run only with a summary of its own (the folder the dirpath rule nests), on a
+    local disk and on an object store alike; a model folder holding a config.json inside a run is no run."""
+    base = str(tmp_path / "data") if where == "local" else f"memory://arc-nested-{uuid.uuid4().hex[:8]}/data"
+    try:
+        parent = make_run(base, "hale")
+        nested = make_run(base, f"hale/{store.basename(parent)}", start=T0.replace(hour=15))
+        store.write_bytes(store.join(parent, "hf_model", "config.json"), b'{"hidden_size": 8}')
+        assert sorted(run.path for run in find_runs(base)) == sorted([parent, nested])  # not hf_model
+    finally:
+        if where == "memory":
+            fs, path = fsspec.core.url_to_fs(base)
+            fs.rm(path.rsplit("/", 1)[0], recursive=True)
