@@ -498,3 +498,42 @@ def test_a_secret_is_hidden_inside_the_other_values_that_repeat_it(tmp_path: Pat
     }
     assert raw["_arccnet"]["hparams"]["tracking"] == "https://x.io/?k=***"
     _no_secret_in(Path(cb.run_dir or ""), "sk-live-9f8e7d6c")
+
+
+def test_a_hydra_multirun_is_one_group_with_the_job_numbers_as_indices(tmp_path: Path) -> None:
+    """A real ``-m`` sweep over two values: each job's run records the sweep folder's group, index hydra.job.num."""
+    script = tmp_path / "sweep.py"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("model:\n  lr: 0.1\nloss: focal\n", encoding="utf-8")
+    script.write_text(
+        f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+import hydra
+from omegaconf import DictConfig
+from conftest import ScriptedClassifier, TinyData, make_trainer
+from arccnet_ckpt import ArcCheckpointCallback
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    cb = ArcCheckpointCallback(root_name="flares/sweep", model_name="net")
+    make_trainer({str(tmp_path)!r}, [cb], max_epochs=1).fit(ScriptedClassifier(), datamodule=TinyData())
+    print("RUN_DIR", cb.run_dir)
+
+main()
+""",
+        encoding="utf-8",
+    )
+    sweep = "hydra.sweep.dir=multirun/2025-02-12/14-30-45"  # Hydra's default shape, with a fixed moment
+    done = _run([str(script), "-m", "model.lr=0.1,0.2", sweep], cwd=tmp_path, data_folder=tmp_path / "data")
+    run_dirs = [Path(part.split()[0]) for part in done.stdout.split("RUN_DIR ")[1:]]
+    assert len(run_dirs) == 2
+    summaries = [read_json(d / "training_summary.json") for d in run_dirs]
+    assert [s["group"] for s in summaries] == [
+        {"id": "hydra-2025-02-12_14-30-45", "source": "hydra_multirun", "index": 0},
+        {"id": "hydra-2025-02-12_14-30-45", "source": "hydra_multirun", "index": 1},
+    ]
+    assert [read_json(d / "config.json")["_arccnet"]["hydra"]["overrides"] for d in run_dirs] == [
+        ["model.lr=0.1"],
+        ["model.lr=0.2"],
+    ]

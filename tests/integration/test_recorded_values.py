@@ -4,6 +4,7 @@ attempts."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
 
-from arccnet_ckpt import ArcCheckpointCallback, load_run
+from arccnet_ckpt import ArcCheckpointCallback, ArcCkptWarning, load_run
 
 SCORES = (0.5, 0.9, 0.7, 0.95, 0.1)
 
@@ -199,22 +200,23 @@ def _parse(text: str) -> Any:
 
 def test_a_fold_loop_sharing_its_dirpath_records_every_folds_time(tmp_path, data_folder) -> None:
     """The users' cross-validation loop: a new Trainer and callback per fold, one shared ``dirpath``, every fold a
-    fresh fit of the same length (so each ends at the step the previous one did)."""
+    fresh fit of the same length. Each fold is a run of its own (the later ones nested in the dirpath), with its own
+    start, end and duration, never an attempt of the first fold."""
     shared = data_folder / "cv"
-    ends = []
+    summaries = []
     for fold in range(3):
         cb = ArcCheckpointCallback(dirpath=shared, filename=f"fold{fold}-{{epoch}}", root_name="flares/cv")
         trainer = make_trainer(tmp_path, [cb, EarlyStopping("val_f1", mode="max", patience=3)], max_epochs=2)
-        trainer.fit(ScriptedClassifier(), datamodule=TinyData())
-        ends.append(_summary(shared)["end_time"])
-    summary = _summary(shared)
-    assert summary["status"] == "completed"
-    assert [a["attempt"] for a in summary["attempts"]] == [0, 1, 2]
-    assert [a["end_time"] for a in summary["attempts"]] == ends  # each fold's own end, not the first fold's
-    assert summary["end_time"] == ends[-1]
-    assert all(a["duration_seconds"] > 0 for a in summary["attempts"])
-    assert summary["duration_seconds"] == pytest.approx(sum(a["duration_seconds"] for a in summary["attempts"]))
-    assert len(set(ends)) == 3
+        with pytest.warns(ArcCkptWarning) if fold else contextlib.nullcontext():
+            trainer.fit(ScriptedClassifier(), datamodule=TinyData())
+        summaries.append(_summary(Path(cb.run_dir)))
+    assert [s["status"] for s in summaries] == ["completed"] * 3
+    assert [s.get("resumes", []) for s in summaries] == [[], [], []]
+    assert [[a["attempt"] for a in s["attempts"]] for s in summaries] == [[0], [0], [0]]  # each its own attempt
+    assert all(s["duration_seconds"] == s["attempts"][0]["duration_seconds"] > 0 for s in summaries)
+    assert all(s["end_time"] > s["start_time"] for s in summaries)
+    assert len({s["run_name"] for s in summaries}) == 3
+    assert _summary(shared) == summaries[0]  # the first fold's record is still the first fold's
 
 
 def test_a_validation_metric_on_a_plateau_is_in_every_history_entry(tmp_path, data_folder) -> None:

@@ -92,3 +92,34 @@ def test_a_path_relative_to_the_working_directory_is_recorded_so_that_it_still_m
     run = tmp_path / "data" / "checkpoints" / "r" / "run"
     assert relative("data/checkpoints/r/run/last.ckpt", str(run)) == "last.ckpt"
     assert relative("other/best.ckpt", str(run)) == str(tmp_path / "other" / "best.ckpt")
+
+
+def test_a_fresh_fit_in_a_folder_another_run_holds_gets_its_own_folder_under_it(tmp_path: Path) -> None:
+    logs = _finished_run(tmp_path / "logs")
+    with pytest.warns(ArcCkptWarning, match=r"already holds the record of another run \(logs, completed") as caught:
+        identity = open_run_folder(FolderRequest(str(tmp_path), None, explicit_dir=str(logs)), NAMES, T0)
+    assert identity.run_dir == str(logs / "2025-02-12_14-30-45_resnet18_focal")
+    assert identity.run_dir in str(caught[0].message)
+    # a checkpoint from elsewhere does not make it a resume either
+    elsewhere = FolderRequest(str(tmp_path), None, explicit_dir=str(logs), ckpt_path=str(tmp_path / "pre.ckpt"))
+    with pytest.warns(ArcCkptWarning):
+        assert open_run_folder(elsewhere, NAMES, T0).run_dir == identity.run_dir + "-2"
+
+
+def test_a_checkpoint_in_the_dirpaths_runs_or_the_run_state_naming_one_continues_it(tmp_path: Path) -> None:
+    logs = _finished_run(tmp_path / "logs")
+    nested = _finished_run(logs / "2025-02-12_14-30-45_resnet18_focal")
+    for ckpt, restored, expected in [
+        (logs / "last.ckpt", None, logs),
+        (nested / "last.ckpt", None, nested),  # the fold the rule nested: resumed with the same dirpath
+        (tmp_path / "hpc_ckpt_1.ckpt", {"run_dir": str(nested)}, nested),  # a requeue whose checkpoint lies elsewhere
+    ]:
+        request = FolderRequest(str(tmp_path), None, explicit_dir=str(logs), ckpt_path=str(ckpt), restored=restored)
+        identity = open_run_folder(request, NAMES, datetime(2026, 1, 1, tzinfo=timezone.utc))
+        assert (identity.run_dir, identity.start_time, identity.model_name) == (str(expected), T0, "vit")
+
+
+def test_a_test_only_trainer_adds_to_the_run_its_dirpath_holds(tmp_path: Path) -> None:
+    logs = _finished_run(tmp_path / "logs")
+    request = FolderRequest(str(tmp_path), None, explicit_dir=str(logs), stage="test")
+    assert open_run_folder(request, NAMES, T0).run_dir == str(logs)

@@ -150,8 +150,9 @@ def _find_one(target: str | None, data: str | None) -> tuple[list[Run], list[tup
         nested = root_folder(path, None)
         if store.exists(nested):  # a data folder, even one that holds a config.json of its own
             return scan_runs(nested, "")
-        if is_run_folder(path):
-            return [Run(path)], []
+        if is_run_folder(path):  # with the runs nested in it (fresh fits under a dirpath another run holds)
+            inside, problems = scan_runs(path, "")
+            return [Run(path), *inside], problems
         split = split_at_checkpoints(path)
         return scan_runs(path, split[1] if split is not None else "")
     if _looks_like_a_path(target):

@@ -59,6 +59,7 @@ from arccnet_ckpt.records import (
     ArtifactT,
     ClassificationReport,
     ConfigRecord,
+    GroupInfo,
     History,
     HistoryEntry,
     MinimalLogging,
@@ -111,6 +112,7 @@ class RunIdentity:
     root_name: str | None = None
     class_names: list[str] | None = None
     class_name_sources: dict[str, list[str]] | None = None
+    group: GroupInfo | None = None  # written in a new run's first summary (a resumed run keeps its recorded one)
 
 
 class KeptSummary:

@@ -49,6 +49,7 @@ def fresh_summary(
         "root_name": identity.root_name,
         "run_name": identity.run_name,
         "recorded_by": "callback",
+        "group": identity.group,
         **snapshot.fields(),
     }
     if kind == "evaluation":

@@ -3,12 +3,18 @@
 The callback gathers plain values on global rank 0 (the user's config, hparams, the checkpoint being resumed, the
 run state a checkpoint carried) and :func:`open_run_folder` decides:
 
-* a checkpoint inside a run folder continues that run (its start time and names are kept);
-* an explicit ``dirpath`` is the run folder, also when the checkpoint resumed is another run's;
+* a checkpoint inside a run folder continues that run (its start time, names and group are kept); with an explicit
+  ``dirpath``, only when that run folder is the ``dirpath`` or one nested in it (or the checkpoint's run state names
+  one of them: a requeue whose checkpoint lies elsewhere);
+* an explicit ``dirpath`` is the run folder, also when the checkpoint resumed is another run's; but a fresh fit never
+  adopts another run's folder: when ``dirpath`` already holds a ``training_summary.json``, the fit gets its own run
+  folder under it, ``<dirpath>/<UTC start>_<model>_<loss>``, with one :class:`~arccnet_ckpt.errors.ArcCkptWarning`
+  (a fold loop sharing its ``dirpath`` keeps every fold's record);
 * otherwise a new folder ``<data_folder>/checkpoints/<root_name>/<UTC start>_<model>_<loss>`` is claimed
   (``-2``, ``-3``... when the name is taken).
 
-The folder is proved writable before the first training step.
+A new run's group is decided here too (:func:`arccnet_ckpt.capture.groups.run_group`). The folder is proved writable
+before the first training step.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from arccnet_ckpt import capture, layout, store
+from arccnet_ckpt.capture.groups import run_group
 from arccnet_ckpt.core.recorder import RunIdentity
 from arccnet_ckpt.errors import ArcCkptWarning, ArtifactError
 from arccnet_ckpt.records import ConfigRecord, TrainingSummary, check_config_keys
@@ -35,6 +42,9 @@ class FolderRequest:
     explicit_dir: str | None = None
     ckpt_path: str | None = None
     restored: Mapping[str, Any] | None = None  # the run state a resumed checkpoint carried
+    stage: Literal["fit", "test"] = "fit"  # a test-only Trainer's test adds to the run it finds, never claims beside it
+    group: str | None = None  # the callback's group= and group_index= (see capture.groups)
+    group_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,19 +109,19 @@ def run_names(
 def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> RunIdentity:
     """Find or claim the run folder, prove it writable, and return the run's identity.
 
-    Continuing an existing run (a resumed fit, a test of its checkpoint) keeps its start time and names; its class
-    names too when this Trainer's callback, module and datamodule name none (the only place this is decided: the
-    collector, the reports and the class counts all read the identity).
+    Continuing an existing run (a resumed fit, a test of its checkpoint) keeps its start time, names and group; its
+    class names too when this Trainer's callback, module and datamodule name none (the only place this is decided:
+    the collector, the reports and the class counts all read the identity). A new run's group is decided once its
+    folder is claimed.
 
     Raises:
         RunFolderError: If the folder cannot be created or written (before the first training step).
     """
-    existing = existing_run_dir(request.ckpt_path, request.restored)
+    existing = continued_run_dir(request)
     explicit = request.explicit_dir
-    if existing is not None and explicit is not None and not same_folder(existing, explicit):
-        existing = None  # an explicit dirpath is the run folder: resuming another run's checkpoint starts this one
     model_name, loss_function, start = names.model_name, names.loss_function, now
     class_names = names.class_names
+    recorded: TrainingSummary | None = None
     if existing is not None:
         run_dir = existing
         recorded = capture.safely(f"the summary in {run_dir}", lambda: _read_summary(run_dir), None)
@@ -122,6 +132,13 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
         if class_names is None:  # a later Trainer (a test-only one) that names no classes: the run's own names
             config = capture.safely(f"the config in {run_dir}", lambda: _read_config(run_dir), None)
             class_names = config.class_names if config is not None else None
+    elif explicit is not None and store.exists(store.join(explicit, TrainingSummary.filename)):
+        if request.stage == "test":  # a test-only Trainer's report goes into the run its dirpath holds
+            run_dir = explicit
+            recorded = capture.safely(f"the summary in {run_dir}", lambda: _read_summary(run_dir), None)
+        else:
+            run_dir = store.make_unique_dir(explicit, layout.run_folder_name(now, model_name, loss_function))
+            _warn_nested(explicit, run_dir)
     elif explicit is not None:
         run_dir = explicit
         store.makedirs(run_dir)
@@ -129,16 +146,49 @@ def open_run_folder(request: FolderRequest, names: RunNames, now: datetime) -> R
         parent = layout.root_folder(request.data_folder, request.root_name)
         run_dir = store.make_unique_dir(parent, layout.run_folder_name(now, model_name, loss_function))
     store.check_writable(run_dir)
+    run_name = store.basename(run_dir)
+    if recorded is not None:
+        group = recorded.group  # a resumed (or tested) run keeps its group; none for a legacy run
+    else:
+        group = run_group(
+            run_name=run_name,
+            hierarchy_name=layout.run_folder_name(start, model_name, loss_function),
+            names=(request.root_name, str(model_name), str(loss_function)),
+            kind="evaluation" if request.stage == "test" else "training",
+            group=request.group,
+            group_index=request.group_index,
+        )
     return RunIdentity(
         run_dir=run_dir,
-        run_name=store.basename(run_dir),
+        run_name=run_name,
         model_name=str(model_name),
         loss_function=str(loss_function),
         start_time=start,
         root_name=request.root_name,
         class_names=class_names,
         class_name_sources=names.class_name_sources if len(names.class_name_sources) > 1 else None,
+        group=group,
     )
+
+
+def continued_run_dir(request: FolderRequest) -> str | None:
+    """The run folder this Trainer continues, or ``None`` for a new run.
+
+    Without an explicit ``dirpath``: the run folder holding the checkpoint (see :func:`existing_run_dir`). With one,
+    only a run folder that is the ``dirpath`` or one nested in it by this rule: the one holding the checkpoint, else
+    the one the checkpoint's run state names (a requeue whose checkpoint lies elsewhere). A checkpoint of any other
+    run starts a new run in the ``dirpath``.
+    """
+    existing = existing_run_dir(request.ckpt_path, request.restored)
+    explicit = request.explicit_dir
+    if explicit is None:
+        return existing
+    if existing is not None and _at_or_under(existing, explicit):
+        return existing
+    restored = str((request.restored or {}).get("run_dir") or "")
+    if restored and _at_or_under(restored, explicit) and store.exists(restored):
+        return restored
+    return None
 
 
 def existing_run_dir(ckpt_path: str | None, restored: Mapping[str, Any] | None = None) -> str | None:
@@ -187,6 +237,28 @@ def relative(path: str | None, run_dir: str) -> str | None:
         if path.startswith(prefix):
             return path[len(prefix) :].replace(os.sep, "/")
     return path
+
+
+def _at_or_under(folder: str, explicit: str) -> bool:
+    """Whether ``folder`` is the explicit ``dirpath`` or a run folder this module nested directly in it."""
+    return same_folder(folder, explicit) or same_folder(store.dirname(folder.rstrip("/")), explicit)
+
+
+def _warn_nested(explicit: str, run_dir: str) -> None:
+    """One warning for a fresh fit whose ``dirpath`` holds another run: which run, where this one went, the fix."""
+    other = capture.safely(f"the summary in {explicit}", lambda: _read_summary(explicit), None)
+    described = store.basename(explicit)
+    if other is not None:
+        described = f"{other.run_name or described}, {other.status}, started {other.start_time:%Y-%m-%d %H:%M:%S} UTC"
+    warnings.warn(
+        f"ArcCheckpointCallback: dirpath {explicit} already holds the record of another run ({described}), and this "
+        f"fit does not resume it (no ckpt_path inside it). This fit is a new run: it is recorded, with its "
+        f"checkpoints, in its own folder {run_dir}, and that run is left untouched. To give each fit a folder of its "
+        'own, pass a dirpath per fit (in a fold loop: dirpath=f"logs/fold{k}"), or root_name= without dirpath (a '
+        "new run folder per fit); to continue that run, pass fit(ckpt_path=) a checkpoint inside it",
+        ArcCkptWarning,
+        stacklevel=2,
+    )
 
 
 def _read_summary(run_dir: str) -> TrainingSummary | None:

@@ -93,11 +93,14 @@ class ArcCheckpointLogic(_Base):
         redact_checkpoint_hparams: bool = True,
         headline_test: HeadlineChoice = "auto",
         mistakes: int = 10,
+        group: str | None = None,
+        group_index: int | None = None,
     ) -> None:
         settings = CallbackSettings.checked(
             root_name=root_name, data_folder=data_folder, dirpath=dirpath, model_name=model_name,
             loss_function=loss_function, class_names=class_names, threshold=threshold,
             redact_checkpoint_hparams=redact_checkpoint_hparams, headline_test=headline_test,
+            group=group, group_index=group_index,
         )  # fmt: skip
         # Attributes, read when used: a user may change them (``cb.headline_test = "always"``) after building it.
         self.root_name, self.data_folder = settings.root_name, settings.data_folder
@@ -106,6 +109,7 @@ class ArcCheckpointLogic(_Base):
         self.preds_key, self.target_key = preds_key, target_key
         self.redact_checkpoint_hparams = settings.redact_checkpoint_hparams
         self.headline_test: HeadlineChoice = settings.headline_test
+        self.group, self.group_index = settings.group, settings.group_index
         filename, auto_insert_metric_name = checkpoint_filename(filename, monitor, auto_insert_metric_name)
         super().__init__(
             dirpath=dirpath,
@@ -371,7 +375,15 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
         mistakes: How many of the most confident wrong test predictions ``classification_report.json`` lists,
             each with a thumbnail of its input when the input is an image (``mistakes/`` in the run folder; needs
             Pillow, the ``images`` extra); 0 turns the list off.
-        dirpath: Explicit run folder: used as is, no hierarchy added.
+        group: The group this run belongs to (cross-validation folds, a sweep), recorded in the summary's ``group``
+            with ``source: "argument"``: letters, digits, ``.``, ``_``, ``-``, at most 100 characters. ``None`` ->
+            a SLURM job array's, a Hydra multirun's, else this process's runs with the same names, in order (see
+            the README's ``training_summary.json``).
+        group_index: The run's place in ``group`` (an int from 0); ``None`` -> this process's runs of that group
+            counted in order of fit start (a fold loop gets 0, 1, 2...).
+        dirpath: Explicit run folder: used as is, no hierarchy added. When it already holds another run's record and
+            the fit does not resume it (no ``ckpt_path`` inside it), the fit gets its own run folder under it,
+            ``<dirpath>/<UTC start>_<model>_<loss>``, with a warning: no fit overwrites another's record.
         filename: Checkpoint file name template, used as given; ``None`` -> ``best-epoch{EE}-<monitor>-{value}``.
         monitor: Metric to rank checkpoints by.
         verbose: See ``ModelCheckpoint``.
@@ -393,7 +405,7 @@ class ArcCheckpointCallback(ArcCheckpointLogic, ModelCheckpoint):
             this callback for a ``save_weights_only=True`` checkpoint, whose hparams stay as given.
 
     Raises:
-        ValueError: For a bad ``root_name``, names, class names or monitor, naming what is allowed.
+        ValueError: For a bad ``root_name``, names, class names, monitor or group, naming what is allowed.
 
     Example::
 

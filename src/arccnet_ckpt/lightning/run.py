@@ -122,7 +122,7 @@ class CallbackRun:
     def _open_for_test(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[RunIdentity, bool]:
         """On rank 0: the run a test-only Trainer writes to, and whether it is a new evaluation."""
         sources = self._sources(trainer)
-        identity = self.claim(trainer, pl_module, sources)
+        identity = self.claim(trainer, pl_module, sources, stage="test")
         recorder = self.recorder_of(identity)
         if recorder.phase is not Phase.NEW:
             return identity, False  # the checkpoint's own run: its report and test results go there
@@ -152,9 +152,13 @@ class CallbackRun:
         return record
 
     def claim(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, sources: Sequence[config_sources.SourceCapture]
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        sources: Sequence[config_sources.SourceCapture],
+        stage: Literal["fit", "test"] = "fit",
     ) -> RunIdentity:
-        """On rank 0: the run folder this Trainer writes to, found or created, and the run's names."""
+        """On rank 0: the run folder this Trainer writes to, found or created, the run's names and group."""
         owner = self.owner
         argument = observe.argument_config(owner.config, self.explicit_dir)
         config = capture.safely("the config", lambda: capture.config_to_dict(argument), {})
@@ -174,6 +178,9 @@ class CallbackRun:
             explicit_dir=self.explicit_dir,
             ckpt_path=os.fspath(trainer.ckpt_path) if trainer.ckpt_path else None,
             restored=self.session.restored,
+            stage=stage,
+            group=owner.group,
+            group_index=owner.group_index,
         )
         return runfolder.open_run_folder(request, names, _utcnow())
 
@@ -182,8 +189,8 @@ class CallbackRun:
         if self.session.identity is None:
             self.session.identity = identity
             self.recorder_of(identity)
-        if self.explicit_dir is None:
-            self.owner.dirpath = identity.run_dir
+        if self.explicit_dir is None or not runfolder.same_folder(identity.run_dir, self.explicit_dir):
+            self.owner.dirpath = identity.run_dir  # also a run folder nested in the dirpath: its checkpoints go there
 
     def recorder_of(self, identity: RunIdentity) -> RunRecorder:
         """The recorder of ``identity``: the one rank 0 started the run with, which keeps the last record it wrote

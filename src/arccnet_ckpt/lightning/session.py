@@ -124,14 +124,15 @@ class FitSession:
     # --------------------------------------------------------------------------------------------- the state
 
     def state(self) -> dict[str, Any]:
-        """What a checkpoint carries of the run: the identity's fields (``start_time`` as ISO text) and ``best``
-        (``[path, epoch]`` or ``None``); ``{}`` before the run is decided."""
+        """What a checkpoint carries of the run: the identity's fields (``start_time`` as ISO text, ``group`` as
+        ``[id, source, index]``) and ``best`` (``[path, epoch]`` or ``None``); ``{}`` before the run is decided."""
         if self.identity is None:
             return {}
         return {
             **asdict(self.identity),
             "start_time": self.identity.start_time.isoformat(),
             "best": list(self.best) if self.best else None,
+            "group": [group.id, group.source, group.index] if (group := self.identity.group) else None,
         }
 
     def restore(self, state: Any) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arccnet_ckpt import layout
+from arccnet_ckpt.capture.groups import check_group
 from arccnet_ckpt.core.evaluations import HEADLINE_CHOICES, HeadlineChoice
 
 __all__ = ["CallbackSettings", "checkpoint_filename"]
@@ -30,6 +31,8 @@ class CallbackSettings:
     threshold: float | None
     redact_checkpoint_hparams: bool
     headline_test: HeadlineChoice
+    group: str | None = None
+    group_index: int | None = None
 
     @classmethod
     def checked(
@@ -44,13 +47,16 @@ class CallbackSettings:
         threshold: Any,
         redact_checkpoint_hparams: Any,
         headline_test: Any,
+        group: Any = None,
+        group_index: Any = None,
     ) -> CallbackSettings:
         """The settings of these arguments.
 
         Raises:
             ValueError: For a missing or bad ``root_name``, a name that is not a non-empty string, fewer than two or
                 repeated class names, a threshold that is no number, a ``redact_checkpoint_hparams`` that is no bool,
-                or an unknown ``headline_test``; each message names what is allowed and what was passed.
+                an unknown ``headline_test``, a ``group`` that is not a safe name or a ``group_index`` that is not a
+                non-negative int; each message names what is allowed and what was passed.
         """
         if root_name is None and dirpath is None:
             raise ValueError(
@@ -76,6 +82,7 @@ class CallbackSettings:
                 f"headline_test must be 'auto', 'always' or 'never', got {headline_test!r}: 'auto' makes the run's "
                 "first test of its best checkpoint the headline, 'always' and 'never' decide for this callback's tests"
             )
+        group, group_index = check_group(group, group_index)
         return cls(
             root_name=root,
             data_folder=folder,
@@ -85,6 +92,8 @@ class CallbackSettings:
             threshold=None if threshold is None else float(threshold),
             redact_checkpoint_hparams=redact_checkpoint_hparams,
             headline_test=headline_test,
+            group=group,
+            group_index=group_index,
         )
 
 

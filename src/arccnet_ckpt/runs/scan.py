@@ -2,8 +2,11 @@
 
 A folder holding ``training_summary.json`` (or, for a run that stopped before writing it, one of
 :data:`~arccnet_ckpt.layout.RUN_MARKERS`, or the temporary file of its first write) is a run; any other folder is
-searched further. One file is read per run (its summary); on an fsspec URL one listing finds every run and their
-summaries are fetched in one concurrent batch. The file-system calls themselves are :mod:`arccnet_ckpt.store`'s.
+searched further. A run folder's own sub-folders are runs only when they hold a ``training_summary.json``: the run
+folder a fresh fit gets under an explicit ``dirpath`` that another run holds (see :mod:`arccnet_ckpt.core.runfolder`),
+filed under the same root as the run it is nested in. One file is read per run (its summary); on an fsspec URL one
+listing finds every run and their summaries are fetched in one concurrent batch. The file-system calls themselves are
+:mod:`arccnet_ckpt.store`'s.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ _SUMMARY = TrainingSummary.filename
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _ScanItem = tuple[str, str, str, "bytes | Exception | None"]
+_Pending = tuple[str, str, int, bool]  # a folder to search: path, root name, depth, whether it is a run folder
+_Where = tuple[str, int, bool]  # where a folder was met: its parent's root name and depth, whether that is a run
 
 
 def scan_runs(folder: PathLike, root: str = "", *, recursive: bool = True) -> tuple[list[Run], list[tuple[str, str]]]:
@@ -101,35 +106,40 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
     searched: set[tuple[int, int]] = set()
     real_runs: list[str] = []  # run folders reached without a link: stat'ed only if a link is followed
     listed: set[tuple[int, int]] = set()  # the runs listed, once links are followed
-    links: list[tuple[str, str, str, int]] = []  # (path, name, root name, depth): followed after all other folders
+    links: list[tuple[str, str, _Where]] = []  # (path, name, where it was met): followed after all other folders
     following = False
-    stack = [(folder, root, 0)]
+    # A run folder scanned itself (``ls logs``) is listed by the caller: only the runs nested in it are found here.
+    stack: list[_Pending] = [(folder, root, 0, store.holds_file(folder, RUN_MARKERS))]
     while stack or links:
         if not stack:
             if not following:
                 following = True
                 listed = {found for found in map(store.identity, real_runs) if found is not None}
-            path, name, rel, depth = links.pop()
-            item = _scan_entry(path, name, rel, depth, stack, following, recursive, searched, listed, real_runs)
+            path, name, met = links.pop()
+            item = _scan_entry(path, name, met, stack, following, recursive, searched, listed, real_runs)
             if item is not None:
                 yield item
             continue
-        current, rel, depth = stack.pop()
-        identity = store.identity(current)  # one that cannot be stat'ed is reported by the listing below
-        if identity is not None:
-            if identity in searched:
-                continue
-            searched.add(identity)
+        current, rel, depth, in_run = stack.pop()
+        if not in_run:  # a run folder is entered once, from its parent: no stat needed to keep the scan loop-safe
+            identity = store.identity(current)  # one that cannot be stat'ed is reported by the listing below
+            if identity is not None:
+                if identity in searched:
+                    continue
+                searched.add(identity)
         try:
             entries = store.subfolders(current)
         except OSError as e:
+            if in_run:  # the run itself is listed; its nested runs cannot be
+                continue
             yield current, store.basename(current), rel, e
             continue
+        where: _Where = (rel, depth, in_run)
         for path, name, is_link in entries:
             if not following and is_link:
-                links.append((path, name, rel, depth))
+                links.append((path, name, where))
                 continue
-            item = _scan_entry(path, name, rel, depth, stack, following, recursive, searched, listed, real_runs)
+            item = _scan_entry(path, name, where, stack, following, recursive, searched, listed, real_runs)
             if item is not None:
                 yield item
 
@@ -137,17 +147,17 @@ def _scan_local(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIte
 def _scan_entry(
     path: str,
     name: str,
-    rel: str,
-    depth: int,
-    stack: list[tuple[str, str, int]],
+    where: _Where,
+    stack: list[_Pending],
     following: bool,
     recursive: bool,
     searched: set[tuple[int, int]],
     listed: set[tuple[int, int]],
     real_runs: list[str],
 ) -> _ScanItem | None:
-    """One folder met by :func:`_scan_local` in a folder ``depth`` deep: the run it is, or ``None`` (pushed to be
-    searched, or already met)."""
+    """One folder met by :func:`_scan_local` in a folder ``depth`` deep (``where``: its root name, depth, and whether
+    that folder is a run): the run it is, or ``None`` (pushed to be searched, or already met)."""
+    rel, depth, in_run = where
     identity = None
     if following:  # reached through a link: the same folder may have been met already, under another path
         identity = store.identity(path)
@@ -159,14 +169,19 @@ def _scan_entry(
         raw = None
     except OSError as e:
         raw = e
-    if raw is None and not (store.holds_file(path, RUN_MARKERS) or store.holds_temporary(path, FILES)):
+    if in_run:
+        if raw is None:  # a run's own sub-folder (hydra/, a logger's): only a summary makes it a nested run
+            return None
+    elif raw is None and not (store.holds_file(path, RUN_MARKERS) or store.holds_temporary(path, FILES)):
         if recursive and depth + 1 < MAX_SCAN_DEPTH:  # its sub-folders are at most that deep
-            stack.append((path, f"{rel}/{name}" if rel else name, depth + 1))
+            stack.append((path, f"{rel}/{name}" if rel else name, depth + 1, False))
         return None
     if identity is not None:
         listed.add(identity)
     else:
         real_runs.append(path)
+    if recursive and depth + 1 < MAX_SCAN_DEPTH:  # the runs nested in it, filed under the same root
+        stack.append((path, rel, depth + 1, True))
     return path, name, rel, raw
 
 
@@ -177,18 +192,31 @@ def _scan_remote(folder: str, root: str, *, recursive: bool) -> Iterator[_ScanIt
     runs: dict[tuple[str, ...], set[str]] = {}
     for file in files:
         parts = tuple(file.split("/"))
-        if len(parts) < 2 or parts[-1] not in FILES or any(p.startswith(".") for p in parts[:-1]):
+        if parts[-1] not in FILES or any(p.startswith(".") for p in parts[:-1]):
             continue
         runs.setdefault(parts[:-1], set()).add(parts[-1])
     run_dirs = set()
     for parts, names in runs.items():
         if _SUMMARY in names or any(m in names for m in RUN_MARKERS):
             run_dirs.add(parts)
-    # The outermost run folder wins: files in sub-folders of a run are not runs of their own.
-    run_dirs = {p for p in run_dirs if not any(p[:i] in run_dirs for i in range(1, len(p)))}
+    # The outermost run folder wins: files in sub-folders of a run are not runs of their own, except a summary in a
+    # run folder's own sub-folder (a fresh fit nested under a dirpath another run holds), as in _scan_local. The
+    # folder scanned, when it is a run folder itself (``()``), is listed by the caller.
+    run_dirs = {p for p in run_dirs if _listed(p, run_dirs, runs)} - {()}
     summaries = ["/".join((*p, _SUMMARY)) for p in run_dirs if _SUMMARY in runs[p]]
     contents = store.read_many(folder, summaries, files) if summaries else {}
     for parts in sorted(run_dirs):
-        location = "/".join(x for x in (root, *parts[:-1]) if x)
+        parent = parts[:-1]
+        while parent in run_dirs:  # a nested run is filed under the root of the run it is nested in
+            parent = parent[:-1]
+        location = "/".join(x for x in (root, *parent) if x)
         raw = contents["/".join((*parts, _SUMMARY))] if _SUMMARY in runs[parts] else None
         yield store.join(folder, *parts), parts[-1], location, raw
+
+
+def _listed(parts: tuple[str, ...], run_dirs: set[tuple[str, ...]], runs: dict[tuple[str, ...], set[str]]) -> bool:
+    """Whether a remote run folder is listed: the outermost one, or a nested run (a summary directly in a listed run
+    folder)."""
+    if not any(parts[:i] in run_dirs for i in range(len(parts))):
+        return True
+    return _SUMMARY in runs[parts] and parts[:-1] in run_dirs and _listed(parts[:-1], run_dirs, runs)
