@@ -210,6 +210,27 @@ def test_a_run_folder_swapped_for_a_link_after_the_plan_is_not_moved(tmp_path: P
     assert [i["original"] for i in json.loads(Path(entry, "manifest.json").read_text())["items"]] == [str(first)]
 
 
+def test_prune_never_moves_a_run_folder_with_the_runs_nested_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fold loop sharing its dirpath nests folds 2.. in fold 1's folder: pruning fold 1 must not take them along."""
+    data = tmp_path / "data"
+    fold1 = make_run(data, "cv")
+    fold2 = make_run(data, "cv", minutes=1, in_folder=fold1 / run_folder_name(T0 + timedelta(minutes=1), "net", "ce"))
+    code, out, err = cli(capsys, "prune", "--data", data, "--older-than", "1d", "--yes", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert [item["path"] for item in result["items"]] == [str(fold2)]
+    assert [(s["path"], s["reason"]) for s in result["skipped"]] == [
+        (str(fold1), f"it holds other runs ({fold2.name}): prune those first")
+    ]
+    assert (fold1 / "training_summary.json").exists()
+    assert not fold2.exists()
+    code, out, err = cli(capsys, "prune", "--data", data, "--older-than", "1d", "--yes", "--format", "json")  # now none
+    assert code == 0, err
+    assert [item["path"] for item in json.loads(out)["items"]] == [str(fold1)]
+
+
 # ---------------------------------------------------------------------------------------------- killed half-way
 
 

@@ -3,6 +3,7 @@
 - the keep rules (:class:`KeepRules`, :func:`kept`): a union, applied per root name;
 - never a running run that is alive or has a fresh heartbeat (``core.lifecycle.status_of``);
 - never a checkpoint that another run resumed from or tested (:func:`referenced_checkpoints`, by resolved path);
+- never a whole run folder that holds other runs (:func:`_runs_inside`: the folds of a loop that shared a ``dirpath``);
 - never anything reached through a symbolic link below the data folder or resolving outside it
   (:func:`arccnet_ckpt.store.not_safely_below`);
 - the data folder of a run (:func:`data_folder_for`): above ``checkpoints/<its recorded root name>``.
@@ -205,6 +206,11 @@ def plan(
             result.skipped.append((run.path, f"a keep rule: {keep[run.path]}"))
             continue
         if what == "run":
+            nested = _runs_inside(run.path, everything)
+            if nested:  # a fold loop that shared its dirpath: each fold is a run of its own, moved only by itself
+                names = ", ".join(store.basename(path) for path in nested)
+                result.skipped.append((run.path, f"it holds other runs ({names}): prune those first"))
+                continue
             users = refs.inside(run.path, other_than=run.path)
             if users:
                 path, named = next(iter(users.items()))
@@ -222,6 +228,12 @@ def plan(
             else:
                 result.items.append(Item(ckpt, run, "weights", store.tree_size(ckpt)))
     return result
+
+
+def _runs_inside(folder: str, runs: list[Run]) -> list[str]:
+    """The runs nested in run folder ``folder`` (a fit into a ``dirpath`` another run held), by path."""
+    prefix = folder.rstrip("/\\") + ("/" if store.is_remote(folder) else os.sep)
+    return sorted(run.path for run in runs if run.path.startswith(prefix))
 
 
 def data_folder_for(run: Run) -> str | None:
