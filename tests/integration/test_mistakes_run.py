@@ -13,57 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from conftest import make_trainer, read_json
+from cutouts import HALE, HaleCutoutModel, cutouts
 from PIL import Image
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from arccnet_ckpt.pytorch_lightning import ArcCheckpointCallback
-
-HALE = ["alpha", "beta", "beta-gamma"]
-SIDE = 20
-
-
-def _cutouts(n: int, seed: int) -> DataLoader:
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, len(HALE), (n,), generator=gen)
-    x = torch.randn(n, 1, SIDE, SIDE, generator=gen)
-    x[:, :, :4, :4] += y.view(-1, 1, 1, 1).float()  # learnable, not perfectly
-    return DataLoader(TensorDataset(x, y), batch_size=16)
-
-
-class HaleCutoutModel(pl.LightningModule):
-    def __init__(self, lr: float = 0.05) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Linear(16, len(HALE))
-        self.loss_fn = nn.CrossEntropyLoss()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(x))
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss_fn(self(x), y)
-        self.log("train_loss", loss)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        self.log("val_loss", self.loss_fn(self(x), y))
-
-    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, y = batch
-        logits = self(x)
-        loss = self.loss_fn(logits, y)
-        self.log("test_loss", loss)
-        return {"loss": loss, "preds": logits.argmax(dim=1), "targets": y}  # labels only, as theirs
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
 def _run(tmp_path: Path, data_folder: Path, **options: Any) -> tuple[ArcCheckpointCallback, DataLoader]:
@@ -74,8 +30,8 @@ def _run(tmp_path: Path, data_folder: Path, **options: Any) -> tuple[ArcCheckpoi
         tmp_path, [cb], namespace="pytorch_lightning",
         max_epochs=2, limit_train_batches=None, limit_val_batches=None, limit_test_batches=None,
     )  # fmt: skip
-    test = _cutouts(120, seed=3)
-    trainer.fit(HaleCutoutModel(), train_dataloaders=_cutouts(96, seed=1), val_dataloaders=_cutouts(32, seed=2))
+    test = cutouts(120, seed=3)
+    trainer.fit(HaleCutoutModel(), train_dataloaders=cutouts(96, seed=1), val_dataloaders=cutouts(32, seed=2))
     trainer.test(ckpt_path="best", dataloaders=test)
     return cb, test
 
