@@ -161,6 +161,11 @@ def test_ls_shows_the_group_column_blank_for_a_run_alone(data: Path, capsys: pyt
     assert one.splitlines()[1].split()[1] == "hale-cv#2"
     _, text, _ = cli(capsys, "ls", "--data", data, "--cols", "run,group", "--format", "csv")
     assert [r["group"] for r in csv.DictReader(io.StringIO(text))][:2] == ["", "hale-cv#0"]
+    # JSON gives each run's group as recorded: null for the run alone without one
+    _, text, _ = cli(capsys, "ls", "--data", data, "--format", "json")
+    recorded = [r["group"] for r in json.loads(text)["runs"]]
+    assert recorded[0] is None
+    assert recorded[1:3] == [{"id": "hale-cv", "source": "argument", "index": k} for k in (0, 1)]
 
 
 def test_ls_without_groups_keeps_its_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

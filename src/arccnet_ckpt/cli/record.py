@@ -20,7 +20,8 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
     Keys: ``run`` (folder name), ``path``, ``root_name``, ``kind``, ``status`` (as recorded), ``stale``,
     ``start_time``, ``end_time``, ``updated_at``, ``duration_seconds``, ``model_name``, ``loss_function``,
     ``epochs``, ``global_step``, ``monitor``, ``mode``, ``best_value``, ``best_epoch``, ``early_stopping_reason``,
-    ``test_results``; missing values are ``null``.
+    ``test_results``, ``group`` (``{id, source, index}`` as recorded, ``null`` for a run without one); missing
+    values are ``null``.
     """
     summary = run.summary
     if summary is None:  # a run that stopped before its summary: what the other files say
@@ -60,6 +61,7 @@ def run_record(run: Run, now: datetime, stale_after: timedelta) -> dict[str, Any
         "best_epoch": summary.best_epoch,
         "early_stopping_reason": stopper,
         "test_results": summary.test_results,
+        "group": summary.group.model_dump() if summary.group is not None else None,
     }
 
 
@@ -84,6 +86,7 @@ _RECORD_KEYS = (
     "best_epoch",
     "early_stopping_reason",
     "test_results",
+    "group",
 )
 
 
