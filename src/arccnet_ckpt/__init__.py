@@ -18,8 +18,7 @@ the callback and the manual API are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from arccnet_ckpt.errors import (
     ArcCkptError,
@@ -35,6 +34,7 @@ from arccnet_ckpt.errors import (
     RunFolderError,
     RunNotFoundError,
 )
+from arccnet_ckpt.lazy import lazy_getattr
 from arccnet_ckpt.records import (
     SCHEMA_VERSION,
     ClassificationReport,
@@ -80,13 +80,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'arccnet_ckpt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from arccnet_ckpt import capture, layout, store
 from arccnet_ckpt.core.lifecycle import is_interruption
-from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder, error_info
+from arccnet_ckpt.core.recorder import RunIdentity, RunRecorder
+from arccnet_ckpt.core.records import error_info
 from arccnet_ckpt.errors import ArtifactError, ManagerWarning
 from arccnet_ckpt.lightning import ranks
 from arccnet_ckpt.records import ArtifactT, ClassificationReport, ConfigRecord, MinimalLogging, TrainingSummary

@@ -37,7 +37,7 @@ from arccnet_ckpt.capture.redact import (
     redacted_yaml,
 )
 from arccnet_ckpt.cli import main
-from arccnet_ckpt.core.recorder import error_info
+from arccnet_ckpt.core.records import error_info
 
 # ------------------------------------------------------------------------------------------------- key names
 

@@ -33,7 +33,6 @@ itself. Rank handling is not its business: the callback calls it on global rank 
 from __future__ import annotations
 
 import hashlib
-import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from arccnet_ckpt import layout, store
-from arccnet_ckpt.capture import Redaction
 from arccnet_ckpt.core import merge, progress, records
 from arccnet_ckpt.core.evaluations import (
     HEADLINE_CHOICES,
@@ -81,7 +79,6 @@ __all__ = [
     "RunIdentity",
     "RunRecorder",
     "choose_headline",
-    "error_info",
     "is_interruption",
     "transition",
 ]
@@ -297,7 +294,7 @@ class RunRecorder:
 
         Args:
             snapshot: The fit's state when it raised.
-            error: ``type``, ``message`` and ``traceback`` (see :func:`error_info`).
+            error: ``type``, ``message`` and ``traceback`` (see :func:`~arccnet_ckpt.core.records.error_info`).
             interrupted: Ctrl-C or SIGTERM rather than an error (see
                 :func:`~arccnet_ckpt.core.lifecycle.is_interruption`).
             counts: What the Trainer saw of each split, by split.
@@ -475,26 +472,6 @@ class RunRecorder:
                 self._kept.last = record
             elif isinstance(record, ConfigRecord):  # the bytes just written: model_to_json is deterministic
                 self.config_sha256 = hashlib.sha256(store.model_to_json(record).encode("utf-8")).hexdigest()
-
-
-def error_info(exception: BaseException, redaction: Redaction | None = None) -> dict[str, Any]:
-    """The summary's ``error``: the exception's type, message and formatted traceback, with secrets hidden.
-
-    An error message is foreign text that often quotes what failed (``connect failed: postgres://u:pw@h/db``):
-    message and traceback go through :meth:`~arccnet_ckpt.capture.Redaction.message`, which hides the values the
-    run's configs hold under secret keys and every credential pattern. The exception itself is left unchanged.
-
-    Args:
-        exception: What the fit (or the script) raised.
-        redaction: The run's known secrets; ``None``: the patterns only.
-    """
-    redaction = redaction or Redaction()
-    text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
-    return {
-        "type": type(exception).__name__,
-        "message": redaction.message(str(exception)),
-        "traceback": redaction.message(text),
-    }
 
 
 def _warn(message: str) -> None:

@@ -14,10 +14,12 @@ The attempts and durations are :mod:`arccnet_ckpt.core.progress`'s, the evaluati
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from arccnet_ckpt.capture import Redaction
 from arccnet_ckpt.core import progress
 from arccnet_ckpt.core.lifecycle import Phase
 from arccnet_ckpt.core.progress import FitSnapshot
@@ -161,3 +163,23 @@ def dataloader_reports(
     if dataloaders is None:
         dataloaders = [{"index": 0, "test_metrics": dict(test_results), **(report_fields or {})}]
     return [DataloaderReport.model_validate(dict(loader)) for loader in dataloaders]
+
+
+def error_info(exception: BaseException, redaction: Redaction | None = None) -> dict[str, Any]:
+    """The summary's ``error``: the exception's type, message and formatted traceback, with secrets hidden.
+
+    An error message is foreign text that often quotes what failed (``connect failed: postgres://u:pw@h/db``):
+    message and traceback go through :meth:`~arccnet_ckpt.capture.Redaction.message`, which hides the values the
+    run's configs hold under secret keys and every credential pattern. The exception itself is left unchanged.
+
+    Args:
+        exception: What the fit (or the script) raised.
+        redaction: The run's known secrets; ``None``: the patterns only.
+    """
+    redaction = redaction or Redaction()
+    text = "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
+    return {
+        "type": type(exception).__name__,
+        "message": redaction.message(str(exception)),
+        "traceback": redaction.message(text),
+    }

@@ -30,7 +30,8 @@ from arccnet_ckpt.capture import config_sources, loggers
 from arccnet_ckpt.core import runfolder
 from arccnet_ckpt.core.evaluations import next_number
 from arccnet_ckpt.core.lifecycle import Phase, is_interruption
-from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder, error_info
+from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
+from arccnet_ckpt.core.records import error_info
 from arccnet_ckpt.lightning import observe, ranks, staging
 from arccnet_ckpt.lightning.counting import DataCounting
 from arccnet_ckpt.lightning.forward import ForwardCapture
