@@ -190,9 +190,9 @@ class HookSpy(Callback):
 
 def _nothing_recorded_after(cb: ArcCheckpointCallback, model: pl.LightningModule, hooks: int) -> None:
     assert len(model._forward_hooks) == hooks
-    assert not cb._run.forward.installed
+    assert not cb._run.testing.forward.installed
     model(torch.randn(3, FEATURES))
-    assert cb._run.forward.call.calls == 0
+    assert cb._run.testing.forward.call.calls == 0
 
 
 def test_the_forward_hook_lives_only_for_the_test_loop(tmp_path, data_folder) -> None:
@@ -251,13 +251,13 @@ def test_each_test_batch_hands_the_collector_its_forward_call(tmp_path, data_fol
     loader = _loaders(3, float_targets=False)["test"]
     cb = ArcCheckpointCallback(root_name="flares/hooks", data_folder=data_folder, monitor="val_loss", mode="min")
     handed: list[tuple[int, torch.Tensor, torch.Tensor, Any]] = []
-    update = cb._run.collector.update
+    update = cb._run.testing.collector.update
 
     def spy(outputs: Any, *args: Any, forward: Any = None, batch: Any = None, **kwargs: Any) -> None:
         handed.append((forward.calls, forward.output, forward.inputs, batch))
         update(outputs, *args, forward=forward, batch=batch, **kwargs)
 
-    monkeypatch.setattr(cb._run.collector, "update", spy)
+    monkeypatch.setattr(cb._run.testing.collector, "update", spy)
     trainer = make_trainer(tmp_path, [cb], namespace="pytorch_lightning", limit_test_batches=None)
     trainer.test(model, dataloaders=loader)
     assert len(handed) == len(loader)

@@ -269,19 +269,19 @@ class ArcCheckpointLogic(_Base):
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().teardown(trainer, pl_module, stage)
-        self._run.forward.remove()  # the test loop's hook never outlives the Trainer call, whatever ended it
+        self._run.testing.forward.remove()  # the test loop's hook never outlives the Trainer call, whatever ended it
 
     @override
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
-        self._run.start_test(trainer, pl_module)
+        self._run.testing.start(trainer, pl_module)
 
     @override
     def on_test_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         super().on_test_batch_start(trainer, pl_module, batch, batch_idx, dataloader_idx)
-        self._run.forward.reset()  # each batch's forward calls are its own
+        self._run.testing.forward.reset()  # each batch's forward calls are its own
 
     @override
     def on_test_batch_end(
@@ -294,12 +294,12 @@ class ArcCheckpointLogic(_Base):
         dataloader_idx: int = 0,
     ) -> None:
         super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        self._run.test_batch_ended(outputs, batch, batch_idx, dataloader_idx)
+        self._run.testing.batch_ended(outputs, batch, batch_idx, dataloader_idx)
 
     @override
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_test_end(trainer, pl_module)
-        self._run.end_test(trainer)
+        self._run.testing.end(trainer)
 
     @override
     def on_save_checkpoint(

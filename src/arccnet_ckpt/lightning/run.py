@@ -7,10 +7,11 @@ FitSession`, and hands the values to rank 0's :class:`~arccnet_ckpt.core.recorde
 * the run's opening and identity: :meth:`CallbackRun.start_fit` (fit start, every rank), :meth:`CallbackRun.
   open_for_test` (a test-only Trainer), the folder claimed on rank 0 (:meth:`CallbackRun.claim`) and adopted by every
   rank;
-* the records of the fit: history entries, the ``completed``, ``failed`` or ``interrupted`` record, the loggers, the
-  test's evaluation and ``report.html``;
-* the test loop's forward hook (:mod:`arccnet_ckpt.lightning.forward`) and the data counts of each split
-  (:mod:`arccnet_ckpt.lightning.counting`), written into the summary's ``data`` with the next record;
+* the records of the fit: history entries, the ``completed``, ``failed`` or ``interrupted`` record, the loggers;
+* the test loop (:class:`~arccnet_ckpt.lightning.testloop.TestLoop`, ``testing``): its forward hook, predictions,
+  evaluation and ``report.html``;
+* the data counts of each split (:mod:`arccnet_ckpt.lightning.counting`), written into the summary's ``data`` with
+  the next record;
 * what each checkpoint carries of the run (:meth:`CallbackRun.stamp`).
 
 Rank handling goes through :mod:`arccnet_ckpt.lightning.ranks`; the failures that cost a warning are marked with
@@ -28,19 +29,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from arccnet_ckpt import capture, layout, runs
 from arccnet_ckpt.capture import config_sources, loggers
 from arccnet_ckpt.core import runfolder
-from arccnet_ckpt.core.evaluations import next_number
 from arccnet_ckpt.core.lifecycle import Phase, is_interruption
 from arccnet_ckpt.core.recorder import FitSnapshot, RunIdentity, RunRecorder
 from arccnet_ckpt.core.records import error_info
 from arccnet_ckpt.lightning import observe, ranks, staging
 from arccnet_ckpt.lightning.counting import DataCounting
-from arccnet_ckpt.lightning.forward import ForwardCapture
-from arccnet_ckpt.lightning.namespaces import module
 from arccnet_ckpt.lightning.policy import catch_and_warn, warn
 from arccnet_ckpt.lightning.session import FitSession
+from arccnet_ckpt.lightning.testloop import TestLoop
 from arccnet_ckpt.metrics import TestPredictionCollector
 from arccnet_ckpt.records.reader import read_record
-from arccnet_ckpt.report.html import write_report
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,7 +58,7 @@ def _utcnow() -> datetime:
 
 class CallbackRun:
     """The run of one :class:`~arccnet_ckpt.ArcCheckpointCallback`: its session, rank 0's recorder, the secrets its
-    configs hold and the test predictions; the callback (``owner``) is read for its ``ModelCheckpoint`` state.
+    configs hold, the data counts and the test loop; the callback (``owner``) is read for its ``ModelCheckpoint`` state.
 
     Args:
         owner: The callback.
@@ -75,12 +73,11 @@ class CallbackRun:
         self.owner = owner
         self.namespace = namespace
         self.explicit_dir = explicit_dir
-        self.collector = collector
         self.session = FitSession()  # the run and this fit's state, as plain values
         self.recorder: RunRecorder | None = None  # rank 0's keeps the last record it wrote
         self.redaction = capture.Redaction()  # secrets the configs and hparams hold, environment values (rank 0)
-        self.forward = ForwardCapture()  # the test loop's forward hook, every rank
         self.counting = DataCounting(self.session)  # the passes of each split being counted, every rank
+        self.testing = TestLoop(self, collector)  # the test loop: forward hook, predictions, the evaluation
 
     @property
     def run_dir(self) -> str | None:
@@ -308,82 +305,8 @@ class CallbackRun:
     def interrupted(self) -> None:
         """Every rank, when an exception ends a Trainer call: take the forward hook off, drop the passes being
         counted (no collective may follow)."""
-        self.forward.remove()
+        self.testing.forward.remove()
         self.counting.drop()
-
-    # ------------------------------------------------------------------------------------------- the test
-
-    def start_test(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Every rank, at test start: a test-only Trainer's run is opened, the forward hook put on the module, and
-        the test loop counted."""
-        self.collector.reset()
-        if self.session.identity is None:
-            self.open_for_test(trainer, pl_module)
-        self.hook_forward(pl_module)
-        self.counting.begin("test", trainer)
-
-    @catch_and_warn("hook the module's forward for the test report of {run_dir}")
-    def hook_forward(self, pl_module: pl.LightningModule) -> None:
-        """Every rank: the forward hook, for the test loop only (removed by :meth:`end_test` and
-        :meth:`interrupted`, and at teardown)."""
-        self.forward.install(pl_module)
-
-    def test_batch_ended(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int) -> None:
-        """Every rank: one test batch's ``test_step`` output, forward output and batch, for the report and counts."""
-        identity = self.session.identity
-        names = identity.class_names if identity else None
-        self.collector.update(
-            outputs,
-            num_classes=len(names) if names else None,
-            dataloader_idx=dataloader_idx,
-            forward=self.forward.call,
-            batch=batch,
-        )
-        self.counting.add("test", batch, batch_idx if dataloader_idx == 0 else 0)
-
-    def end_test(self, trainer: pl.Trainer) -> None:
-        """Every rank, at test end: the forward hook comes off, then the evaluation is recorded."""
-        self.forward.remove()
-        if self.session.identity is None:
-            self.counting.drop()
-            return
-        self.record_test(trainer)
-        if self.session.active == "evaluation":
-            self.session.active = None
-
-    def record_test(self, trainer: pl.Trainer) -> None:
-        """Every rank: gather the test predictions and counts (collectives), then write the evaluation on rank 0."""
-        test_results = capture.metrics_with_prefix(trainer.callback_metrics, "test")
-        count = len(trainer.num_test_batches)  # one entry per test dataloader, the same on every rank
-        self.collector.sync(trainer.strategy, count)  # a collective: every rank takes part
-        counts = {**self.session.data_counts, "test": self.counting.end("test", trainer)}  # a collective too
-        recorder, identity = self.require_recorder(), self.require_identity()
-        evaluation = self.session.active == "evaluation"
-        combined = module(self.namespace, "utilities").CombinedLoader
-        names = capture.safely("the test dataloaders' names", lambda: observe.dataloader_names(trainer, combined), None)
-
-        def record() -> None:
-            prefix = f"test{next_number(recorder.summary())}"  # names the thumbnails of this evaluation
-            reports = self.collector.dataloader_reports(identity.class_names, test_results, names, prefix=prefix)
-            checkpoint = observe.ckpt_path(trainer, identity.run_dir)
-            recorder.record_test(
-                test_results,
-                dataloaders=reports,
-                checkpoint=checkpoint,
-                headline=self.owner.headline_test,
-                counts=counts,
-                images=self.collector.images,
-            )
-            if evaluation:
-                recorder.finish(FitSnapshot(loggers=observe.loggers_now(trainer, self.redaction)))
-            self.write_report()
-
-        ranks.on_rank_zero(trainer.strategy, record, "writing the test report")
-
-    @catch_and_warn("write the HTML report of {run_dir}")
-    def write_report(self) -> None:
-        """Render ``report.html`` from the files on disk (the JSON files are the record: a failure costs a warning)."""
-        write_report(self.require_recorder().run_dir)
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
