@@ -122,6 +122,19 @@ def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
 
 
+def new_script() -> None:
+    """Forget the process groups earlier fits in this pytest process started: what follows is a script of its own
+    (the ``process`` group rule joins runs one process starts with the same names)."""
+    from arccnet_ckpt.capture import groups
+
+    groups._counters.clear()
+
+
+@pytest.fixture(autouse=True)
+def _each_test_is_a_script_of_its_own() -> None:
+    new_script()
+
+
 @pytest.fixture
 def data_folder(tmp_path: Path) -> Path:
     return tmp_path / "data"

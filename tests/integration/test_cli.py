@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedClassifier, TinyData, make_trainer, read_json
+from conftest import ScriptedClassifier, TinyData, make_trainer, new_script, read_json
 
 from arccnet_ckpt import ArcCheckpointCallback, find_runs, load_run, render_html
 from arccnet_ckpt.cli import main
@@ -44,6 +44,7 @@ class Zoo:
 
 
 def _train(tmp: Path, data: Path, root: str, config: dict, scores: tuple, **kwargs: object) -> Path:
+    new_script()  # each run of the zoo is a script of its own, not a fold of the one before
     cb = ArcCheckpointCallback(
         root_name=root,
         data_folder=data,
@@ -79,6 +80,7 @@ def _running_copy(source: Path, target: Path, start: datetime, heartbeat: dateti
         updated_at=heartbeat.isoformat(),
         end_time=None,
         test_results={},
+        group=None,  # another run, not a second copy of the source's place in its group
     )
     return target
 
