@@ -11,7 +11,8 @@ Where each part lives:
 * ``templates/``: the markup (``page.html.j2`` the document, ``run.html.j2`` one run, ``compare.html.j2`` the
   comparison, ``macros.html.j2`` the shared pieces, ``page.css`` the styles);
 * :mod:`~arccnet_ckpt.report.view`: a run's files read once; :mod:`~arccnet_ckpt.report.compare`: the comparison's
-  values; :mod:`~arccnet_ckpt.report.curves`: which charts to draw; :mod:`~arccnet_ckpt.report.svg`: drawing them;
+  values; :mod:`~arccnet_ckpt.report.group`: a group's page (``group.html.j2``, through :func:`render_page`);
+  :mod:`~arccnet_ckpt.report.curves`: which charts to draw; :mod:`~arccnet_ckpt.report.svg`: drawing them;
   :mod:`~arccnet_ckpt.report.format`: numbers, times and durations; :mod:`~arccnet_ckpt.report.markup`: escaping.
 
 Every file of a run may be missing (legacy runs, failed runs, evaluations); each section then says what was not
