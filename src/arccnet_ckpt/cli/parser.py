@@ -206,10 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     schema_parser.add_argument("--format", choices=("table", "json"), default="table", help="for the list")
     schema_parser.set_defaults(parser=schema_parser)
 
-    report = verbs.add_parser("report", help="the HTML report", description="Write the self-contained HTML report.")
-    report.add_argument("runs", nargs="+", metavar="RUN")
+    report = verbs.add_parser(
+        "report",
+        help="the HTML report",
+        description="Write the self-contained HTML report of a run, of several side by side, or of a group "
+        "(report --group ID [DATA_OR_ROOT]).",
+    )
     report.add_argument(
-        "-o", "--output", help="the file to write, - for stdout (default: report.html in the run folder)"
+        "runs", nargs="*", metavar="RUN", help="run folders or name prefixes; with --group: where to look for its runs"
+    )
+    report.add_argument("--group", metavar="ID", help="the group page of group ID (as groups lists it)")
+    report.add_argument(
+        "-o",
+        "--output",
+        help="the file to write, - for stdout (default: report.html in the run folder; ./ID.html for --group)",
     )
     report.add_argument("--data", help="the data folder, for run name prefixes")
     report.add_argument(

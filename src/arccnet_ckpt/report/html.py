@@ -11,7 +11,8 @@ Where each part lives:
 * ``templates/``: the markup (``page.html.j2`` the document, ``run.html.j2`` one run, ``compare.html.j2`` the
   comparison, ``macros.html.j2`` the shared pieces, ``page.css`` the styles);
 * :mod:`~arccnet_ckpt.report.view`: a run's files read once; :mod:`~arccnet_ckpt.report.compare`: the comparison's
-  values; :mod:`~arccnet_ckpt.report.curves`: which charts to draw; :mod:`~arccnet_ckpt.report.svg`: drawing them;
+  values; :mod:`~arccnet_ckpt.report.group`: a group's page (``group.html.j2``, through :func:`render_page`);
+  :mod:`~arccnet_ckpt.report.curves`: which charts to draw; :mod:`~arccnet_ckpt.report.svg`: drawing them;
   :mod:`~arccnet_ckpt.report.format`: numbers, times and durations; :mod:`~arccnet_ckpt.report.markup`: escaping.
 
 Every file of a run may be missing (legacy runs, failed runs, evaluations); each section then says what was not
@@ -28,7 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -109,8 +110,14 @@ def render_html(
     else:
         page_title = title if title is not None else f"Comparison of {len(views)} runs"
         name, context = "compare.html.j2", compare_context(views)
-    page = _environment().get_template(name)
-    return page.render(context, title=page_title, paths=[v.path for v in views], csp=CSP, version=__version__)
+    return render_page(name, context, title=page_title, paths=[v.path for v in views])
+
+
+def render_page(template: str, context: dict[str, Any], *, title: str, paths: Sequence[str]) -> str:
+    """One of ``templates/`` rendered with ``context``, in the page's frame (CSP, styles, the footer naming
+    ``paths``): the run page, the comparison, and the group page (:mod:`~arccnet_ckpt.report.group`) alike."""
+    page = _environment().get_template(template)
+    return page.render(context, title=title, paths=list(paths), csp=CSP, version=__version__)
 
 
 def write_report(run: Run | str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> str:
@@ -351,7 +358,18 @@ def _class_rows(report: ClassificationReport | DataloaderReport) -> list[_Metric
     """The per-class table's rows, in the matrix's class order, then the averages; empty with no per-class values."""
     per_class = report.per_class or {}
     order = [n for n in matrix_names(report) if n in per_class]
-    order += [n for n in per_class if n not in order]
+    return metrics_rows(per_class, order, report.macro_avg, report.weighted_avg)
+
+
+def metrics_rows(
+    per_class: Mapping[str, ClassMetrics],
+    order: Sequence[str],
+    macro_avg: ClassMetrics | None,
+    weighted_avg: ClassMetrics | None,
+) -> list[_MetricsRow]:
+    """A per-class table's rows (``macros.html.j2``'s ``metrics_row``): the classes in ``order`` (then any others),
+    each support with its share of the largest, then the averages; empty with no per-class values."""
+    order = [*order, *(n for n in per_class if n not in order)]
     if not order:
         return []
     largest = max(per_class[n].support for n in order)
@@ -361,7 +379,7 @@ def _class_rows(report: ClassificationReport | DataloaderReport) -> list[_Metric
         return _MetricsRow(label, (m.precision, m.recall, m.f1), m.support, share, css)
 
     rows = [row(name, per_class[name]) for name in order]
-    for label, avg in (("macro avg", report.macro_avg), ("weighted avg", report.weighted_avg)):
+    for label, avg in (("macro avg", macro_avg), ("weighted avg", weighted_avg)):
         if avg is not None:
-            rows.append(row(label, avg, "avg first-avg" if label == "macro avg" or report.macro_avg is None else "avg"))
+            rows.append(row(label, avg, "avg first-avg" if label == "macro avg" or macro_avg is None else "avg"))
     return rows

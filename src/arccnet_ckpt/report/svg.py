@@ -8,11 +8,13 @@ comparison draws dozens of charts) and self-contained (no script, no font, no UR
 * colours: :data:`PALETTE` and :func:`colour` for series and runs, :func:`heat` and :func:`text_on` for the heat map;
 * :func:`line_chart` with :class:`Series` and :class:`Marker`, and :func:`ticks` for its axes;
 * :func:`matrix_svg`: the confusion matrix, rows true classes, columns predicted ones.
+* a group's charts: :func:`strip_chart` (one number over the runs) and :func:`error_bar_chart` (per class).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -99,8 +101,12 @@ def _short(name: str) -> str:
     return name if len(name) <= _LONG_LABEL else name[: _LONG_LABEL - 1] + "\u2026"
 
 
-def matrix_svg(matrix: list[list[int]], names: list[str], *, caption: bool = True) -> Markup:
-    """The confusion matrix as an SVG heat map: rows are true classes, columns predicted ones."""
+def matrix_svg(matrix: Sequence[Sequence[float]], names: list[str], *, caption: bool = True) -> Markup:
+    """The confusion matrix as an SVG heat map: rows are true classes, columns predicted ones.
+
+    Counts are whole numbers; a group's mean matrix holds fractions, written as every number on the page is
+    (:func:`~arccnet_ckpt.report.format.number`).
+    """
     n = len(matrix)
     cell = 72 if n <= 5 else max(36, 560 // n)
     total_size = max(11.0, min(14.0, cell * 0.22))
@@ -152,7 +158,7 @@ def matrix_svg(matrix: list[list[int]], names: list[str], *, caption: bool = Tru
             out.append(_matrix_cell(matrix[i][j], row_totals[i], i, j, names, left + j * cell, y, cell, show_pct))
         out.append(
             f'<text class="cm-total" data-row="{i}" x="{left + n * cell + total_w / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
-            f'font-size="{total_size:.1f}" text-anchor="middle" fill="#5f6368">{row_totals[i]}</text>'
+            f'font-size="{total_size:.1f}" text-anchor="middle" fill="#5f6368">{fmt.number(row_totals[i])}</text>'
         )
     y = top + n * cell
     out.append(
@@ -161,11 +167,11 @@ def matrix_svg(matrix: list[list[int]], names: list[str], *, caption: bool = Tru
     for j in range(n):
         out.append(
             f'<text class="cm-total" data-col="{j}" x="{left + j * cell + cell / 2:.1f}" y="{y + 19:.1f}" '
-            f'font-size="{total_size:.1f}" text-anchor="middle" fill="#5f6368">{col_totals[j]}</text>'
+            f'font-size="{total_size:.1f}" text-anchor="middle" fill="#5f6368">{fmt.number(col_totals[j])}</text>'
         )
     out.append(
         f'<text x="{left + n * cell + total_w / 2:.1f}" y="{y + 19:.1f}" font-size="{total_size:.1f}" '
-        f'text-anchor="middle" font-weight="600" fill="#5f6368">{grand}</text>'
+        f'text-anchor="middle" font-weight="600" fill="#5f6368">{fmt.number(grand)}</text>'
     )
     out.append(
         f'<rect x="{left}" y="{top}" width="{n * cell}" height="{n * cell}" fill="none" stroke="#9aa0a6" '
@@ -177,19 +183,20 @@ def matrix_svg(matrix: list[list[int]], names: list[str], *, caption: bool = Tru
 
 
 def _matrix_cell(
-    count: int, row_total: int, i: int, j: int, names: list[str], x: float, y: float, cell: float, show_pct: bool
+    count: float, row_total: float, i: int, j: int, names: list[str], x: float, y: float, cell: float, show_pct: bool
 ) -> str:
     fraction = count / row_total if row_total else 0.0
     fill = heat(fraction)
     ink = text_on(fill)
     pct = fmt.percent(fraction) if row_total else _DASH
     count_size = min(16.0, cell * 0.26)
-    tip = f"true {names[i]}, predicted {names[j]}: {count} ({pct} of the row)"
+    shown = fmt.number(count)
+    tip = f"true {names[i]}, predicted {names[j]}: {shown} ({pct} of the row)"
     cx = x + cell / 2
     count_y = y + cell / 2 + (count_size * 0.1 if show_pct else count_size * 0.35)
     texts = (
         f'<text x="{cx:.1f}" y="{count_y:.1f}" font-size="{count_size:.1f}" font-weight="600" text-anchor="middle" '
-        f'fill="{ink}">{count}</text>'
+        f'fill="{ink}">{shown}</text>'
     )
     if show_pct:
         texts += (
@@ -357,3 +364,124 @@ def legend(series: list[Series], markers: list[Marker]) -> str:
             f'stroke="{_MARKER_COLOUR}" stroke-width="1"{dash}/></svg>{_esc(m.label)}</li>'
         )
     return f'<ul class="legend">{"".join(items)}</ul>'
+
+
+# ------------------------------------------------------------------------------------ a group's charts
+
+
+def strip_chart(points: Sequence[tuple[str, float]], mean: float, std: float, label: str) -> Markup:
+    """One number over a group's runs: a dot per run (its name and value in a tooltip), the mean as a line and the
+    band of ±1 standard deviation around it, on an axis that holds all of them."""
+    width, height, left, right, centre = 300.0, 46.0, 10.0, 10.0, 16.0
+    values = [v for _, v in points]
+    x_ticks = ticks(min([*values, mean - std]), max([*values, mean + std]), 3)
+    x0, x1 = x_ticks[0], x_ticks[-1]
+    step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else 1.0
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    out = [
+        f'<svg class="strip" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
+        f'role="img" aria-label="{_esc(label)}: each run, the mean and ±1 std">',
+        f'<line x1="{left}" x2="{width - right}" y1="{centre + 12}" y2="{centre + 12}" stroke="#9aa0a6"/>',
+    ]
+    for x in (x_ticks[0], x_ticks[-1]):
+        out.append(
+            f'<text x="{px(x):.1f}" y="{height - 3}" font-size="10" text-anchor="{_anchor(px(x), left, width - right)}"'
+            f' fill="#5f6368">{_esc(fmt.tick(x, step))}</text>'
+        )
+    band = f"mean {fmt.number(mean)} ± std {fmt.number(std)}"
+    out.append(
+        f'<rect class="std-band" x="{px(mean - std):.1f}" y="{centre - 10}" '
+        f'width="{px(mean + std) - px(mean - std):.1f}" height="20" fill="{PALETTE[0]}" fill-opacity="0.16">'
+        f"<title>{_esc(band)}</title></rect>"
+        f'<line class="mean" x1="{px(mean):.1f}" x2="{px(mean):.1f}" y1="{centre - 12}" y2="{centre + 12}" '
+        f'stroke="{_DARK_TEXT}" stroke-width="2"><title>{_esc(band)}</title></line>'
+    )
+    for k, (name, value) in enumerate(points):
+        y = centre + ((k % 3) - 1) * 5  # equal values side by side, not one on another
+        out.append(
+            f'<circle class="fold-point" data-value="{value!r}" cx="{px(value):.1f}" cy="{y:.1f}" r="4" '
+            f'fill="{colour(k)}" stroke="#fff" stroke-width="1"><title>{_esc(name)}: {_esc(fmt.number(value))}'
+            "</title></circle>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 (every text in it went through _esc)
+
+
+@dataclass
+class ErrorSeries:
+    """One field over the classes (precision, recall...): each class's mean and std, or ``None`` where unrecorded."""
+
+    label: str
+    values: list[tuple[float, float] | None]
+    colour: str
+
+
+def error_bar_chart(classes: Sequence[str], series: Sequence[ErrorSeries], title: str) -> Markup:
+    """Grouped bars, a group per class and a bar per series, each with an error bar of ±1 std, and a legend."""
+    bar, gap, right, top, bottom, char_w = 14.0, 20.0, 12.0, 12.0, 8.0, 7.2
+    shown = [_short(c) for c in classes]
+    longest = max((len(c) for c in shown), default=1)
+    group_w = max(bar * len(series) + gap, 300.0 / max(len(classes), 1))  # a few classes still fill the width
+    rotate = longest * char_w > group_w - 4
+    # A turned label (-35 degrees, anchored at its end) reaches down sin 35 and left cos 35 of its length.
+    label_h = min(110.0, longest * char_w * 0.58 + 12) if rotate else 16.0
+    first = len(shown[0]) * char_w * 0.82 - group_w / 2 + 8 if rotate and shown else 0.0
+    left = max(46.0, first)
+    plot_h = 200.0
+    width = left + group_w * len(classes) + right
+    height = top + plot_h + label_h + bottom
+    spans = [(m - s, m + s) for e in series for v in e.values if v is not None for m, s in [v]]
+    y_ticks = ticks(min([0.0, *(lo for lo, _ in spans)]), max([1.0, *(hi for _, hi in spans)]), 5)
+    y0, y1 = y_ticks[0], y_ticks[-1]
+    step = y_ticks[1] - y_ticks[0]
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    out = [
+        f'<svg class="error-bars" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
+        f'role="img" aria-label="{_esc(title)}">'
+    ]
+    for y in y_ticks:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#eceff1"/>'
+            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" font-size="11" text-anchor="end" fill="#5f6368">'
+            f"{_esc(fmt.tick(y, step))}</text>"
+        )
+    zero = py(min(max(0.0, y0), y1))
+    for i, name in enumerate(classes):
+        gx = left + (group_w - bar * len(series)) / 2 + i * group_w
+        for k, e in enumerate(series):
+            value = e.values[i]
+            if value is None:
+                continue
+            mean, std = value
+            x = gx + k * bar
+            cx = x + bar / 2
+            tip = f"{name}, {e.label}: {fmt.number(mean)} ± {fmt.number(std)}"
+            lo, hi = py(mean - std), py(mean + std)
+            out.append(
+                f'<g class="err-bar" data-class="{_esc(name)}" data-field="{_esc(e.label)}" data-mean="{mean!r}" '
+                f'data-std="{std!r}"><title>{_esc(tip)}</title>'
+                f'<rect x="{x + 1:.1f}" y="{min(py(mean), zero):.1f}" width="{bar - 2:.1f}" '
+                f'height="{abs(zero - py(mean)):.1f}" fill="{e.colour}"/>'
+                f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{hi:.1f}" y2="{lo:.1f}" stroke="{_DARK_TEXT}" '
+                'stroke-width="1.2"/>'
+                f'<line x1="{cx - 3:.1f}" x2="{cx + 3:.1f}" y1="{hi:.1f}" y2="{hi:.1f}" stroke="{_DARK_TEXT}"/>'
+                f'<line x1="{cx - 3:.1f}" x2="{cx + 3:.1f}" y1="{lo:.1f}" y2="{lo:.1f}" stroke="{_DARK_TEXT}"/></g>'
+            )
+        lx, ly = gx + bar * len(series) / 2, top + plot_h + 14
+        turn = f' transform="rotate(-35 {lx:.1f} {ly:.1f})" text-anchor="end"' if rotate else ' text-anchor="middle"'
+        out.append(
+            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="12"{turn}><title>{_esc(name)}</title>{_esc(shown[i])}</text>'
+        )
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{width - left - right:.1f}" height="{plot_h}" fill="none" '
+        'stroke="#9aa0a6"/>'
+        "</svg>"
+    )
+    key = legend([Series(e.label, [], e.colour) for e in series], [])
+    return Markup(f'<figure class="error-chart"><figcaption>{_esc(title)}</figcaption>{"".join(out)}{key}</figure>')  # noqa: S704 (every text in it went through _esc)
