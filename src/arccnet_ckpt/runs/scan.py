@@ -180,7 +180,9 @@ def _scan_entry(
         listed.add(identity)
     else:
         real_runs.append(path)
-    if recursive and depth + 1 < MAX_SCAN_DEPTH:  # the runs nested in it, filed under the same root
+    # The runs nested in it, filed under the same root; a run folder without sub-folders (its link count says so)
+    # is not listed: most runs.
+    if recursive and depth + 1 < MAX_SCAN_DEPTH and store.may_hold_folders(path):
         stack.append((path, rel, depth + 1, True))
     return path, name, rel, raw
 

@@ -29,6 +29,7 @@ from arccnet_ckpt.store.listing import (
     list_file_sizes,
     list_files,
     list_tree,
+    may_hold_folders,
     subfolders,
 )
 from arccnet_ckpt.store.nofollow import (
@@ -104,6 +105,7 @@ __all__ = [
     "local_temp_path",
     "make_unique_dir",
     "makedirs",
+    "may_hold_folders",
     "model_to_json",
     "move_no_follow",
     "not_safely_below",

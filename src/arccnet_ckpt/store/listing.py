@@ -73,6 +73,19 @@ def subfolders(folder: str) -> list[tuple[str, str, bool]]:
     return out
 
 
+def may_hold_folders(path: str) -> bool:
+    """Whether a local folder may hold sub-folders: ``False`` only when its link count says it holds none.
+
+    On file systems that count a folder's sub-folders in its link count (ext4, XFS, NFS...), a folder with none has
+    exactly 2 links, so one ``stat`` saves listing it; elsewhere (1 link: btrfs, some network file systems) the
+    answer is ``True`` and the caller lists it.
+    """
+    try:
+        return os.stat(path).st_nlink != 2
+    except OSError:
+        return True  # the listing that follows says why
+
+
 def identity(path: str) -> tuple[int, int] | None:
     """``(st_dev, st_ino)`` of what a local ``path`` leads to (links followed): the same folder under two names has
     one identity. ``None`` if it cannot be stat'ed."""
