@@ -43,6 +43,11 @@ _FORMAT_CHARS = re.compile(r"[{}\[\]:]")
 _RUN_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_(?P<rest>.+?)(?:-(?P<suffix>\d+))?$")
 
 
+def is_safe_name(name: str) -> bool:
+    """Whether ``name`` is one folder-safe segment: letters, digits, ``.``, ``_`` or ``-``, and not ``.`` or ``..``."""
+    return bool(_SAFE_SEGMENT.match(name)) and name not in (".", "..")
+
+
 def validate_root_name(root_name: str) -> str:
     """Check a ``root_name`` such as ``"cutouts/hale"`` and return it normalised.
 

@@ -19,7 +19,6 @@ the group its summary records (decided by :mod:`arccnet_ckpt.core.runfolder`); n
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -31,8 +30,6 @@ __all__ = ["GROUP_ID_MAX_LENGTH", "check_group", "run_group"]
 
 GROUP_ID_MAX_LENGTH = 100
 """Longest ``group=`` id taken."""
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _counters: dict[tuple[Any, ...], tuple[str, int]] = {}
 """This process's groups by key: ``(id, how many runs it has started)``. Keyed by process id too, so that a forked
@@ -47,10 +44,7 @@ def check_group(group: Any, group_index: Any) -> tuple[str | None, int | None]:
             not ``.`` or ``..``), or ``group_index`` is not a non-negative int or is given without ``group``.
     """
     if group is not None and (
-        not isinstance(group, str)
-        or not _SAFE_ID.match(group)
-        or group in (".", "..")
-        or len(group) > GROUP_ID_MAX_LENGTH
+        not isinstance(group, str) or not layout.is_safe_name(group) or len(group) > GROUP_ID_MAX_LENGTH
     ):
         raise ValueError(
             "group must be a name of letters, digits, '.', '_' and '-' (at most "

@@ -16,13 +16,12 @@ A version 1 report gives no :class:`Scores` at all, so its page is the page it a
 from __future__ import annotations
 
 import base64
-import posixpath
 import struct
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from arccnet_ckpt import store
+from arccnet_ckpt import layout, store
 from arccnet_ckpt.records import ClassificationReport, DataloaderReport, Mistake, RocAuc, matrix_names
 from arccnet_ckpt.report import format as fmt
 from arccnet_ckpt.report.scoreplots import Curve, curve_chart, reliability_chart
@@ -170,11 +169,13 @@ def _card(path: str, rank: int, mistake: Mistake) -> MistakeCard:
 def read_thumbnail(run_path: str, relative: str) -> tuple[str, str]:
     """A thumbnail of the run folder as a ``data:image/png;base64,`` URI, or ``""`` and why it is not shown.
 
-    Only a path inside the run folder is read (relative, no ``..``), through the store's bounded read (a FIFO or a
-    device under its name is refused, never waited on), and only a PNG of at most :data:`MAX_THUMBNAIL_BYTES`.
+    Only a thumbnail's path as the package writes it is read (``mistakes/<name>.png``: :func:`~arccnet_ckpt.layout.
+    thumbnail_path`, never outside the run folder), through the store's bounded read (a FIFO or a device under its
+    name is refused, never waited on), and only a PNG of at most :data:`MAX_THUMBNAIL_BYTES`.
     """
-    parts = relative.replace("\\", "/").split("/")
-    if relative.startswith(("/", "\\")) or ".." in parts or posixpath.isabs(relative) or ":" in parts[0]:
+    try:
+        parts = layout.thumbnail_path(relative)
+    except ValueError:
         return "", f"not shown: {relative} is not a path inside the run folder"
     try:
         data = store.read_bounded(store.join(run_path, *parts), limit=MAX_THUMBNAIL_BYTES)
