@@ -122,6 +122,19 @@ def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_reject_constant)
 
 
+def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run the command line in-process: ``(exit code, stdout, stderr)``."""
+    from arccnet_ckpt.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's own usage errors
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def new_script() -> None:
     """Forget the process groups earlier fits in this pytest process started: what follows is a script of its own
     (the ``process`` group rule joins runs one process starts with the same names)."""

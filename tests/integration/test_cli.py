@@ -20,10 +20,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedClassifier, TinyData, make_trainer, new_script, read_json
+from conftest import ScriptedClassifier, TinyData, cli, make_trainer, new_script, read_json
 
 from arccnet_ckpt import ArcCheckpointCallback, find_runs, load_run, render_html
-from arccnet_ckpt.cli import main
 
 LEGACY = Path(__file__).parents[1] / "fixtures" / "legacy-runs"
 LEGACY_RUN = "2025-02-12_14-30-45_resnet18_weighted_bce"
@@ -111,17 +110,6 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
     shutil.copytree(LEGACY / "checkpoints", data / "checkpoints", dirs_exist_ok=True)
     legacy = data / "checkpoints" / "flares" / "binary_classification" / LEGACY_RUN
     return Zoo(data, a, b, multi, failed, Path(test_only.run_dir), stale, running, legacy)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the command line in-process: ``(exit code, stdout, stderr)``."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's own usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _names(out: str) -> list[str]:

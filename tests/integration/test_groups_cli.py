@@ -11,21 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli
 from folders import T0, edit_json, make_group, make_run
 
 from arccnet_ckpt import GroupSummary, load_group
-from arccnet_ckpt.cli import main
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the command line in-process: ``(exit code, stdout, stderr)``."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:  # argparse's own usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -21,22 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cli
 
 from arccnet_ckpt import ArcCheckpointCallback, TrainingSummary, store
-from arccnet_ckpt.cli import main
 from arccnet_ckpt.core.lifecycle import is_stale
 from arccnet_ckpt.layout import run_folder_name
 
 HELPER = Path(__file__).parents[1] / "helpers" / "prune_killed.py"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """Run the command line in-process: ``(exit code, stdout, stderr)``."""
-    capsys.readouterr()
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def make_run(
